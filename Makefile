@@ -1,0 +1,46 @@
+# Community AMI Registry — the two commands are `make run` and `make test` (see README.md).
+PY := .venv/bin/python
+PIP := .venv/bin/pip
+SHELL := /bin/bash
+
+.PHONY: run test venv deps deps-dev worker beat migrate check-migrations bench-resolve bench-api screenshots clean
+
+.venv/bin/python:
+	python3 -m venv .venv
+	$(PIP) install -q -U pip
+
+# Reinstall only when the requirement files change.
+.venv/.deps: requirements.txt .venv/bin/python
+	$(PIP) install -q -r requirements.txt
+	touch $@
+
+.venv/.deps-dev: requirements.txt requirements-dev.txt .venv/.deps
+	$(PIP) install -q -r requirements-dev.txt
+	touch $@
+
+venv deps: .venv/.deps
+deps-dev: .venv/.deps-dev
+
+run: .venv/.deps
+	bash scripts/run_demo.sh
+
+test: .venv/.deps-dev
+	bash scripts/ensure_services.sh
+	bash scripts/ensure_chromium.sh
+	DJANGO_SETTINGS_MODULE=registry.settings.test $(PY) manage.py makemigrations --check --dry-run
+	$(PY) -m pytest --cov --cov-report=term:skip-covered $(PYTEST_ARGS)
+
+worker: .venv/.deps
+	.venv/bin/celery -A registry worker -Q default,aws -l info --concurrency=$${WORKER_CONCURRENCY:-2}
+
+beat: .venv/.deps
+	.venv/bin/celery -A registry beat -l info
+
+migrate: .venv/.deps
+	$(PY) manage.py migrate --noinput
+
+bench-resolve: .venv/.deps-dev
+	$(PY) bench/bench_resolve.py
+
+clean:
+	rm -rf .venv staticfiles db.sqlite3 .coverage htmlcov .moto_server.*

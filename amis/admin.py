@@ -1,0 +1,76 @@
+from django.contrib import admin, messages
+
+from amis import services
+from amis.models import AMI, AMIRegion, Download, Operation
+from registry.admin_actions import reason_action
+from registry.admin_site import ModeratorAdmin
+from registry.errors import ApplicationError
+
+
+class AMIRegionInline(admin.TabularInline):
+    model = AMIRegion
+    extra = 0
+    fields = ["region", "image_id", "state", "is_source", "copied_from", "last_tested", "error"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AMI)
+class AMIAdmin(ModeratorAdmin):
+    list_display = ["name", "ami_id", "source_region", "template", "creator", "status", "visibility", "verified",
+                    "scan_status", "rating_avg", "rating_count", "download_count", "created_at"]
+    list_filter = ["status", "visibility", "verified", "scan_status", "category", "architecture"]
+    search_fields = ["name", "ami_id", "creator__username", "regions__image_id"]
+    list_select_related = ["template", "creator"]
+    inlines = [AMIRegionInline]
+    # Lifecycle fields change only through services (actions), never by editing the form.
+    readonly_fields = ["id", "ami_id", "source_region", "status", "status_reason", "creator", "owner_account_id",
+                       "architecture", "platform", "image_name", "image_creation_date", "root_snapshot_ids",
+                       "size_gb", "verified", "signature_valid", "scan_status", "security_score", "rating_avg",
+                       "rating_count", "rating_sum", "download_count", "submitted_at", "approved_at", "approved_by",
+                       "deprecated_at", "revoked_at", "created_at", "updated_at", "replacement",
+                       "ena_support", "boot_mode", "imds_support"]
+    actions = ["approve",
+               reason_action(name="reject", description="Reject selected AMIs", submit_label="Reject",
+                             service=lambda ami, user, reason: services.ami_reject(ami=ami, moderator=user,
+                                                                                  reason=reason)),
+               reason_action(name="revoke", description="Revoke selected AMIs", submit_label="Revoke",
+                             service=lambda ami, user, reason: services.ami_revoke(ami=ami, moderator=user,
+                                                                                  reason=reason))]
+
+    @admin.action(description="Approve selected AMIs", permissions=["moderate"])
+    def approve(self, request, queryset):
+        done = 0
+        for ami in queryset:
+            try:
+                services.ami_approve(ami=ami, moderator=request.user)
+                done += 1
+            except ApplicationError as exc:
+                self.message_user(request, f"{ami}: {exc.message}", messages.ERROR)
+        if done:
+            self.message_user(request, f"Approved {done} AMI(s).", messages.SUCCESS)
+
+
+@admin.register(Operation)
+class OperationAdmin(ModeratorAdmin):
+    list_display = ["id", "kind", "state", "progress", "region", "image_id", "created_by", "created_at", "finished_at"]
+    list_filter = ["kind", "state", "region"]
+    search_fields = ["image_id", "instance_id", "source_image_id"]
+    list_select_related = ["created_by"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+
+@admin.register(Download)
+class DownloadAdmin(ModeratorAdmin):
+    list_display = ["ami", "region", "user", "client", "at"]
+    list_filter = ["region"]
+    list_select_related = ["ami", "user"]
+    raw_id_fields = ["ami", "user"]
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,255 @@
+"""The catalogue: community AMIs, their regional copies, recorded downloads, async operations."""
+import uuid
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+
+class AMI(models.Model):
+    """One listed image (table ``ami_registry``). Counters are denormalised and kept exact by services."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        PENDING_REVIEW = "pending_review", "Pending review"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+        DEPRECATED = "deprecated", "Deprecated"
+        REVOKED = "revoked", "Revoked"
+
+    class Visibility(models.TextChoices):
+        PRIVATE = "private", "Private"
+        COMMUNITY = "community", "Community"
+        PUBLIC = "public", "Public"
+
+    class Architecture(models.TextChoices):
+        X86_64 = "x86_64", "x86_64"
+        ARM64 = "arm64", "arm64"
+
+    class ScanStatus(models.TextChoices):
+        NOT_SCANNED = "not_scanned", "Not scanned"
+        PENDING = "pending", "Pending"
+        PASSED = "passed", "Passed"
+        FAILED = "failed", "Failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    ami_id = models.CharField(max_length=21, unique=True, help_text="Canonical AWS id (the source region's image).")
+    source_region = models.CharField(max_length=32)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True, default="")
+    # SET_NULL: deleting a template must not delete community AMIs built for it.
+    template = models.ForeignKey("templates.Template", null=True, blank=True, on_delete=models.SET_NULL,
+                                 related_name="amis")
+    version = models.CharField(max_length=50, blank=True, default="")
+    category = models.CharField(max_length=100, blank=True, default="")
+    architecture = models.CharField(max_length=10, choices=Architecture.choices, default=Architecture.X86_64)
+    platform = models.CharField(max_length=20, blank=True, default="linux")
+    tags = models.JSONField(default=dict, blank=True)
+    # SET_NULL: erasing an account keeps (transferred or revoked) entries; the creator becomes unknown.
+    creator = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                related_name="amis")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT)
+    visibility = models.CharField(max_length=20, choices=Visibility.choices, default=Visibility.PRIVATE)
+    # Facts reported by AWS, never taken from the client.
+    owner_account_id = models.CharField(max_length=12, blank=True, default="")
+    image_name = models.CharField(max_length=255, blank=True, default="")
+    image_creation_date = models.CharField(max_length=40, blank=True, default="")
+    root_snapshot_ids = models.JSONField(default=list, blank=True)
+    size_gb = models.PositiveIntegerField(null=True, blank=True)
+    ena_support = models.BooleanField(null=True, blank=True)
+    boot_mode = models.CharField(max_length=20, blank=True, default="")
+    imds_support = models.CharField(max_length=20, blank=True, default="")
+    # Trust.
+    verified = models.BooleanField(default=False)
+    signature_valid = models.BooleanField(null=True, blank=True)
+    scan_status = models.CharField(max_length=20, choices=ScanStatus.choices, default=ScanStatus.NOT_SCANNED)
+    security_score = models.DecimalField(max_digits=4, decimal_places=1, null=True, blank=True,
+                                         validators=[MinValueValidator(0), MaxValueValidator(10)])
+    # Owner asked at create time for the image itself to be public in AWS (needs moderator approval).
+    public_requested = models.BooleanField(default=False)
+    # Denormalised aggregates (kept exact by ratings/amis services with row locks / F()).
+    rating_avg = models.DecimalField(max_digits=3, decimal_places=2, default=0)
+    rating_count = models.PositiveIntegerField(default=0)
+    rating_sum = models.PositiveIntegerField(default=0)
+    download_count = models.PositiveBigIntegerField(default=0)
+    # Lifecycle bookkeeping.
+    status_reason = models.TextField(blank=True, default="", help_text="Reason of the last reject/deprecate/revoke.")
+    replacement = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replaces")
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
+    approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+")
+    deprecated_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "ami_registry"
+        verbose_name = "AMI"
+        verbose_name_plural = "AMIs"
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=["draft", "pending_review", "approved", "rejected",
+                                                           "deprecated", "revoked"]), name="ami_status_valid"),
+            models.CheckConstraint(condition=Q(visibility__in=["private", "community", "public"]),
+                                   name="ami_visibility_valid"),
+            models.CheckConstraint(condition=Q(architecture__in=["x86_64", "arm64"]), name="ami_architecture_valid"),
+            models.CheckConstraint(condition=Q(scan_status__in=["not_scanned", "pending", "passed", "failed"]),
+                                   name="ami_scan_status_valid"),
+            models.CheckConstraint(condition=Q(rating_avg__gte=0) & Q(rating_avg__lte=5), name="ami_rating_avg_range"),
+            models.CheckConstraint(condition=Q(ami_id__regex=r"^ami-[0-9a-f]{8}([0-9a-f]{9})?$"),
+                                   name="ami_ami_id_format"),
+        ]
+        indexes = [
+            models.Index(fields=["status", "visibility"], name="ami_status_vis_idx"),
+            models.Index(fields=["category"], name="ami_category_idx"),
+            models.Index(fields=["architecture"], name="ami_arch_idx"),
+            models.Index(fields=["verified"], name="ami_verified_idx"),
+            models.Index(fields=["-rating_avg"], name="ami_rating_idx"),
+            models.Index(fields=["-download_count"], name="ami_downloads_idx"),
+            models.Index(fields=["-created_at"], name="ami_created_idx"),
+            models.Index(fields=["name"], name="ami_name_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.ami_id})"
+
+
+class AMIRegion(models.Model):
+    """The image's copy in one region (table ``ami_regions``)."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        AVAILABLE = "available", "Available"
+        FAILED = "failed", "Failed"
+        DEREGISTERED = "deregistered", "Deregistered"
+
+    ami = models.ForeignKey(AMI, on_delete=models.CASCADE, related_name="regions")
+    region = models.CharField(max_length=32)
+    # The regional AWS image id (API field `ami_id`; named image_id here because `ami_id` is the
+    # foreign key's column). Empty until AWS has answered CopyImage.
+    image_id = models.CharField(max_length=21, blank=True, default="")
+    state = models.CharField(max_length=20, choices=State.choices, default=State.PENDING)
+    is_source = models.BooleanField(default=False)
+    copied_from = models.CharField(max_length=32, blank=True, default="")
+    operation = models.ForeignKey("amis.Operation", null=True, blank=True, on_delete=models.SET_NULL,
+                                  related_name="+")
+    error = models.TextField(blank=True, default="")
+    last_tested = models.DateTimeField(null=True, blank=True)
+    findings = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "ami_regions"
+        ordering = ["region"]
+        constraints = [
+            models.UniqueConstraint(fields=["ami", "region"], name="ami_region_unique"),
+            models.UniqueConstraint(fields=["image_id"], condition=~Q(image_id=""), name="ami_region_image_id_unique"),
+            models.CheckConstraint(condition=Q(state__in=["pending", "available", "failed", "deregistered"]),
+                                   name="ami_region_state_valid"),
+        ]
+        indexes = [
+            models.Index(fields=["region", "state"], name="ami_region_state_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.region}:{self.image_id or '(pending)'}"
+
+
+class Download(models.Model):
+    """One recorded launch/download (table ``ami_downloads``)."""
+
+    ami = models.ForeignKey(AMI, on_delete=models.CASCADE, related_name="downloads")
+    region = models.CharField(max_length=32, blank=True, default="")
+    # SET_NULL: erasure de-links downloads but keeps the counts exact.
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                             related_name="ami_downloads")
+    client = models.CharField(max_length=100, blank=True, default="")
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "ami_downloads"
+        ordering = ["-at"]
+        indexes = [
+            models.Index(fields=["ami", "at"], name="download_ami_at_idx"),
+            models.Index(fields=["user", "ami"], name="download_user_ami_idx"),
+            models.Index(fields=["at"], name="download_at_idx"),
+        ]
+
+
+class DownloadDaily(models.Model):
+    """Per-day download counts, kept when raw ``ami_downloads`` rows pass their retention."""
+
+    ami = models.ForeignKey(AMI, on_delete=models.CASCADE, related_name="download_days")
+    day = models.DateField()
+    region = models.CharField(max_length=32, blank=True, default="")
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        db_table = "ami_downloads_daily"
+        constraints = [models.UniqueConstraint(fields=["ami", "day", "region"], name="download_daily_unique")]
+
+
+class Operation(models.Model):
+    """An asynchronous AWS job (create, copy, share sync, scan, validate) and its progress."""
+
+    class Kind(models.TextChoices):
+        CREATE_IMAGE = "create_image", "Create image"
+        COPY_IMAGE = "copy_image", "Copy image"
+        SHARE_SYNC = "share_sync", "Share sync"
+        SCAN = "scan", "Scan"
+        VALIDATE = "validate", "Validate"
+        DEPRECATE = "deprecate", "Deprecate"
+        REVOKE = "revoke", "Revoke"
+        DEREGISTER = "deregister", "Deregister"
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    state = models.CharField(max_length=20, choices=State.choices, default=State.QUEUED)
+    progress = models.PositiveSmallIntegerField(default=0, validators=[MaxValueValidator(100)])
+    # SET_NULL: the job history outlives a deleted draft entry.
+    ami = models.ForeignKey(AMI, null=True, blank=True, on_delete=models.SET_NULL, related_name="operations")
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
+    region = models.CharField(max_length=32, blank=True, default="")
+    # AWS image produced or acted on (API field `ami_id`; `ami_id` is the foreign key's column).
+    image_id = models.CharField(max_length=21, blank=True, default="", help_text="Image produced/acted on.")
+    source_image_id = models.CharField(max_length=21, blank=True, default="")
+    source_region = models.CharField(max_length=32, blank=True, default="")
+    instance_id = models.CharField(max_length=19, blank=True, default="")
+    params = models.JSONField(default=dict, blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    message = models.TextField(blank=True, default="")
+    error = models.TextField(blank=True, default="")
+    celery_task_id = models.CharField(max_length=64, blank=True, default="")
+    attempts = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="operations")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "ami_operations"
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(state__in=["queued", "running", "succeeded", "failed"]),
+                                   name="operation_state_valid"),
+            models.CheckConstraint(condition=Q(progress__lte=100), name="operation_progress_range"),
+        ]
+        indexes = [
+            models.Index(fields=["state", "updated_at"], name="operation_state_idx"),
+            models.Index(fields=["created_by", "-created_at"], name="operation_owner_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.kind} {self.state} {self.region} ({self.pk})"

@@ -1,0 +1,77 @@
+"""Accounts API: register, token, me."""
+from django.contrib.auth import authenticate
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from registry.audit import audit_record
+from registry.errors import InvalidInput
+from registry.permissions import is_moderator
+from registry.selectors import community_list_for_user
+from registry.services import user_register, user_token_get_or_create
+
+
+class RegisterApi(APIView):
+    permission_classes = [AllowAny]
+
+    class InputSerializer(serializers.Serializer):
+        username = serializers.RegexField(r"^[\w.@+-]+\Z", max_length=150,
+                                          error_messages={"invalid": "Letters, digits and @/./+/-/_ only."})
+        email = serializers.EmailField(max_length=254)
+        password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
+
+    class OutputSerializer(serializers.Serializer):
+        username = serializers.CharField()
+        token = serializers.CharField()
+
+    @extend_schema(request=InputSerializer, responses={201: OutputSerializer}, tags=["auth"])
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user, token = user_register(**data.validated_data)
+        return Response({"username": user.username, "token": token.key}, status=status.HTTP_201_CREATED)
+
+
+class TokenApi(APIView):
+    permission_classes = [AllowAny]
+
+    class InputSerializer(serializers.Serializer):
+        username = serializers.CharField(max_length=150)
+        password = serializers.CharField(max_length=128, trim_whitespace=False)
+
+    @extend_schema(request=InputSerializer,
+                   responses={200: inline_serializer("TokenOutput", {"token": serializers.CharField()})},
+                   tags=["auth"])
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = authenticate(request, username=data.validated_data["username"],
+                            password=data.validated_data["password"])
+        if user is None:
+            audit_record(actor=None, action="auth.login_failed", target_type="auth.user",
+                         target_repr=data.validated_data["username"][:150])
+            raise InvalidInput("Unable to log in with the provided credentials.", code="invalid_credentials",
+                               errors={"non_field_errors": ["Unable to log in with the provided credentials."]})
+        return Response({"token": user_token_get_or_create(user=user).key})
+
+
+class MeApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    class OutputSerializer(serializers.Serializer):
+        username = serializers.CharField()
+        email = serializers.EmailField()
+        is_moderator = serializers.BooleanField()
+        communities = serializers.ListField(child=serializers.CharField())
+
+    @extend_schema(responses={200: OutputSerializer}, tags=["auth"])
+    def get(self, request):
+        user = request.user
+        return Response({
+            "username": user.username,
+            "email": user.email,
+            "is_moderator": is_moderator(user),
+            "communities": list(community_list_for_user(user=user).values_list("slug", flat=True)),
+        })

@@ -1,0 +1,173 @@
+"""The one boto3 gateway: clients per region, retry policy, AWS id validation, error translation.
+
+boto3 honours ``AWS_ENDPOINT_URL`` by itself, so the same code talks to real AWS, to the moto
+server of the demo (``make run``) and to in-process moto in tests. Nothing else builds clients.
+"""
+from __future__ import annotations
+
+import re
+import threading
+from functools import lru_cache
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+from django.conf import settings
+
+# Every commercial AWS region (the `aws` partition), as of 2026.
+COMMERCIAL_REGIONS: tuple[str, ...] = (
+    "us-east-1", "us-east-2", "us-west-1", "us-west-2",
+    "ca-central-1", "ca-west-1", "mx-central-1",
+    "sa-east-1",
+    "eu-west-1", "eu-west-2", "eu-west-3", "eu-central-1", "eu-central-2",
+    "eu-north-1", "eu-south-1", "eu-south-2",
+    "il-central-1", "me-south-1", "me-central-1",
+    "af-south-1",
+    "ap-east-1", "ap-east-2", "ap-south-1", "ap-south-2",
+    "ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ap-southeast-4", "ap-southeast-5",
+    "ap-southeast-7",
+    "ap-northeast-1", "ap-northeast-2", "ap-northeast-3",
+)
+REGION_SET = frozenset(COMMERCIAL_REGIONS)
+
+AMI_ID_RE = re.compile(r"^ami-[0-9a-f]{8}([0-9a-f]{9})?$")
+INSTANCE_ID_RE = re.compile(r"^i-[0-9a-f]{8}([0-9a-f]{9})?$")
+SNAPSHOT_ID_RE = re.compile(r"^snap-[0-9a-f]{8}([0-9a-f]{9})?$")
+ACCOUNT_ID_RE = re.compile(r"^\d{12}$")
+ORGANIZATION_ARN_RE = re.compile(r"^arn:aws:organizations::\d{12}:organization/o-[a-z0-9]{10,32}$")
+OU_ARN_RE = re.compile(r"^arn:aws:organizations::\d{12}:ou/o-[a-z0-9]{10,32}/ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}$")
+
+# Error codes that mean "try again later"; everything else is permanent for that input.
+TRANSIENT_CODES = frozenset({
+    "RequestLimitExceeded", "Throttling", "ThrottlingException", "TooManyRequestsException",
+    "RequestThrottled", "RequestThrottledException", "ServiceUnavailable", "Unavailable",
+    "InternalError", "InternalFailure", "ServerInternal", "PriorRequestNotComplete",
+    "ResourceLimitExceeded",  # e.g. too many concurrent CopyImage into one region
+})
+NOT_FOUND_CODES = frozenset({
+    "InvalidAMIID.NotFound", "InvalidAMIID.Unavailable", "InvalidInstanceID.NotFound",
+    "InvalidSnapshot.NotFound", "ParameterNotFound",
+})
+
+
+class AwsError(Exception):
+    """An AWS call failed. ``code`` is AWS's error code, ``message`` its text."""
+
+    def __init__(self, message: str, *, code: str = "", operation: str = "", region: str = ""):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.operation = operation
+        self.region = region
+
+
+class AwsTransientError(AwsError):
+    """Throttling, timeouts, 5xx: retrying later can succeed."""
+
+
+class AwsPermanentError(AwsError):
+    """Bad input, missing permission, wrong state: retrying the same call cannot succeed."""
+
+
+class AwsNotFound(AwsPermanentError):
+    """The image, instance, snapshot or parameter does not exist (in that region)."""
+
+
+def is_known_region(region: str) -> bool:
+    return isinstance(region, str) and region in REGION_SET
+
+
+def is_ami_id(value: str) -> bool:
+    return isinstance(value, str) and bool(AMI_ID_RE.match(value))
+
+
+def is_instance_id(value: str) -> bool:
+    return isinstance(value, str) and bool(INSTANCE_ID_RE.match(value))
+
+
+def is_account_id(value: str) -> bool:
+    return isinstance(value, str) and bool(ACCOUNT_ID_RE.match(value))
+
+
+def _config() -> Config:
+    return Config(
+        retries={"max_attempts": settings.AWS_MAX_ATTEMPTS, "mode": "adaptive"},
+        connect_timeout=5,
+        read_timeout=30,
+        max_pool_connections=50,
+    )
+
+
+_session_lock = threading.Lock()
+
+
+@lru_cache(maxsize=None)
+def _session_for_thread(thread_id: int) -> boto3.session.Session:
+    # boto3 sessions are not thread-safe; clients made from one session are. One per thread.
+    return boto3.session.Session()
+
+
+def client(service: str, region: str):
+    """A boto3 client for ``service`` in ``region``; the endpoint comes from the environment."""
+    if not is_known_region(region):
+        raise AwsPermanentError(f"unknown AWS region '{region}'", code="InvalidRegion", region=region)
+    with _session_lock:
+        session = _session_for_thread(threading.get_ident())
+    return session.client(service, region_name=region, config=_config())
+
+
+def ec2(region: str):
+    return client("ec2", region)
+
+
+def ssm(region: str):
+    return client("ssm", region)
+
+
+def translate(exc: Exception, *, operation: str = "", region: str = "") -> AwsError:
+    """Map a botocore exception onto our transient/permanent/not-found errors."""
+    if isinstance(exc, AwsError):
+        return exc
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error", {})
+        code = err.get("Code", "") or ""
+        message = err.get("Message", "") or str(exc)
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0
+        if code in NOT_FOUND_CODES or code.endswith(".NotFound") or code.endswith(".Malformed"):
+            return AwsNotFound(message, code=code, operation=operation, region=region)
+        if code in TRANSIENT_CODES or status >= 500:
+            return AwsTransientError(message, code=code, operation=operation, region=region)
+        return AwsPermanentError(message, code=code, operation=operation, region=region)
+    if isinstance(exc, (EndpointConnectionError, BotoCoreError)):
+        return AwsTransientError(str(exc), code=type(exc).__name__, operation=operation, region=region)
+    return AwsPermanentError(str(exc), code=type(exc).__name__, operation=operation, region=region)
+
+
+def call(region: str, service: str, operation: str, **kwargs):
+    """Call one AWS operation, translating failures. ``operation`` is the boto3 method name."""
+    from registry import metrics  # local: metrics imports prometheus lazily
+
+    metrics.AWS_CALLS.labels(operation=operation, region=region).inc()
+    try:
+        return getattr(client(service, region), operation)(**kwargs)
+    except Exception as exc:  # noqa: BLE001 — translated and re-raised, never swallowed
+        raise translate(exc, operation=operation, region=region) from exc
+
+
+def describe_image(region: str, ami_id: str) -> dict | None:
+    """The image as DescribeImages reports it, or None when it does not exist in that region."""
+    try:
+        images = call(region, "ec2", "describe_images", ImageIds=[ami_id]).get("Images", [])
+    except AwsNotFound:
+        return None
+    return images[0] if images else None
+
+
+def launch_permission_accounts(region: str, ami_id: str) -> dict[str, set[str]]:
+    """Current launch permissions of an image, grouped: {UserId, OrganizationArn, ...: {values}}."""
+    result = call(region, "ec2", "describe_image_attribute", ImageId=ami_id, Attribute="launchPermission")
+    grouped: dict[str, set[str]] = {}
+    for perm in result.get("LaunchPermissions", []):
+        for key, value in perm.items():
+            grouped.setdefault(key, set()).add(value)
+    return grouped

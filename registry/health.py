@@ -1,0 +1,68 @@
+"""/healthz (database, cache, broker) and /metrics (Prometheus text)."""
+import logging
+import uuid
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from django.http import HttpResponse, JsonResponse
+from django.views.decorators.cache import never_cache
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+logger = logging.getLogger(__name__)
+
+
+def _check_database() -> str | None:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except Exception as exc:  # noqa: BLE001 — any failure means "down", reported by name
+        return f"database: {exc.__class__.__name__}: {exc}".strip()
+    return None
+
+
+def _check_cache() -> str | None:
+    key = f"healthz:{uuid.uuid4().hex}"
+    try:
+        cache.set(key, "1", timeout=5)
+        ok = cache.get(key) == "1"
+        cache.delete(key)
+    except Exception as exc:  # noqa: BLE001
+        return f"cache: {exc.__class__.__name__}: {exc}"
+    return None if ok else "cache: value written could not be read back"
+
+
+def _check_broker() -> str | None:
+    if not settings.CELERY_BROKER_URL:
+        return None  # eager mode: there is no broker to be down
+    from registry.celery import app
+
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+    except Exception as exc:  # noqa: BLE001
+        return f"broker: {exc.__class__.__name__}: {exc}"
+    return None
+
+
+@never_cache
+def healthz(request):
+    """200 when the database, cache and broker answer; 503 naming each that does not."""
+    checks = {"database": _check_database(), "cache": _check_cache(), "broker": _check_broker()}
+    failed = {name: err for name, err in checks.items() if err}
+    body = {
+        "status": "ok" if not failed else "unavailable",
+        "checks": {name: ("ok" if not err else "failed") for name, err in checks.items()},
+        "broker_mode": "eager" if not settings.CELERY_BROKER_URL else "broker",
+    }
+    if failed:
+        body["failed"] = sorted(failed)
+        body["errors"] = failed
+        logger.warning("healthz failed: %s", failed)
+    return JsonResponse(body, status=503 if failed else 200)
+
+
+@never_cache
+def metrics_view(request):
+    return HttpResponse(generate_latest(), content_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,11 @@
+"""Prometheus metrics, exposed at /metrics (registry.health.metrics_view)."""
+from prometheus_client import Counter, Histogram
+
+AWS_CALLS = Counter("registry_aws_calls_total", "AWS API calls made", ["operation", "region"])
+RESOLUTIONS = Counter("registry_resolutions_total", "Resolutions answered", ["method", "outcome"])
+RESOLUTION_LATENCY = Histogram(
+    "registry_resolution_seconds", "Time to answer a resolution",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15),
+)
+CACHE_EVENTS = Counter("registry_resolver_cache_total", "Resolver cache lookups", ["cache", "result"])
+TASKS = Counter("registry_tasks_total", "Celery tasks finished", ["task", "outcome"])

@@ -1,0 +1,88 @@
+"""Site-wide data: communities (open communities and institutions) and the audit log."""
+from django.conf import settings
+from django.db import models
+
+
+class Community(models.Model):
+    """A group AMIs can be shared with. ``is_default`` communities include every user."""
+
+    class Kind(models.TextChoices):
+        OPEN = "open", "Open community"
+        INSTITUTION = "institution", "Institution"
+
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True, default="")
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.OPEN)
+    # Every signed-in user is a member of a default community without a membership row.
+    is_default = models.BooleanField(default=False)
+    # Institution policy (issue: trust & compliance); an empty dict enforces nothing.
+    policy = models.JSONField(default=dict, blank=True)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="CommunityMembership",
+                                     related_name="communities", blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "registry_community"
+        verbose_name_plural = "communities"
+        ordering = ["slug"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(kind__in=["open", "institution"]), name="community_kind_valid"),
+        ]
+
+    def __str__(self):
+        return self.slug
+
+
+class CommunityMembership(models.Model):
+    class Role(models.TextChoices):
+        MEMBER = "member", "Member"
+        ADMIN = "admin", "Admin"
+
+    community = models.ForeignKey(Community, on_delete=models.CASCADE, related_name="memberships")
+    # Memberships go with the account: erasing a user leaves no trace of them here.
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="community_memberships")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+    joined_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "registry_community_membership"
+        constraints = [
+            models.UniqueConstraint(fields=["community", "user"], name="membership_unique_per_user"),
+            models.CheckConstraint(condition=models.Q(role__in=["member", "admin"]), name="membership_role_valid"),
+        ]
+
+    def __str__(self):
+        return f"{self.user_id}@{self.community_id} ({self.role})"
+
+
+class AuditEvent(models.Model):
+    """One append-only record of a state change that matters. Written only by registry.audit."""
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # SET_NULL: the record outlives the account; actor_username keeps who it was (or "deleted user").
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+")
+    actor_username = models.CharField(max_length=150, blank=True, default="")
+    action = models.CharField(max_length=64, db_index=True)
+    target_type = models.CharField(max_length=64, blank=True, default="")
+    target_id = models.CharField(max_length=64, blank=True, default="")
+    target_repr = models.CharField(max_length=255, blank=True, default="")
+    before = models.JSONField(default=dict, blank=True)
+    after = models.JSONField(default=dict, blank=True)
+    reason = models.TextField(blank=True, default="")
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=255, blank=True, default="")
+    request_id = models.CharField(max_length=64, blank=True, default="")
+
+    class Meta:
+        db_table = "registry_audit_event"
+        ordering = ["-at", "-id"]
+        indexes = [
+            models.Index(fields=["target_type", "target_id"], name="audit_target_idx"),
+            models.Index(fields=["actor", "at"], name="audit_actor_at_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_username or '-'} {self.action} {self.target_repr}"

@@ -1,0 +1,22 @@
+"""Test settings: real PostgreSQL and real Redis on loopback (see .ci/run), throttles off."""
+import os
+
+os.environ.setdefault("DJANGO_DEBUG", "0")
+os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-not-for-production-0123456789abcdef")
+os.environ.setdefault("DATABASE_URL", "postgres://postgres:postgres@127.0.0.1:5432/registry")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
+os.environ.setdefault("REGISTRY_THROTTLE_ANON", "off")
+os.environ.setdefault("REGISTRY_THROTTLE_USER", "off")
+os.environ.setdefault("REGISTRY_THROTTLE_WRITE", "off")
+# No AWS is ever reached from tests: moto answers in-process (mock_aws) or on loopback.
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+os.environ.setdefault("MOTO_ENABLE_AMI_VALIDATION", "true")
+
+from registry.settings.base import *  # noqa: E402,F401,F403
+
+SECURE_SSL_REDIRECT = False
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast; tests only
+STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
+LOGGING["root"]["level"] = "WARNING"  # noqa: F405

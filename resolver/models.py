@@ -1,0 +1,1 @@
+# The resolver keeps no tables of its own: it reads templates and the catalogue, caches in Redis.

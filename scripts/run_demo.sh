@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# `make run`: choose local services, start the AWS emulator when needed, migrate, load demo data,
+# create the demo admin and serve on http://127.0.0.1:8000.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+export DJANGO_DEBUG=${DJANGO_DEBUG:-1}
+export DJANGO_SETTINGS_MODULE=registry.settings.base
+eval "$($PY scripts/devenv.py)"
+
+if [ "${REGISTRY_EMULATOR:-0}" = 1 ]; then
+  if ! curl -fsS "$AWS_ENDPOINT_URL/moto-api/" >/dev/null 2>&1; then
+    echo "[make run] starting the AWS emulator (moto_server) on 127.0.0.1:$MOTO_PORT"
+    MOTO_EC2_LOAD_DEFAULT_AMIS=false nohup .venv/bin/moto_server -H 127.0.0.1 -p "$MOTO_PORT" \
+      >.moto_server.log 2>&1 &
+    echo $! > .moto_server.pid
+    for _ in $(seq 1 40); do curl -fsS "$AWS_ENDPOINT_URL/moto-api/" >/dev/null 2>&1 && break; sleep 0.25; done
+  fi
+fi
+
+$PY manage.py migrate --noinput
+$PY manage.py seed_demo
+echo
+echo "================================================================"
+echo " Community AMI Registry — http://127.0.0.1:8000/"
+echo "   admin:     http://127.0.0.1:8000/admin/   user: ${DEMO_ADMIN_USER:-admin}  password: ${DEMO_ADMIN_PASSWORD:-admin-demo-password}"
+echo "   API docs:  http://127.0.0.1:8000/api/docs/"
+echo "   demo user: researcher / researcher-demo-password"
+[ "${REGISTRY_EMULATOR:-0}" = 1 ] && echo "   AWS:       LOCAL EMULATOR (moto) at $AWS_ENDPOINT_URL — nothing reaches real AWS"
+echo "================================================================"
+exec $PY manage.py runserver "${RUN_ADDR:-127.0.0.1:8000}"
