@@ -60,3 +60,45 @@ def client_for(user):
     if user is not None:
         client.force_authenticate(user)
     return client
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    """In-process moto for every AWS service; yields a small helper to make real (moto) images.
+
+    ``aws.image(region, arch)`` runs an instance from a stock AMI and creates an image of it,
+    returning the new image id, exactly as CreateImage would in AWS.
+    """
+    from moto import mock_aws
+
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        yield AwsHelper()
+
+
+class AwsHelper:
+    def ec2(self, region="us-east-1"):
+        import boto3
+
+        return boto3.client("ec2", region_name=region)
+
+    def base_image(self, region="us-east-1", arch="x86_64") -> str:
+        images = self.ec2(region).describe_images(Owners=["amazon"], Filters=[
+            {"Name": "architecture", "Values": [arch]}, {"Name": "root-device-type", "Values": ["ebs"]}])["Images"]
+        return images[0]["ImageId"]
+
+    def instance(self, region="us-east-1", arch="x86_64", instance_type=None) -> str:
+        itype = instance_type or ("t4g.micro" if arch == "arm64" else "t3.micro")
+        resp = self.ec2(region).run_instances(ImageId=self.base_image(region, arch), MinCount=1, MaxCount=1,
+                                              InstanceType=itype)
+        return resp["Instances"][0]["InstanceId"]
+
+    def image(self, region="us-east-1", arch="x86_64", name=None, tags=None) -> str:
+        import uuid
+
+        instance_id = self.instance(region, arch)
+        kwargs = {"InstanceId": instance_id, "Name": name or f"test-image-{uuid.uuid4().hex[:8]}"}
+        if tags:
+            kwargs["TagSpecifications"] = [{"ResourceType": "image",
+                                            "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}]
+        return self.ec2(region).create_image(**kwargs)["ImageId"]

@@ -1,0 +1,74 @@
+"""Factories shared by every app's tests (factory_boy)."""
+import itertools
+
+import factory
+from django.contrib.auth import get_user_model
+
+from amis.models import AMI, AMIRegion
+from templates.models import Template
+
+_hex = itertools.count(0x10000000)
+
+
+def fake_ami_id() -> str:
+    """A syntactically valid, unique 17-hex AMI id (not in AWS: for DB-only tests)."""
+    return f"ami-{next(_hex):017x}"
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda o: f"{o.username}@example.org")
+    password = factory.PostGenerationMethodCall("set_password", "correct-horse-battery")
+
+
+class TemplateFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Template
+        django_get_or_create = ("slug",)
+
+    name = factory.Sequence(lambda n: f"Template {n}")
+    slug = factory.Sequence(lambda n: f"template-{n}")
+    description = "A workstation template"
+    base = "ubuntu-22.04"
+    category = "Machine Learning"
+    document = factory.LazyAttribute(lambda o: {"name": o.name, "slug": o.slug, "description": o.description,
+                                                "base": o.base, "category": o.category})
+    own_document = factory.LazyAttribute(lambda o: o.document)
+
+
+class AMIFactory(factory.django.DjangoModelFactory):
+    """An AMI row with its source region row. Defaults: approved + public (browseable)."""
+
+    class Meta:
+        model = AMI
+
+    ami_id = factory.LazyFunction(fake_ami_id)
+    source_region = "us-east-1"
+    name = factory.Sequence(lambda n: f"Community AMI {n}")
+    description = "A community image"
+    category = "Machine Learning"
+    architecture = AMI.Architecture.X86_64
+    creator = factory.SubFactory(UserFactory)
+    status = AMI.Status.APPROVED
+    visibility = AMI.Visibility.PUBLIC
+    owner_account_id = "123456789012"
+
+    @factory.post_generation
+    def with_region(obj, create, extracted, **kwargs):
+        if create and extracted is not False:
+            AMIRegion.objects.create(ami=obj, region=obj.source_region, image_id=obj.ami_id,
+                                     state=AMIRegion.State.AVAILABLE, is_source=True)
+
+
+class AMIRegionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = AMIRegion
+
+    ami = factory.SubFactory(AMIFactory)
+    region = "us-west-2"
+    image_id = factory.LazyFunction(fake_ami_id)
+    state = AMIRegion.State.AVAILABLE
