@@ -12,9 +12,11 @@ api_v1 = [
     path("me", registry_api.MeApi.as_view(), name="me"),
     path("", include("templates.urls")),
     path("", include("amis.urls")),
+    path("", include("amis.urls_aws")),
     path("amis/<str:ami>/ratings/", include("ratings.urls")),
     path("amis/<str:ami>/shares/", include("sharing.urls")),
     path("", include("resolver.urls")),
+    path("", include("registry.trust_urls")),
 ]
 
 urlpatterns = [

@@ -1,4 +1,4 @@
 from django.urls import path  # noqa: F401
 
-app_name = "resolver"
+
 urlpatterns: list = []
