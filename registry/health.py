@@ -1,5 +1,6 @@
 """/healthz (database, cache, broker) and /metrics (Prometheus text)."""
 import logging
+import os
 import uuid
 
 from django.conf import settings
@@ -7,7 +8,9 @@ from django.core.cache import cache
 from django.db import connection
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
+
+from registry import metrics  # noqa: F401 — registers the registry's metrics before the first scrape
 
 logger = logging.getLogger(__name__)
 
@@ -65,4 +68,11 @@ def healthz(request):
 
 @never_cache
 def metrics_view(request):
-    return HttpResponse(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+    """Prometheus text. With several gunicorn workers set PROMETHEUS_MULTIPROC_DIR so every
+    worker's samples are summed (prometheus_client multiprocess mode)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry = REGISTRY
+    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

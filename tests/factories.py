@@ -22,7 +22,7 @@ class UserFactory(factory.django.DjangoModelFactory):
 
     username = factory.Sequence(lambda n: f"user{n}")
     email = factory.LazyAttribute(lambda o: f"{o.username}@example.org")
-    password = factory.PostGenerationMethodCall("set_password", "correct-horse-battery")
+    password = factory.django.Password("correct-horse-battery")
 
 
 class TemplateFactory(factory.django.DjangoModelFactory):
@@ -45,6 +45,7 @@ class AMIFactory(factory.django.DjangoModelFactory):
 
     class Meta:
         model = AMI
+        skip_postgeneration_save = True
 
     ami_id = factory.LazyFunction(fake_ami_id)
     source_region = "us-east-1"
