@@ -253,3 +253,94 @@ class Operation(models.Model):
 
     def __str__(self):
         return f"{self.kind} {self.state} {self.region} ({self.pk})"
+
+
+class AMISignature(models.Model):
+    """A publisher's signature over an AMI's canonical manifest, and the outcome of verifying it.
+
+    One row per signature supplied (history kept); the AMI's ``verified``/``signature_valid`` mirror
+    the newest row. The manifest stored is the one the server rebuilt from DescribeImages.
+    """
+
+    ami = models.ForeignKey(AMI, on_delete=models.CASCADE, related_name="signatures")
+    # SET_NULL: erasing the signer deletes the key; the row keeps the fingerprint for the record.
+    key = models.ForeignKey("registry.PublisherKey", null=True, blank=True, on_delete=models.SET_NULL,
+                            related_name="signatures")
+    key_fingerprint = models.CharField(max_length=64, blank=True, default="")
+    signer = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                               related_name="+")
+    signer_username = models.CharField(max_length=150, blank=True, default="")
+    signature = models.TextField(help_text="Base64 Ed25519 signature (64 bytes) as supplied.")
+    manifest = models.JSONField(default=dict, blank=True)
+    valid = models.BooleanField(default=False)
+    failure_code = models.CharField(max_length=40, blank=True, default="")
+    failure_reason = models.TextField(blank=True, default="")
+    verified_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "ami_signatures"
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["ami", "-created_at"], name="ami_signature_ami_idx")]
+
+    def __str__(self):
+        return f"signature of {self.ami_id} by {self.key_fingerprint or '?'} ({'valid' if self.valid else 'invalid'})"
+
+
+class ScanResult(models.Model):
+    """One security scan of an AMI: the findings of every registered scanner and the derived verdict."""
+
+    class Status(models.TextChoices):
+        PASSED = "passed", "Passed"
+        FAILED = "failed", "Failed"
+        ERROR = "error", "Error"
+
+    ami = models.ForeignKey(AMI, on_delete=models.CASCADE, related_name="scan_results")
+    operation = models.ForeignKey(Operation, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    region = models.CharField(max_length=32, blank=True, default="")
+    image_id = models.CharField(max_length=21, blank=True, default="")
+    status = models.CharField(max_length=10, choices=Status.choices)
+    security_score = models.DecimalField(max_digits=4, decimal_places=1, null=True, blank=True,
+                                         validators=[MinValueValidator(0), MaxValueValidator(10)])
+    # [{id, severity, message, scanner}] — every check that did not pass.
+    findings = models.JSONField(default=list, blank=True)
+    checks = models.JSONField(default=list, blank=True, help_text="Ids of every check that ran.")
+    scanners = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True, default="")
+    scanned_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "ami_scan_results"
+        ordering = ["-scanned_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=["passed", "failed", "error"]),
+                                   name="scan_result_status_valid"),
+        ]
+        indexes = [models.Index(fields=["ami", "-scanned_at"], name="scan_result_ami_idx")]
+
+    def __str__(self):
+        return f"scan of {self.ami_id}: {self.status} ({self.security_score})"
+
+
+class ScanException(models.Model):
+    """A moderator's time-limited permission to approve an AMI despite a failed scan (audited)."""
+
+    ami = models.ForeignKey(AMI, on_delete=models.CASCADE, related_name="scan_exceptions")
+    scan_result = models.ForeignKey(ScanResult, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    reason = models.TextField()
+    expires_at = models.DateTimeField()
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_by_username = models.CharField(max_length=150, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "ami_scan_exceptions"
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(reason=""), name="scan_exception_reason_required"),
+        ]
+        indexes = [models.Index(fields=["ami", "expires_at"], name="scan_exception_ami_idx")]
+
+    def __str__(self):
+        return f"scan exception for {self.ami_id} until {self.expires_at:%Y-%m-%d}"

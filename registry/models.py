@@ -18,6 +18,9 @@ class Community(models.Model):
     is_default = models.BooleanField(default=False)
     # Institution policy (issue: trust & compliance); an empty dict enforces nothing.
     policy = models.JSONField(default=dict, blank=True)
+    # Optional IAM role in the institution's own AWS account, assumed (STS AssumeRole) to copy AMIs
+    # into that account. Only the ARN is stored: credentials are short-lived and never persisted.
+    aws_role_arn = models.CharField(max_length=2048, blank=True, default="")
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="CommunityMembership",
                                      related_name="communities", blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -86,3 +89,40 @@ class AuditEvent(models.Model):
 
     def __str__(self):
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_username or '-'} {self.action} {self.target_repr}"
+
+
+class PublisherKey(models.Model):
+    """An Ed25519 public key a user signs AMI manifests with (issue: trust & compliance).
+
+    The key is stored in OpenSSH one-line form whatever format it was uploaded in, so the
+    fingerprint (SHA256, OpenSSH style) is stable. Revoked keys stay (``revoked_at`` set) so old
+    signatures keep a readable history and re-verification can say "revoked key".
+    """
+
+    # CASCADE: erasing an account deletes its keys (GDPR); signatures then report "key deleted".
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="publisher_keys")
+    name = models.CharField(max_length=100, blank=True, default="")
+    algorithm = models.CharField(max_length=20, default="ed25519")
+    public_key = models.TextField(help_text="OpenSSH one-line form (ssh-ed25519 AAAA...).")
+    fingerprint = models.CharField(max_length=64, help_text="SHA256:<base64, no padding>, as ssh-keygen -l prints.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_reason = models.TextField(blank=True, default="")
+
+    class Meta:
+        db_table = "registry_publisher_key"
+        ordering = ["-created_at"]
+        constraints = [
+            # One live registration of a key per user; a revoked key may be registered again.
+            models.UniqueConstraint(fields=["user", "fingerprint"], condition=models.Q(revoked_at__isnull=True),
+                                    name="publisher_key_unique_active"),
+            models.CheckConstraint(condition=models.Q(algorithm="ed25519"), name="publisher_key_algorithm_valid"),
+        ]
+        indexes = [models.Index(fields=["fingerprint"], name="publisher_key_fp_idx")]
+
+    def __str__(self):
+        return f"{self.fingerprint} ({self.user_id})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
