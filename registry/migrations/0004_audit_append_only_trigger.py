@@ -25,8 +25,10 @@ BEGIN
         -- the user row is being deleted (FK SET NULL); the event itself is unchanged
         RETURN NEW;
     END IF;
-    RAISE EXCEPTION 'registry_audit_event is append-only: % refused', TG_OP
-        USING ERRCODE = 'insufficient_privilege';
+    -- No '%' placeholder here: Django passes this SQL through the DB-API's parameter parser
+    -- when DEBUG is on, which would read '%' as a (broken) placeholder.
+    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+        MESSAGE = 'registry_audit_event is append-only: ' || TG_OP || ' refused';
 END;
 $$ LANGUAGE plpgsql;
 
