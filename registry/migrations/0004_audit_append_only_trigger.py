@@ -13,6 +13,8 @@ application's (no code path updates or deletes events outside the retention serv
 """
 from django.db import migrations
 
+# NOTE: the SQL below must contain no percent sign: with DEBUG on Django runs it through the
+# DB-API parameter parser, which reads one as a broken placeholder (make run failed that way).
 FORWARD = r"""
 CREATE OR REPLACE FUNCTION registry_audit_event_guard() RETURNS trigger AS $$
 BEGIN
@@ -25,8 +27,6 @@ BEGIN
         -- the user row is being deleted (FK SET NULL); the event itself is unchanged
         RETURN NEW;
     END IF;
-    -- No '%' placeholder here: Django passes this SQL through the DB-API's parameter parser
-    -- when DEBUG is on, which would read '%' as a (broken) placeholder.
     RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
         MESSAGE = 'registry_audit_event is append-only: ' || TG_OP || ' refused';
 END;
