@@ -1,16 +1,36 @@
-"""Ratings use-cases; the AMI's aggregates are updated in the same transaction."""
+"""Ratings use-cases. One function per use-case; the API, the web pages and the admin call these.
+
+Aggregates (``rating_avg``, ``rating_count``, ``rating_sum`` on the AMI row) are kept exact under
+concurrency by one rule: every writer of ``ami_ratings`` first locks the AMI row
+(``SELECT ... FOR UPDATE``), then changes ratings, then recomputes the aggregates from the rows in
+the same transaction (``ami_rating_aggregates_refresh``). Writers of one AMI therefore run one
+after the other, and each recomputation sees every committed change (PostgreSQL READ COMMITTED
+takes a fresh snapshot per statement, after the lock was granted).
+"""
 from __future__ import annotations
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Avg, Count, Sum
 from django.utils import timezone
 
 from amis.models import AMI
-from ratings.models import Rating
+from amis.selectors import ami_list_visible_to
+from ratings.models import REVIEW_MAX_LENGTH, Rating
 from registry.audit import audit_record
-from registry.errors import InvalidInput
+from registry.errors import Conflict, Forbidden, InvalidInput, NotFound
 from registry.permissions import is_moderator
-from registry.errors import Forbidden
+
+# Only listed entries collect reviews: drafts, submissions and revoked entries are not "out there".
+RATEABLE_STATUSES = (AMI.Status.APPROVED, AMI.Status.DEPRECATED)
+
+
+def _ami_lock(ami: AMI | str) -> AMI:
+    """Re-read the AMI under a row lock: serialises every ratings writer of this AMI."""
+    pk = ami.pk if isinstance(ami, AMI) else ami
+    locked = AMI.objects.select_for_update().filter(pk=pk).first()
+    if locked is None:
+        raise NotFound("AMI not found.")
+    return locked
 
 
 def ami_rating_aggregates_refresh(*, ami_id) -> None:
@@ -22,15 +42,110 @@ def ami_rating_aggregates_refresh(*, ami_id) -> None:
                                          rating_avg=round(agg["a"] or 0, 2))
 
 
+def _validate(rating, review) -> str:
+    """Field checks with friendly messages; the DB check constraint (1–5) stays the truth."""
+    errors: dict[str, list[str]] = {}
+    # bool is an int in Python: refuse it explicitly, True is not one star.
+    if isinstance(rating, bool) or not isinstance(rating, int):
+        errors["rating"] = ["A whole number from 1 to 5 is required."]
+    elif not 1 <= rating <= 5:
+        errors["rating"] = ["Must be between 1 and 5."]
+    if review is None:
+        review = ""
+    if not isinstance(review, str):
+        errors["review"] = ["Must be text."]
+    else:
+        review = review.strip()
+        if len(review) > REVIEW_MAX_LENGTH:
+            errors["review"] = [f"At most {REVIEW_MAX_LENGTH} characters (got {len(review)})."]
+        if "\x00" in review:
+            errors["review"] = ["NUL characters are not allowed."]  # PostgreSQL text cannot hold them
+    if errors:
+        message = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in errors.items())
+        raise InvalidInput(message, errors=errors)
+    return review
+
+
+@transaction.atomic
+def rating_submit(*, ami: AMI, user, rating: int, review: str = "") -> tuple[Rating, bool]:
+    """Rate (and optionally review) an AMI; a second call by the same user replaces the first.
+
+    Returns ``(rating, created)``. Raises ``InvalidInput`` (stars outside 1–5, review too long),
+    ``NotFound`` (the AMI is not visible to ``user``), ``Forbidden`` (own AMI, not signed in),
+    ``Conflict`` (the entry is not approved/deprecated). Audited as ``rating.create`` or
+    ``rating.replace``. A hidden review stays hidden when replaced: moderation is not undone by
+    re-posting. The review is stored as plain text; escaping is the renderer's job.
+    """
+    if user is None or not user.is_authenticated:
+        raise Forbidden("sign in to rate an AMI")
+    review = _validate(rating, review)
+    ami = _ami_lock(ami)
+    # Re-checked here (not only in the view) so that every caller gets the same answer, and a
+    # private entry never leaks: invisible means "not found", exactly as the API says.
+    if not ami_list_visible_to(user=user).filter(pk=ami.pk).exists():
+        raise NotFound("AMI not found.")
+    if ami.creator_id is not None and ami.creator_id == user.pk:
+        raise Forbidden("you cannot rate your own AMI", code="own_ami")
+    if ami.status not in RATEABLE_STATUSES:
+        raise Conflict(f"only approved or deprecated AMIs can be rated; this one is '{ami.status}'",
+                       code="not_rateable", extra={"current_status": ami.status})
+
+    # The AMI lock makes "read, then insert or update" safe for every writer going through this
+    # module (a double-post waits on the lock and then finds the first row).
+    existing = Rating.objects.select_for_update().filter(ami=ami, user=user).first()
+    created = existing is None
+    if created:
+        try:
+            with transaction.atomic():  # savepoint: the outer transaction survives the IntegrityError
+                obj = Rating.objects.create(ami=ami, user=user, rating=rating, review=review)
+        except IntegrityError:
+            # Someone inserted without taking the AMI lock (raw SQL, a future code path): the
+            # unique constraint (user, ami) caught it; fall back to replacing that row.
+            existing = Rating.objects.select_for_update().filter(ami=ami, user=user).first()
+            if existing is None:
+                raise
+            created = False
+    if not created:
+        obj = existing
+        before = {"rating": obj.rating, "review": obj.review}
+        obj.rating = rating
+        obj.review = review
+        obj.save(update_fields=["rating", "review", "updated_at"])
+    ami_rating_aggregates_refresh(ami_id=ami.pk)
+    audit_record(actor=user, action="rating.create" if created else "rating.replace", target=obj,
+                 before=None if created else before, after={"rating": rating, "review": review})
+    return obj, created
+
+
+@transaction.atomic
+def rating_delete(*, ami: AMI, user) -> None:
+    """Delete the caller's own rating of ``ami``. Raises ``NotFound`` when there is none.
+    Aggregates are recomputed under the AMI lock; audited as ``rating.delete``."""
+    if user is None or not user.is_authenticated:
+        raise Forbidden("sign in to delete your rating")
+    ami = _ami_lock(ami)
+    obj = Rating.objects.select_for_update().filter(ami=ami, user=user).first()
+    if obj is None:
+        raise NotFound("you have not rated this AMI")
+    # Audit before delete(): Django clears the pk of a deleted instance.
+    audit_record(actor=user, action="rating.delete", target=obj,
+                 before={"rating": obj.rating, "review": obj.review, "is_hidden": obj.is_hidden})
+    obj.delete()
+    ami_rating_aggregates_refresh(ami_id=ami.pk)
+
+
 @transaction.atomic
 def rating_hide(*, rating: Rating, moderator, reason: str) -> Rating:
-    """Moderator hides a review: omitted from lists and excluded from the average. Audited."""
+    """Moderator hides a review: omitted from lists and excluded from the average. Audited as
+    ``rating.hide``; hiding an already hidden review changes nothing (idempotent)."""
     if not is_moderator(moderator):
         raise Forbidden("only moderators may hide reviews")
     if not (reason or "").strip():
         raise InvalidInput("a reason is required to hide a review", errors={"reason": ["This field is required."]})
-    AMI.objects.select_for_update().filter(pk=rating.ami_id).first()  # serialise with rating writers
-    rating = Rating.objects.select_for_update().get(pk=rating.pk)
+    _ami_lock(rating.ami_id)  # serialise with rating writers
+    rating = Rating.objects.select_for_update().filter(pk=rating.pk).first()
+    if rating is None:
+        raise NotFound("rating not found")
     if rating.is_hidden:
         return rating
     rating.is_hidden = True

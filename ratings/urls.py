@@ -1,4 +1,10 @@
-from django.urls import path  # noqa: F401
+"""Mounted by registry/urls.py at ``amis/<str:ami>/ratings/``: every view receives ``ami``."""
+from django.urls import path
 
+from ratings import api
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", api.RatingListCreateApi.as_view(), name="rating-list"),
+    path("mine", api.RatingMineDeleteApi.as_view(), name="rating-mine"),
+    path("<int:rating_id>/hide", api.RatingHideApi.as_view(), name="rating-hide"),
+]

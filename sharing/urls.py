@@ -1,4 +1,9 @@
-from django.urls import path  # noqa: F401
+"""Mounted by registry/urls.py at ``amis/<str:ami>/shares/``: every view receives ``ami``."""
+from django.urls import path
 
+from sharing import api
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", api.ShareListCreateApi.as_view(), name="share-list"),
+    path("<int:share_id>", api.ShareDeleteApi.as_view(), name="share-delete"),
+]

@@ -1,0 +1,115 @@
+"""Ratings REST API (API.md, *Ratings*), mounted at ``/api/v1/amis/<ami>/ratings/``.
+
+Every view first resolves ``<ami>`` with the visibility selector: an AMI the caller cannot see
+answers 404, never 403, so private entries do not leak."""
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.filters import OrderingFilter
+from rest_framework.generics import ListAPIView
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from amis.models import AMI
+from amis.selectors import ami_get_visible
+from ratings.models import REVIEW_MAX_LENGTH
+from ratings.selectors import rating_get, rating_list_for_ami
+from ratings.serializers import RatingModerationOutputSerializer, RatingOutputSerializer
+from ratings.services import rating_delete, rating_hide, rating_submit
+from registry.errors import Forbidden, NotFound
+from registry.permissions import is_moderator
+
+AMI_PARAM = OpenApiParameter("ami", OpenApiTypes.STR, OpenApiParameter.PATH,
+                             description="Registry uuid, canonical AMI id or any regional copy's AMI id.")
+ERRORS = {
+    400: OpenApiResponse(description="Invalid input (the envelope names the field)."),
+    401: OpenApiResponse(description="Not signed in."),
+    403: OpenApiResponse(description="Not allowed."),
+    404: OpenApiResponse(description="Unknown AMI, or one the caller may not see."),
+}
+
+
+def _ami_or_404(request, ref: str) -> AMI:
+    ami = ami_get_visible(user=request.user, ref=ref)
+    if ami is None:
+        raise NotFound("AMI not found.")
+    return ami
+
+
+class RatingListCreateApi(ListAPIView):
+    """GET: the visible reviews of an AMI, newest first. POST: rate it (replaces one's own)."""
+
+    serializer_class = RatingOutputSerializer
+    filter_backends = [OrderingFilter]
+    ordering_fields = ["created_at", "updated_at", "rating"]
+    ordering = ["-created_at", "-id"]
+
+    class InputSerializer(serializers.Serializer):
+        # DRF's IntegerField refuses 4.5, true and "four"; "4" from a form post is accepted.
+        rating = serializers.IntegerField(min_value=1, max_value=5)
+        review = serializers.CharField(required=False, allow_blank=True, default="",
+                                       max_length=REVIEW_MAX_LENGTH)
+
+    def get_queryset(self):
+        return rating_list_for_ami(ami=self.ami)
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)  # authentication, permissions, throttles first
+        self.ami = _ami_or_404(request, kwargs["ami"])
+
+    @extend_schema(parameters=[AMI_PARAM], responses={200: RatingOutputSerializer(many=True), 404: ERRORS[404]},
+                   tags=["ratings"], summary="List the reviews of an AMI")
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(parameters=[AMI_PARAM], request=InputSerializer,
+                   responses={201: RatingOutputSerializer, 200: RatingOutputSerializer, **ERRORS,
+                              409: OpenApiResponse(description="The AMI is not approved or deprecated.")},
+                   tags=["ratings"], summary="Rate an AMI (a second POST replaces one's own rating)")
+    def post(self, request, *args, **kwargs):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        obj, created = rating_submit(ami=self.ami, user=request.user, **data.validated_data)
+        obj = rating_get(ami=self.ami, rating_id=obj.pk)  # re-read with verified_launch annotated
+        return Response(RatingOutputSerializer(obj).data,
+                        status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class RatingMineDeleteApi(APIView):
+    """DELETE: remove the caller's own rating of an AMI."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(parameters=[AMI_PARAM], request=None,
+                   responses={204: None, 401: ERRORS[401], 404: ERRORS[404]},
+                   tags=["ratings"], summary="Delete one's own rating")
+    def delete(self, request, ami: str):
+        rating_delete(ami=_ami_or_404(request, ami), user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class RatingHideApi(APIView):
+    """POST: a moderator hides a review (omitted from lists and from the average)."""
+
+    permission_classes = [IsAuthenticated]
+
+    class InputSerializer(serializers.Serializer):
+        reason = serializers.CharField(max_length=2000)
+
+    @extend_schema(parameters=[AMI_PARAM], request=InputSerializer,
+                   responses={200: RatingModerationOutputSerializer, **ERRORS}, tags=["ratings"],
+                   summary="Hide a review (moderators)")
+    def post(self, request, ami: str, rating_id: int):
+        ami_obj = _ami_or_404(request, ami)
+        # Checked before looking the rating up: non-moderators learn nothing about rating ids.
+        if not is_moderator(request.user):
+            raise Forbidden("only moderators may hide reviews")
+        obj = rating_get(ami=ami_obj, rating_id=rating_id)
+        if obj is None:
+            raise NotFound("rating not found")
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        rating_hide(rating=obj, moderator=request.user, reason=data.validated_data["reason"])
+        obj = rating_get(ami=ami_obj, rating_id=obj.pk)
+        return Response(RatingModerationOutputSerializer(obj).data)
