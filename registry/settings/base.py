@@ -75,6 +75,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "registry.web_home.site_context",  # emulator banner flag for every page
             ],
         },
     }
@@ -235,4 +236,22 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", default="INFO")},
     "loggers": {"botocore": {"level": "WARNING"}, "urllib3": {"level": "WARNING"}},
+}
+
+# --- AWS lifecycle (amis/aws_lifecycle.py, docs/aws-lifecycle.md) -------------------------------
+from kombu import Queue  # noqa: E402
+
+CELERY_TASK_QUEUES = (Queue("default"), Queue("aws"))
+# Beat jobs are cheap DB sweeps: keep them off the (rate-limited, slow) aws queue.
+CELERY_TASK_ROUTES = {"amis.operations_refresh_stale": {"queue": "default"},
+                      "sharing.share_refresh_stale": {"queue": "default"}, **CELERY_TASK_ROUTES}
+# At most this many CopyImage in flight per destination region (a Redis semaphore; AWS's own
+# limit is per account and region), and how long an operation may sit in queued/running before
+# the beat sweep re-enqueues it.
+REGISTRY_COPY_CONCURRENCY_PER_REGION = env.int("REGISTRY_COPY_CONCURRENCY_PER_REGION", default=20)
+REGISTRY_OPERATION_STALE_SECONDS = env.int("REGISTRY_OPERATION_STALE_SECONDS", default=600)
+CELERY_BEAT_SCHEDULE = {
+    **CELERY_BEAT_SCHEDULE,
+    "operations-refresh-stale": {"task": "amis.operations_refresh_stale", "schedule": 60.0},
+    "shares-refresh-stale": {"task": "sharing.share_refresh_stale", "schedule": 300.0},
 }

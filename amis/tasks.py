@@ -1,0 +1,85 @@
+"""Celery entry points for the AWS lifecycle: ids in, one service call, retry policy.
+
+Every task has a stable ``name=`` (queued messages carry it), ``acks_late`` (a message is
+acknowledged only after the task finished, so a killed worker's job is redelivered — safe because
+every step is idempotent) and retries **only** ``AwsTransientError`` (throttling, 5xx) with
+exponential backoff and jitter. Waiting for AWS never blocks a worker: a step that must wait
+returns a countdown and the task re-schedules itself (``operation_enqueue``).
+"""
+from celery import shared_task
+
+from amis import aws_lifecycle
+from registry import metrics
+from registry.aws import AwsTransientError
+
+AWS_TASK = dict(
+    acks_late=True,
+    autoretry_for=(AwsTransientError,),
+    retry_backoff=5,         # 5 s, 10 s, 20 s ... (exponential)
+    retry_backoff_max=300,
+    retry_jitter=True,       # spread retries so throttled callers do not retry in lock-step
+    max_retries=8,
+)
+
+
+def _run_step(task, operation_id: str, kind: str, step) -> None:
+    """Run one step unless another chain owns the operation; re-schedule when it must wait."""
+    if not aws_lifecycle.operation_is_current(operation_id=operation_id, task_id=task.request.id):
+        metrics.TASKS.labels(task=task.name, outcome="skipped").inc()
+        return
+    countdown = step(operation_id=operation_id)
+    if countdown:
+        aws_lifecycle.operation_enqueue(operation_id=operation_id, kind=kind, countdown=countdown)
+    metrics.TASKS.labels(task=task.name, outcome="waiting" if countdown else "done").inc()
+
+
+@shared_task(name="amis.create_image", bind=True, **AWS_TASK)
+def create_image_task(self, operation_id: str) -> None:
+    """CreateImage for a create operation, follow it to available, then start the copies."""
+    _run_step(self, operation_id, aws_lifecycle.OpKind.CREATE_IMAGE, aws_lifecycle.create_image_step)
+
+
+@shared_task(name="amis.copy_image", bind=True, **AWS_TASK)
+def copy_image_task(self, operation_id: str) -> None:
+    """CopyImage to one region (per-region slot, deterministic ClientToken), follow it to available."""
+    _run_step(self, operation_id, aws_lifecycle.OpKind.COPY_IMAGE, aws_lifecycle.copy_image_step)
+
+
+@shared_task(name="amis.validate", bind=True, **AWS_TASK)
+def validate_task(self, operation_id: str) -> None:
+    """Check every regional copy and store the findings."""
+    _run_step(self, operation_id, aws_lifecycle.OpKind.VALIDATE, aws_lifecycle.validate_step)
+
+
+@shared_task(name="amis.deprecate_in_aws", bind=True, **AWS_TASK)
+def deprecate_in_aws_task(self, operation_id: str) -> None:
+    """EnableImageDeprecation on every regional copy."""
+    _run_step(self, operation_id, aws_lifecycle.OpKind.DEPRECATE, aws_lifecycle.deprecate_step)
+
+
+@shared_task(name="amis.revoke_in_aws", bind=True, **AWS_TASK)
+def revoke_in_aws_task(self, operation_id: str) -> None:
+    """Withdraw every launch permission and deprecate every regional copy."""
+    _run_step(self, operation_id, aws_lifecycle.OpKind.REVOKE, aws_lifecycle.revoke_step)
+
+
+@shared_task(name="amis.deregister_in_aws", bind=True, **AWS_TASK)
+def deregister_in_aws_task(self, operation_id: str) -> None:
+    """Deregister every regional copy and delete its snapshots."""
+    _run_step(self, operation_id, aws_lifecycle.OpKind.DEREGISTER, aws_lifecycle.deregister_step)
+
+
+@shared_task(name="amis.public_sync", **AWS_TASK)
+def public_sync_task(ami_pk: str) -> None:
+    """Make the image public in AWS (or not) to match ``public_requested`` + approval."""
+    from amis.models import AMI
+
+    ami = AMI.objects.filter(pk=ami_pk).first()
+    if ami is not None:
+        aws_lifecycle.ami_public_sync(ami=ami)
+
+
+@shared_task(name="amis.operations_refresh_stale", acks_late=True)
+def operations_refresh_stale_task() -> int:
+    """Beat job: re-enqueue operations stuck in queued/running past the threshold."""
+    return len(aws_lifecycle.operations_refresh_stale())
