@@ -1,4 +1,12 @@
-"""Trust & compliance API routes (keys, audit, compliance, export/erase)."""
-from django.urls import path  # noqa: F401
+"""Trust & compliance API routes (keys, signatures, scans, policies, audit, compliance, export/erase)."""
+from django.urls import path
 
-urlpatterns: list = []
+from registry import trust_api as api
+
+urlpatterns: list = [
+    path("me/keys/", api.PublisherKeyListApi.as_view(), name="me-keys"),
+    path("me/keys/<int:key_id>", api.PublisherKeyDetailApi.as_view(), name="me-key"),
+    path("me/keys/<int:key_id>/revoke", api.PublisherKeyRevokeApi.as_view(), name="me-key-revoke"),
+    path("amis/<str:ami>/manifest", api.AMIManifestApi.as_view(), name="ami-manifest"),
+    path("amis/<str:ami>/signature", api.AMISignatureApi.as_view(), name="ami-signature"),
+]

@@ -1,0 +1,175 @@
+"""Trust & compliance API (thin views): publisher keys, signatures, scans, policies, audit,
+compliance report, GDPR export/erase. Each view parses input, calls one service or selector and
+renders the result; the services own transactions and audit events."""
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.generics import ListAPIView
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from amis import signatures
+from amis.models import AMISignature
+from amis.selectors import ami_get_visible
+from registry.errors import NotFound
+from registry.models import PublisherKey
+from registry.permissions import is_moderator
+
+
+def _ami_or_404(request, ref: str):
+    ami = ami_get_visible(user=request.user, ref=ref)
+    if ami is None:
+        raise NotFound("no such AMI")
+    return ami
+
+
+def _ami_owned_or_404(request, ref: str):
+    """The AMI if the caller owns it or moderates; invisible and foreign entries → 404/403."""
+    ami = _ami_or_404(request, ref)
+    if not (is_moderator(request.user) or ami.creator_id == request.user.pk):
+        from registry.errors import Forbidden
+        raise Forbidden("only the owner or a moderator may do this")
+    return ami
+
+
+# --- publisher keys --------------------------------------------------------------------------
+
+class PublisherKeyOutputSerializer(serializers.ModelSerializer):
+    active = serializers.BooleanField(source="is_active", read_only=True)
+
+    class Meta:
+        model = PublisherKey
+        fields = ["id", "name", "algorithm", "fingerprint", "public_key", "active", "created_at", "revoked_at",
+                  "revoked_reason"]
+        read_only_fields = fields
+
+
+class PublisherKeyListApi(ListAPIView):
+    """GET: the caller's publisher keys (active and revoked). POST: add an Ed25519 public key."""
+
+    permission_classes = [IsAuthenticated]
+    serializer_class = PublisherKeyOutputSerializer
+    filter_backends: list = []
+
+    class InputSerializer(serializers.Serializer):
+        public_key = serializers.CharField(max_length=10_000, trim_whitespace=True,
+                                           help_text="Ed25519 public key, PEM or OpenSSH one-line form.")
+        name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+
+    def get_queryset(self):
+        return PublisherKey.objects.filter(user=self.request.user).order_by("-created_at", "-id")
+
+    @extend_schema(tags=["trust"])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(request=InputSerializer, responses={201: PublisherKeyOutputSerializer}, tags=["trust"])
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        key = signatures.publisher_key_add(user=request.user, **data.validated_data)
+        return Response(PublisherKeyOutputSerializer(key).data, status=status.HTTP_201_CREATED)
+
+
+class PublisherKeyDetailApi(APIView):
+    """GET one of the caller's keys; DELETE revokes it (kept for history, signatures re-verified)."""
+
+    permission_classes = [IsAuthenticated]
+
+    def _key(self, request, key_id: int) -> PublisherKey:
+        return get_object_or_404(PublisherKey, pk=key_id, user=request.user)
+
+    @extend_schema(responses={200: PublisherKeyOutputSerializer}, tags=["trust"])
+    def get(self, request, key_id: int):
+        return Response(PublisherKeyOutputSerializer(self._key(request, key_id)).data)
+
+    @extend_schema(responses={204: None}, tags=["trust"])
+    def delete(self, request, key_id: int):
+        signatures.publisher_key_revoke(key=self._key(request, key_id), user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PublisherKeyRevokeApi(APIView):
+    """POST: revoke one of the caller's keys with an optional reason; returns the key."""
+
+    permission_classes = [IsAuthenticated]
+
+    class InputSerializer(serializers.Serializer):
+        reason = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
+
+    @extend_schema(request=InputSerializer, responses={200: PublisherKeyOutputSerializer}, tags=["trust"])
+    def post(self, request, key_id: int):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        key = get_object_or_404(PublisherKey, pk=key_id, user=request.user)
+        key = signatures.publisher_key_revoke(key=key, user=request.user, reason=data.validated_data["reason"])
+        return Response(PublisherKeyOutputSerializer(key).data)
+
+
+# --- signatures --------------------------------------------------------------------------------
+
+ManifestSerializer = inline_serializer("AMIManifest", {
+    "ami_id": serializers.CharField(), "region": serializers.CharField(), "owner_id": serializers.CharField(),
+    "architecture": serializers.CharField(), "creation_date": serializers.CharField(),
+    "root_snapshot_ids": serializers.ListField(child=serializers.CharField()), "name": serializers.CharField(),
+})
+
+
+class AMIManifestApi(APIView):
+    """GET the canonical manifest of an AMI (rebuilt from DescribeImages) and the exact bytes to sign."""
+
+    @extend_schema(responses={200: inline_serializer("AMIManifestOutput", {
+        "manifest": ManifestSerializer, "canonical": serializers.CharField()})}, tags=["trust"])
+    def get(self, request, ami: str):
+        entry = _ami_or_404(request, ami)
+        manifest = signatures.ami_manifest_build(ami=entry)
+        return Response({"manifest": manifest,
+                         "canonical": signatures.manifest_canonical_bytes(manifest).decode("ascii")})
+
+
+class AMISignatureOutputSerializer(serializers.ModelSerializer):
+    code = serializers.SerializerMethodField()
+    reason = serializers.CharField(source="failure_reason")
+    fingerprint = serializers.CharField(source="key_fingerprint")
+    signer = serializers.CharField(source="signer_username")
+    details = serializers.SerializerMethodField()
+
+    class Meta:
+        model = AMISignature
+        fields = ["id", "valid", "code", "reason", "fingerprint", "signer", "manifest", "details", "verified_at"]
+        read_only_fields = fields
+
+    def get_code(self, obj) -> str:
+        return obj.failure_code or "valid"
+
+    def get_details(self, obj) -> dict:
+        return getattr(obj, "details", {})
+
+
+class AMISignatureApi(APIView):
+    """GET: the AMI's signature history (owner/moderator). POST: verify a signature (owner):
+    200 when valid, 422 with ``code`` = the precise failure otherwise (recorded either way)."""
+
+    class InputSerializer(serializers.Serializer):
+        signature = serializers.CharField(max_length=400, help_text="Base64 Ed25519 signature of the manifest.")
+        key_fingerprint = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+        manifest = serializers.JSONField(required=False, help_text="The manifest you signed (diagnostics only).")
+
+    @extend_schema(responses={200: AMISignatureOutputSerializer(many=True)}, tags=["trust"])
+    def get(self, request, ami: str):
+        entry = _ami_owned_or_404(request, ami)
+        return Response(AMISignatureOutputSerializer(entry.signatures.all()[:50], many=True).data)
+
+    @extend_schema(request=InputSerializer, responses={200: AMISignatureOutputSerializer}, tags=["trust"])
+    def post(self, request, ami: str):
+        entry = _ami_owned_or_404(request, ami)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        row = signatures.ami_signature_verify(ami=entry, user=request.user, **data.validated_data)
+        if not row.valid:
+            raise signatures.signature_failure(row)
+        return Response(AMISignatureOutputSerializer(row).data)
