@@ -1,4 +1,15 @@
-from django.urls import path  # noqa: F401
+"""Resolver routes, mounted under /api/v1/ by registry/urls.py.
 
+``<path:template>``: template names may contain characters a ``str`` converter refuses once the
+URL is decoded (e.g. "/"); the template is the last segment, so nothing else can be swallowed.
+"""
+from django.urls import path
 
-urlpatterns: list = []
+from resolver import api
+
+urlpatterns = [
+    path("ami/resolve/<path:template>", api.ResolveApi.as_view(), name="ami-resolve"),
+    path("ami/preview/<path:template>", api.PreviewApi.as_view(), name="ami-preview"),
+    path("ami/costs/<path:template>", api.CostsApi.as_view(), name="ami-costs"),
+    path("ami/test", api.TestApi.as_view(), name="ami-test"),
+]

@@ -255,3 +255,11 @@ CELERY_BEAT_SCHEDULE = {
     "operations-refresh-stale": {"task": "amis.operations_refresh_stale", "schedule": 60.0},
     "shares-refresh-stale": {"task": "sharing.share_refresh_stale", "schedule": 300.0},
 }
+
+# --- Resolver ----------------------------------------------------------------------------------------
+# TTLs: REGISTRY_RESOLUTION_CACHE_TTL / REGISTRY_AVAILABILITY_CACHE_TTL above. Turning the resolution
+# cache off is for measurements only (bench/bench_resolve.py's cold runs use ?refresh=true instead).
+REGISTRY_RESOLVER_CACHE_ENABLED = env.bool("REGISTRY_RESOLVER_CACHE_ENABLED", default=True)
+# Overrides of the cost model's defaults (resolver/costs.py DEFAULTS), e.g. as JSON in the environment:
+# REGISTRY_RESOLVER_COSTS='{"storage_per_gb_month": {"eu-": 0.12}, "default_ami_size_gb": 30}'
+REGISTRY_RESOLVER_COSTS = env.json("REGISTRY_RESOLVER_COSTS", default={})

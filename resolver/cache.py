@@ -1,0 +1,132 @@
+"""The resolver's Redis cache (Django's cache): image availability and whole resolutions.
+
+Keys:
+- ``resolver:avail:<region>:<image id>`` → a summary of DescribeImages (or ``{"state": "missing"}``),
+  TTL ``REGISTRY_AVAILABILITY_CACHE_TTL``;
+- ``resolver:res:<generation>:<template pk>.<template updated_at>:<region>:<arch>:<strategy>:<scope>``
+  → a finished resolution, TTL ``REGISTRY_RESOLUTION_CACHE_TTL``.
+
+Invalidation is a *generation counter*: any change to a template, an AMI's status/visibility or its
+regional copies increments ``resolver:gen`` and every older resolution key becomes unreachable
+(Redis evicts them by TTL). No key scans, no races between a delete and a concurrent writer: a
+resolution computed while an AMI changes was keyed under the old generation *before* it read the
+database, so it is never served after the change. The counter is bumped at once and again after
+the surrounding transaction commits (see ``amis.signals.ami_changed_notify``), so nothing
+re-caches the pre-commit state in between. Serving a cached answer still re-checks the AMI it
+names with one primary-key query (``services._cached_answer_still_valid``): a revoked AMI is
+never served, not even between a revoke and the signal.
+"""
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+
+from registry import metrics
+
+logger = logging.getLogger(__name__)
+
+GENERATION_KEY = "resolver:gen"
+
+
+def _ttl(name: str, default: int) -> int:
+    return int(getattr(settings, name, default))
+
+
+def enabled() -> bool:
+    return bool(getattr(settings, "REGISTRY_RESOLVER_CACHE_ENABLED", True))
+
+
+# --- generation ------------------------------------------------------------------------------
+
+def generation() -> int:
+    value = cache.get(GENERATION_KEY)
+    if value is None:
+        # add() is atomic: two processes racing here agree on one starting value.
+        cache.add(GENERATION_KEY, 1, timeout=None)
+        value = cache.get(GENERATION_KEY) or 1
+    return int(value)
+
+
+def generation_bump() -> None:
+    """Make every cached resolution stale. Cheap (one INCR), idempotent in effect."""
+    try:
+        cache.incr(GENERATION_KEY)
+    except ValueError:  # the key does not exist yet (or was evicted): start a new sequence
+        cache.add(GENERATION_KEY, 2, timeout=None)
+    except Exception:  # noqa: BLE001 — a cache outage must not break a moderation action
+        logger.warning("resolver cache: generation bump failed", exc_info=True)
+
+
+def invalidate_all() -> None:
+    """Bump now and after the current transaction commits (a no-op repeat outside one)."""
+    generation_bump()
+    transaction.on_commit(generation_bump)
+
+
+# --- availability ------------------------------------------------------------------------------
+
+def _avail_key(region: str, image_id: str) -> str:
+    return f"resolver:avail:{region}:{image_id}"
+
+
+def availability_get(region: str, image_id: str) -> dict | None:
+    value = cache.get(_avail_key(region, image_id))
+    metrics.CACHE_EVENTS.labels(cache="availability", result="hit" if value is not None else "miss").inc()
+    return value
+
+
+def availability_set(region: str, image_id: str, summary: dict) -> None:
+    cache.set(_avail_key(region, image_id), summary, timeout=_ttl("REGISTRY_AVAILABILITY_CACHE_TTL", 300))
+
+
+# --- resolutions ---------------------------------------------------------------------------------
+
+def visibility_scope(user) -> str:
+    """Who a cached answer may be shown to: everyone anonymous shares one entry; a signed-in user's
+    answer may include AMIs shared with them only, so it is keyed by user (moderators share one)."""
+    from registry.permissions import is_moderator
+
+    if user is None or not getattr(user, "is_authenticated", False):
+        return "anon"
+    if is_moderator(user):
+        return "mod"
+    return f"user{user.pk}"
+
+
+def resolution_key(*, template, region: str, architecture: str | None, strategy: str | None, user) -> str:
+    stamp = int(template.updated_at.timestamp() * 1000) if template.updated_at else 0
+    return (f"resolver:res:{generation()}:{template.pk}.{stamp}:{region}:{architecture or '-'}:"
+            f"{strategy or '-'}:{visibility_scope(user)}")
+
+
+def resolution_get(key: str) -> dict | None:
+    value = cache.get(key)
+    metrics.CACHE_EVENTS.labels(cache="resolution", result="hit" if value is not None else "miss").inc()
+    return value
+
+
+def resolution_set(key: str, resolution: dict) -> None:
+    cache.set(key, resolution, timeout=_ttl("REGISTRY_RESOLUTION_CACHE_TTL", 300))
+
+
+def resolution_delete(key: str) -> None:
+    cache.delete(key)
+
+
+# --- signal receivers (connected in resolver.apps) ---------------------------------------------------
+
+def on_template_changed(sender=None, **kwargs) -> None:
+    invalidate_all()
+
+
+def on_ami_changed(sender=None, **kwargs) -> None:
+    invalidate_all()
+
+
+def on_model_saved_or_deleted(sender=None, **kwargs) -> None:
+    """Belt and braces: any write to a template, an AMI or a regional copy — through a service, the
+    admin, a data migration or a test factory — invalidates, even if no domain signal is sent."""
+    invalidate_all()

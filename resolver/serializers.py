@@ -1,0 +1,163 @@
+"""Input and output shapes of the resolver endpoints (API.md, *Resolver*; cws field names)."""
+from rest_framework import serializers
+
+from registry.aws import COMMERCIAL_REGIONS
+from resolver.services import ARCHITECTURES, STRATEGIES
+
+REGION_CHOICES = [(r, r) for r in COMMERCIAL_REGIONS]
+
+
+class ResolveQuerySerializer(serializers.Serializer):
+    region = serializers.ChoiceField(choices=REGION_CHOICES, help_text="Target AWS region (required).")
+    architecture = serializers.ChoiceField(choices=ARCHITECTURES, required=False,
+                                           help_text="x86_64 or arm64; default: the template's preferred "
+                                                     "architecture first (else arm64), then the other.")
+    strategy = serializers.ChoiceField(choices=STRATEGIES, required=False,
+                                       help_text="Overrides the template's ami_config.strategy.")
+    details = serializers.BooleanField(default=False, help_text="Add region_checks and cost_analysis.")
+    refresh = serializers.BooleanField(default=False,
+                                       help_text="Moderators only: bypass the caches (cold resolution).")
+
+
+class PreviewQuerySerializer(serializers.Serializer):
+    region = serializers.ChoiceField(choices=REGION_CHOICES)
+    architecture = serializers.ChoiceField(choices=ARCHITECTURES, required=False)
+    strategy = serializers.ChoiceField(choices=STRATEGIES, required=False)
+
+
+class CostsQuerySerializer(serializers.Serializer):
+    region = serializers.ChoiceField(choices=REGION_CHOICES, required=False, default="us-east-1")
+    instance_type = serializers.CharField(required=False, allow_blank=True, default="", max_length=40)
+    architecture = serializers.ChoiceField(choices=ARCHITECTURES, required=False)
+
+
+class TestInputSerializer(serializers.Serializer):
+    template_name = serializers.CharField(max_length=200, help_text="Template slug or exact name.")
+    regions = serializers.ListField(child=serializers.CharField(max_length=32), required=False, max_length=64,
+                                    help_text="Default: us-east-1, us-west-2, eu-west-1, ap-south-1.")
+    all_regions = serializers.BooleanField(default=False, help_text="Every commercial region.")
+    architecture = serializers.ChoiceField(choices=ARCHITECTURES, required=False)
+    strategy = serializers.ChoiceField(choices=STRATEGIES, required=False)
+    deep = serializers.BooleanField(default=False,
+                                    help_text="Also queue the AWS validation of answering registry AMIs.")
+
+
+class AmiDetailsSerializer(serializers.Serializer):
+    creation_date = serializers.CharField()
+    owner_id = serializers.CharField()
+    public = serializers.BooleanField()
+    marketplace_cost = serializers.FloatField()
+
+
+class CopySerializer(serializers.Serializer):
+    source_region = serializers.CharField()
+    source_ami_id = serializers.CharField()
+    estimated_cost = serializers.FloatField()
+    estimated_minutes = serializers.IntegerField()
+
+
+class TriedSerializer(serializers.Serializer):
+    tier = serializers.CharField()
+    outcome = serializers.ChoiceField(choices=["found", "not_found", "skipped", "refused", "unavailable", "error"])
+    reason = serializers.CharField()
+    region = serializers.CharField(required=False)
+
+
+class CostAnalysisSerializer(serializers.Serializer):
+    template_name = serializers.CharField()
+    region = serializers.CharField()
+    instance_type = serializers.CharField()
+    hourly_price = serializers.FloatField()
+    ami_launch_cost = serializers.FloatField()
+    ami_storage_cost = serializers.FloatField(help_text="$ per month to keep the AMI in the region.")
+    ami_setup_cost = serializers.FloatField()
+    script_launch_cost = serializers.FloatField()
+    script_setup_cost = serializers.FloatField()
+    script_setup_time = serializers.IntegerField(help_text="Minutes.")
+    break_even_point = serializers.FloatField(help_text="Launches per month above which the AMI is cheaper.")
+    cost_savings_1h = serializers.FloatField()
+    cost_savings_8h = serializers.FloatField()
+    time_savings = serializers.IntegerField(help_text="Minutes saved per launch.")
+    recommendation = serializers.ChoiceField(choices=["ami_recommended", "script_recommended", "neutral"])
+    reasoning = serializers.CharField()
+
+
+class ResolutionOutputSerializer(serializers.Serializer):
+    # cws fields
+    template_name = serializers.CharField()
+    target_region = serializers.CharField()
+    resolution_method = serializers.ChoiceField(choices=["direct_mapping", "registry", "dynamic_search", "marketplace",
+                                                         "cross_region", "fallback_script", "failed"])
+    ami_id = serializers.CharField(help_text='"" when none.')
+    ami_name = serializers.CharField()
+    ami_architecture = serializers.CharField()
+    ami_description = serializers.CharField()
+    launch_time_estimate_seconds = serializers.IntegerField()
+    cost_savings = serializers.FloatField(help_text="$ saved per launch against script provisioning.")
+    warning = serializers.CharField()
+    fallback_chain = serializers.ListField(child=serializers.CharField())
+    ami_details = AmiDetailsSerializer()
+    # ours
+    strategy = serializers.CharField()
+    source_region = serializers.CharField()
+    registry_id = serializers.CharField(allow_null=True)
+    estimated_cost = serializers.FloatField()
+    consent_required = serializers.BooleanField()
+    copy = CopySerializer(allow_null=True)
+    base_image_parameter = serializers.CharField(help_text="SSM parameter of the base OS (fallback_script).")
+    tried = TriedSerializer(many=True)
+    cached = serializers.BooleanField()
+    duration_ms = serializers.FloatField()
+    resolved_at = serializers.CharField()
+    region_checks = serializers.ListField(child=serializers.DictField(), required=False,
+                                          help_text="details=true: per fallback region outcome.")
+    cost_analysis = CostAnalysisSerializer(required=False, help_text="details=true.")
+
+
+class NoAmiErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    message = serializers.CharField()
+    code = serializers.CharField(help_text='"no_ami_available"')
+    status_code = serializers.IntegerField()
+    template_name = serializers.CharField()
+    target_region = serializers.CharField()
+    strategy = serializers.CharField()
+    resolution_method = serializers.CharField()
+    fallback_chain = serializers.ListField(child=serializers.CharField())
+    tried = TriedSerializer(many=True)
+
+
+class PreviewOutputSerializer(serializers.Serializer):
+    template_name = serializers.CharField()
+    target_region = serializers.CharField()
+    strategy = serializers.CharField()
+    architectures = serializers.ListField(child=serializers.CharField())
+    resolution_method = serializers.CharField(help_text="The tier that would answer (failed: none).")
+    ami_id = serializers.CharField()
+    source_region = serializers.CharField()
+    registry_id = serializers.CharField(allow_null=True)
+    consent_required = serializers.BooleanField()
+    may_answer_first = serializers.ListField(child=serializers.CharField(),
+                                             help_text="Earlier tiers that need AWS to know if they answer.")
+    tried = serializers.ListField(child=serializers.DictField())
+    aws_calls = serializers.IntegerField()
+    preview = serializers.BooleanField()
+
+
+class RegionResultSerializer(serializers.Serializer):
+    region = serializers.CharField()
+    status = serializers.ChoiceField(choices=["passed", "failed"])
+    ami_id = serializers.CharField()
+    resolution_method = serializers.CharField()
+    error = serializers.CharField()
+    test_duration_ms = serializers.FloatField()
+
+
+class TestOutputSerializer(serializers.Serializer):
+    template_name = serializers.CharField()
+    overall_status = serializers.ChoiceField(choices=["passed", "partial", "failed"])
+    region_results = serializers.DictField(child=RegionResultSerializer())
+    tested_at = serializers.CharField()
+    total_regions = serializers.IntegerField()
+    available_regions = serializers.IntegerField()
+    deep_validation = serializers.DictField(required=False)
