@@ -1,0 +1,268 @@
+"""REST endpoints of API.md *Community AMIs* (thin: parse → one service/selector → render).
+
+Every endpoint that names an AMI looks it up through ``amis.selectors.ami_get_visible`` first:
+an AMI the caller may not see answers 404 everywhere, before any permission check (403 only
+for an AMI the caller can see but may not change), so private entries never leak.
+"""
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.generics import GenericAPIView
+from rest_framework.permissions import AllowAny, IsAuthenticated, IsAuthenticatedOrReadOnly
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from amis import selectors, services
+from amis.filters import AMIFilter
+from amis.models import AMI
+from amis.serializers import (AMIDetailOutputSerializer, AMIListOutputSerializer, AMIOutputSerializer,
+                              AMIStatsOutputSerializer, DownloadOutputSerializer, ShareBriefSerializer,
+                              StrictCharField, TagsField)
+from registry.errors import Forbidden, InvalidInput, NotFound
+from registry.permissions import is_moderator
+
+TAGS = ["amis"]
+ERRORS = {400: OpenApiResponse(description="Invalid input (envelope with `errors`)"),
+          403: OpenApiResponse(description="Visible but not yours to change"),
+          404: OpenApiResponse(description="Unknown or invisible to you"),
+          409: OpenApiResponse(description="Illegal transition; `current_status` names the status")}
+
+
+def ami_for_request(request, ref: str) -> AMI:
+    """The AMI named by ``ref`` if the caller may see it; 404 otherwise (never 403)."""
+    ami = selectors.ami_get_visible(user=request.user, ref=ref)
+    if ami is None:
+        raise NotFound("AMI not found")
+    return ami
+
+
+def _require_moderator(request) -> None:
+    if not is_moderator(request.user):
+        raise Forbidden("only moderators may do this")
+
+
+def ami_detail_data(request, ami: AMI) -> dict:
+    """The detail representation: AMI object + rating histogram + grants (owner/moderator only)."""
+    data = dict(AMIOutputSerializer(ami).data)
+    data["rating_histogram"] = selectors.ami_rating_histogram(ami=ami)
+    if selectors.ami_can_manage(user=request.user, ami=ami):
+        data["shares"] = ShareBriefSerializer(ami.shares.all(), many=True).data
+    return data
+
+
+class AMIListCreateApi(GenericAPIView):
+    """``GET /amis/`` browse/search with facets; ``POST /amis/`` register an existing image."""
+
+    permission_classes = [IsAuthenticatedOrReadOnly]
+    filterset_class = AMIFilter  # read by drf-spectacular for the query parameters
+
+    class InputSerializer(serializers.Serializer):
+        ami_id = StrictCharField(max_length=21)
+        region = StrictCharField(max_length=32)
+        name = StrictCharField(max_length=services.NAME_MAX)
+        description = StrictCharField(max_length=services.DESCRIPTION_MAX, required=False, allow_blank=True,
+                                      default="")
+        template = StrictCharField(max_length=200, required=False, allow_blank=True, allow_null=True,
+                                   help_text="Template slug or exact name.")
+        version = StrictCharField(max_length=services.VERSION_MAX, required=False, allow_blank=True, default="")
+        category = StrictCharField(max_length=services.CATEGORY_MAX, required=False, allow_blank=True, default="",
+                                   help_text="Required unless a template is given (then it defaults to the "
+                                             "template's category).")
+        tags = TagsField(required=False, default=dict)
+        visibility = serializers.ChoiceField(choices=AMI.Visibility.choices, default=AMI.Visibility.PRIVATE)
+        signature = StrictCharField(max_length=4096, required=False, allow_null=True, allow_blank=True,
+                                    help_text="Publisher signature (base64 Ed25519), verified by the trust app.")
+
+        def validate(self, attrs):
+            if not attrs.get("category") and not attrs.get("template"):
+                raise serializers.ValidationError({"category": ["This field is required (or give a template)."]})
+            return attrs
+
+    def get_queryset(self):
+        return selectors.ami_list_visible_to(user=self.request.user)
+
+    @extend_schema(responses={200: AMIListOutputSerializer, 400: ERRORS[400]}, tags=TAGS,
+                   summary="Browse and search the AMIs visible to the caller, with facets")
+    def get(self, request):
+        result = selectors.ami_search(user=request.user, params=request.query_params)
+        page = self.paginate_queryset(result.queryset)
+        response = self.get_paginated_response(AMIOutputSerializer(page, many=True).data)
+        response.data["facets"] = result.facets
+        return response
+
+    @extend_schema(request=InputSerializer, responses={201: AMIDetailOutputSerializer, 400: ERRORS[400],
+                                                       409: ERRORS[409]},
+                   tags=TAGS, summary="Register an existing AWS image (created in draft)")
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        values["template"] = values.get("template") or None
+        ami = services.ami_register(user=request.user, **values)
+        ami = selectors.ami_get_visible(user=request.user, ref=str(ami.pk))
+        return Response(ami_detail_data(request, ami), status=status.HTTP_201_CREATED)
+
+
+class AMIDetailApi(APIView):
+    """``GET/PATCH/DELETE /amis/{ami}``."""
+
+    permission_classes = [IsAuthenticatedOrReadOnly]
+    EDITABLE = ("name", "description", "tags", "category", "version")
+
+    class UpdateInputSerializer(serializers.Serializer):
+        name = StrictCharField(max_length=services.NAME_MAX, required=False)
+        description = StrictCharField(max_length=services.DESCRIPTION_MAX, required=False, allow_blank=True)
+        tags = TagsField(required=False)
+        category = StrictCharField(max_length=services.CATEGORY_MAX, required=False, allow_blank=True)
+        version = StrictCharField(max_length=services.VERSION_MAX, required=False, allow_blank=True)
+
+    @extend_schema(responses={200: AMIDetailOutputSerializer, 404: ERRORS[404]}, tags=TAGS,
+                   summary="One AMI, with rating histogram (and grants for its owner/moderators)")
+    def get(self, request, ami: str):
+        return Response(ami_detail_data(request, ami_for_request(request, ami)))
+
+    @extend_schema(request=UpdateInputSerializer, responses={200: AMIDetailOutputSerializer, **ERRORS}, tags=TAGS,
+                   summary="Edit name, description, tags, category, version (owner or moderator)")
+    def patch(self, request, ami: str):
+        entry = ami_for_request(request, ami)
+        if isinstance(request.data, dict):
+            unknown = sorted(set(request.data) - set(self.EDITABLE))
+            if unknown:
+                raise InvalidInput(f"not editable: {', '.join(unknown)}",
+                                   errors={k: ["This field cannot be changed here."] for k in unknown})
+        data = self.UpdateInputSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        services.ami_update(ami=entry, user=request.user, **data.validated_data)
+        return Response(ami_detail_data(request, ami_for_request(request, ami)))
+
+    @extend_schema(responses={204: None, **ERRORS}, tags=TAGS,
+                   summary="Delete a draft or rejected entry (owner); the AWS image is untouched")
+    def delete(self, request, ami: str):
+        services.ami_delete(ami=ami_for_request(request, ami), user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class AMISubmitApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    class InputSerializer(serializers.Serializer):
+        description = StrictCharField(max_length=services.DESCRIPTION_MAX, required=False, allow_blank=True)
+        public = serializers.BooleanField(required=False, allow_null=True, default=None,
+                                          help_text="true → public, false → private; omitted keeps it.")
+
+    @extend_schema(request=InputSerializer, responses={200: AMIDetailOutputSerializer, **ERRORS}, tags=TAGS,
+                   summary="Submit a draft (or a fixed rejected entry) for review (owner)")
+    def post(self, request, ami: str):
+        entry = ami_for_request(request, ami)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        entry = services.ami_submit(ami=entry, user=request.user, **data.validated_data)
+        return Response(ami_detail_data(request, ami_for_request(request, ami)))
+
+
+class AMIApproveApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=None, responses={200: AMIDetailOutputSerializer, **ERRORS}, tags=TAGS,
+                   summary="Approve a pending entry (moderator)")
+    def post(self, request, ami: str):
+        entry = ami_for_request(request, ami)
+        _require_moderator(request)
+        services.ami_approve(ami=entry, moderator=request.user)
+        return Response(ami_detail_data(request, ami_for_request(request, ami)))
+
+
+class _ReasonInput(serializers.Serializer):
+    reason = StrictCharField(max_length=2000)
+
+
+class AMIRejectApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    class InputSerializer(_ReasonInput):
+        pass
+
+    @extend_schema(request=InputSerializer, responses={200: AMIDetailOutputSerializer, **ERRORS}, tags=TAGS,
+                   summary="Reject a pending entry with a reason (moderator)")
+    def post(self, request, ami: str):
+        entry = ami_for_request(request, ami)
+        _require_moderator(request)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.ami_reject(ami=entry, moderator=request.user, reason=data.validated_data["reason"])
+        return Response(ami_detail_data(request, ami_for_request(request, ami)))
+
+
+class AMIDeprecateApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    class InputSerializer(serializers.Serializer):
+        reason = StrictCharField(max_length=2000, required=False, allow_blank=True, default="")
+        replacement = StrictCharField(max_length=64, required=False, allow_blank=True, allow_null=True,
+                                      help_text="The replacing AMI (registry uuid or AMI id).")
+
+    @extend_schema(request=InputSerializer, responses={200: AMIDetailOutputSerializer, **ERRORS}, tags=TAGS,
+                   summary="Deprecate an approved entry, optionally naming its replacement (owner or moderator)")
+    def post(self, request, ami: str):
+        entry = ami_for_request(request, ami)
+        if not selectors.ami_can_manage(user=request.user, ami=entry):
+            raise Forbidden("only the owner or a moderator may do this")
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        replacement = None
+        ref = data.validated_data.get("replacement")
+        if ref:
+            replacement = selectors.ami_get_visible(user=request.user, ref=ref)
+            if replacement is None:
+                raise InvalidInput(f"replacement: unknown AMI '{ref}'", errors={"replacement": ["Unknown AMI."]})
+        services.ami_deprecate(ami=entry, user=request.user, reason=data.validated_data["reason"],
+                               replacement=replacement)
+        return Response(ami_detail_data(request, ami_for_request(request, ami)))
+
+
+class AMIRevokeApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    class InputSerializer(_ReasonInput):
+        pass
+
+    @extend_schema(request=InputSerializer, responses={200: AMIDetailOutputSerializer, **ERRORS}, tags=TAGS,
+                   summary="Revoke an approved or deprecated entry (moderator): never resolved again")
+    def post(self, request, ami: str):
+        entry = ami_for_request(request, ami)
+        _require_moderator(request)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.ami_revoke(ami=entry, moderator=request.user, reason=data.validated_data["reason"])
+        return Response(ami_detail_data(request, ami_for_request(request, ami)))
+
+
+class AMIStatsApi(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses={200: AMIStatsOutputSerializer, 404: ERRORS[404]}, tags=TAGS,
+                   summary="Downloads per region and per day, and the rating histogram")
+    def get(self, request, ami: str):
+        return Response(selectors.ami_stats(ami=ami_for_request(request, ami)))
+
+
+class AMIDownloadCreateApi(APIView):
+    """Anyone who can see an AMI may record a download/launch of it (the cws client does)."""
+
+    permission_classes = [AllowAny]
+
+    class InputSerializer(serializers.Serializer):
+        region = StrictCharField(max_length=32)
+        client = StrictCharField(max_length=services.CLIENT_MAX, required=False, allow_blank=True, default="")
+
+    @extend_schema(request=InputSerializer, responses={201: DownloadOutputSerializer, 400: ERRORS[400],
+                                                       404: ERRORS[404], 409: ERRORS[409]},
+                   tags=TAGS, summary="Record one download/launch (counted exactly once per call)")
+    def post(self, request, ami: str):
+        entry = ami_for_request(request, ami)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        download = services.download_record(ami=entry, user=request.user, **data.validated_data)
+        download.download_count = AMI.objects.values_list("download_count", flat=True).get(pk=entry.pk)
+        return Response(DownloadOutputSerializer(download).data, status=status.HTTP_201_CREATED)

@@ -1,0 +1,147 @@
+"""Browse/search filters for ``GET /api/v1/amis/`` (and the web catalogue page).
+
+Every parameter is validated by the FilterSet's form: a bad value answers 400 naming the
+parameter, never a 500, whatever the string. Full-text search uses PostgreSQL (``to_tsquery``
+with prefix terms built from sanitised words, ranked with ``SearchRank``); on SQLite — the
+``make run`` fallback — it degrades to case-insensitive substring matching of every word.
+"""
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import django_filters
+from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
+from django.db import connection
+from django.db.models import Case, Exists, F, FloatField, OuterRef, Q, QuerySet, TextField, Value, When
+from django.db.models.functions import Cast, Ln, Lower
+from django.utils import timezone
+
+from amis.models import AMI, AMIRegion
+from registry.aws import COMMERCIAL_REGIONS
+
+# The text-search configuration: English stemming ("models" finds "model"); prefix terms make
+# partial words match ("pyto" finds "PyTorch").
+SEARCH_CONFIG = "english"
+# Letters and digits only: nothing the tsquery parser could read as an operator survives.
+TERM_RE = re.compile(r"[^\W_]+", re.UNICODE)
+MAX_TERMS = 8
+MAX_TERM_LENGTH = 64
+
+ORDERINGS = {
+    "best": None,  # the default blend (see best_score_expression)
+    "-rating_avg": ["-rating_avg", "-rating_count", "-created_at", "id"],
+    "-download_count": ["-download_count", "-created_at", "id"],
+    "-created_at": ["-created_at", "id"],
+    "name": [Lower("name").asc(), "name", "id"],
+}
+BOOLEAN_CHOICES = [("true", "true"), ("false", "false"), ("1", "1"), ("0", "0")]
+
+
+def search_terms(text: str) -> list[str]:
+    """The words of a search string, lower-cased, at most MAX_TERMS of MAX_TERM_LENGTH characters."""
+    return [t[:MAX_TERM_LENGTH].lower() for t in TERM_RE.findall(text or "")][:MAX_TERMS]
+
+
+def search_vector() -> SearchVector:
+    """Weighted document: name (A); tags, template name/slug (B); description, creator (C)."""
+    return (SearchVector("name", weight="A", config=SEARCH_CONFIG)
+            + SearchVector(Cast("tags", TextField()), "template__name", "template__slug", weight="B",
+                           config=SEARCH_CONFIG)
+            + SearchVector("description", "creator__username", weight="C", config=SEARCH_CONFIG))
+
+
+def search_query(terms: list[str]) -> SearchQuery:
+    """``t1:* & t2:*`` — every word must match, each as a prefix. Safe: terms are alphanumeric."""
+    return SearchQuery(" & ".join(f"{t}:*" for t in terms), search_type="raw", config=SEARCH_CONFIG)
+
+
+def best_score_expression():
+    """The default "best" order as one SQL expression (weights from ``ranking_settings``).
+
+    A Bayesian average (so one 5-star review does not beat fifty 4.8s), plus a log of downloads,
+    plus a bonus for fresh entries, minus a penalty that sinks deprecated entries.
+    """
+    from amis.selectors import ranking_settings
+
+    p = ranking_settings()
+    n = Cast("rating_count", FloatField())
+    avg = Cast("rating_avg", FloatField())
+    bayes = (Value(p["prior_weight"] * p["prior_mean"]) + avg * n) / (Value(p["prior_weight"]) + n)
+    downloads = Ln(Cast("download_count", FloatField()) + Value(1.0))
+    fresh_since = timezone.now() - timedelta(days=p["fresh_days"])
+    fresh = Case(When(created_at__gte=fresh_since, then=Value(p["fresh_bonus"])), default=Value(0.0),
+                 output_field=FloatField())
+    deprecated = Case(When(status=AMI.Status.DEPRECATED, then=Value(-p["deprecated_penalty"])),
+                      default=Value(0.0), output_field=FloatField())
+    return Cast(bayes + Value(p["download_weight"]) * downloads + fresh + deprecated, FloatField())
+
+
+class AMIFilter(django_filters.FilterSet):
+    """Filters of API.md's browse: q, category, architecture, region, template, creator, verified,
+    min_rating, status, ordering. Without ``status``, revoked entries are left out."""
+
+    q = django_filters.CharFilter(method="filter_q", max_length=1000)
+    category = django_filters.CharFilter(field_name="category", lookup_expr="iexact", max_length=100)
+    architecture = django_filters.ChoiceFilter(choices=AMI.Architecture.choices)
+    region = django_filters.ChoiceFilter(choices=[(r, r) for r in COMMERCIAL_REGIONS], method="filter_region")
+    template = django_filters.CharFilter(method="filter_template", max_length=200)
+    creator = django_filters.CharFilter(field_name="creator__username", max_length=150)
+    verified = django_filters.ChoiceFilter(choices=BOOLEAN_CHOICES, method="filter_verified")
+    min_rating = django_filters.NumberFilter(field_name="rating_avg", lookup_expr="gte", min_value=0, max_value=5)
+    status = django_filters.ChoiceFilter(choices=AMI.Status.choices)
+    ordering = django_filters.ChoiceFilter(choices=[(k, k) for k in ORDERINGS], method="filter_noop")
+
+    class Meta:
+        model = AMI
+        fields: list[str] = []
+
+    # --- filters ---------------------------------------------------------------------------------
+    def filter_q(self, queryset: QuerySet[AMI], name: str, value: str) -> QuerySet[AMI]:
+        terms = search_terms(value)
+        if not terms:
+            return queryset  # nothing searchable (only punctuation): same as no q
+        if connection.vendor == "postgresql":
+            query = search_query(terms)
+            return (queryset.annotate(search=search_vector()).filter(search=query)
+                    .annotate(search_rank=SearchRank(search_vector(), query)))
+        # SQLite/other fallback: every word must appear somewhere (case-insensitive).
+        queryset = queryset.annotate(_tags_text=Cast("tags", TextField()))
+        for term in terms:
+            queryset = queryset.filter(
+                Q(name__icontains=term) | Q(description__icontains=term) | Q(_tags_text__icontains=term)
+                | Q(template__name__icontains=term) | Q(template__slug__icontains=term)
+                | Q(creator__username__icontains=term))
+        return queryset
+
+    def filter_region(self, queryset, name, value):
+        available = AMIRegion.objects.filter(ami=OuterRef("pk"), region=value, state=AMIRegion.State.AVAILABLE)
+        return queryset.filter(Exists(available))
+
+    def filter_template(self, queryset, name, value):
+        return queryset.filter(Q(template__slug=value) | Q(template__name=value))
+
+    def filter_verified(self, queryset, name, value):
+        return queryset.filter(verified=value in ("true", "1"))
+
+    def filter_noop(self, queryset, name, value):
+        return queryset  # ordering is applied after filtering, in filter_queryset
+
+    # --- filtering + ordering ----------------------------------------------------------------------
+    def filtered_unordered(self) -> QuerySet[AMI]:
+        """The filtered queryset without ordering (for counts and facets). Call after is_valid()."""
+        queryset = super().filter_queryset(self.queryset.all())
+        if not self.form.cleaned_data.get("status"):
+            queryset = queryset.exclude(status=AMI.Status.REVOKED)
+        return queryset
+
+    def filter_queryset(self, queryset):
+        queryset = self.filtered_unordered()
+        data = self.form.cleaned_data
+        ordering = data.get("ordering") or ""
+        if ordering and ORDERINGS.get(ordering):
+            return queryset.order_by(*ORDERINGS[ordering])
+        queryset = queryset.annotate(best_score=best_score_expression())
+        if data.get("q") and search_terms(data["q"]) and connection.vendor == "postgresql" and not ordering:
+            return queryset.order_by(F("search_rank").desc(), F("best_score").desc(), "-created_at", "id")
+        return queryset.order_by(F("best_score").desc(), "-created_at", "id")

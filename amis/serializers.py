@@ -1,0 +1,130 @@
+"""Output serializers of the catalogue API (API.md, *Community AMIs*). Input serializers live
+inside each view (one per endpoint, HackSoft style); these shapes are shared because API.md
+defines one AMI object for every endpoint that returns one."""
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from amis.models import AMI, AMIRegion
+
+
+class AMIRegionOutputSerializer(serializers.Serializer):
+    region = serializers.CharField()
+    ami_id = serializers.CharField(source="image_id")
+    state = serializers.CharField()
+    source = serializers.SerializerMethodField(help_text='Region it was copied from, or "origin" for the source.')
+    last_tested = serializers.DateTimeField(allow_null=True)
+
+    def get_source(self, obj: AMIRegion) -> str:
+        return "origin" if obj.is_source else (obj.copied_from or "")
+
+
+class AMIOutputSerializer(serializers.Serializer):
+    """The AMI object. Needs ``regions`` prefetched and ``template``/``creator`` selected (the
+    selectors do it), so a page costs a constant number of queries."""
+
+    id = serializers.UUIDField()
+    ami_id = serializers.CharField()
+    source_region = serializers.CharField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    template = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    version = serializers.CharField()
+    category = serializers.CharField()
+    architecture = serializers.ChoiceField(choices=AMI.Architecture.choices)
+    platform = serializers.CharField()
+    tags = serializers.DictField(child=serializers.CharField(allow_blank=True))
+    creator = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    status = serializers.ChoiceField(choices=AMI.Status.choices)
+    status_reason = serializers.CharField()
+    visibility = serializers.ChoiceField(choices=AMI.Visibility.choices)
+    verified = serializers.BooleanField()
+    signature_valid = serializers.BooleanField(allow_null=True)
+    scan_status = serializers.ChoiceField(choices=AMI.ScanStatus.choices)
+    security_score = serializers.DecimalField(max_digits=4, decimal_places=1, allow_null=True, coerce_to_string=False)
+    size_gb = serializers.IntegerField(allow_null=True)
+    rating_avg = serializers.DecimalField(max_digits=3, decimal_places=2, coerce_to_string=False)
+    rating_count = serializers.IntegerField()
+    download_count = serializers.IntegerField()
+    regions = AMIRegionOutputSerializer(many=True)
+    owner_account_id = serializers.CharField()
+    image_name = serializers.CharField()
+    image_creation_date = serializers.CharField()
+    boot_mode = serializers.CharField()
+    ena_support = serializers.BooleanField(allow_null=True)
+    imds_support = serializers.CharField()
+    replacement = serializers.SerializerMethodField(help_text="AMI id of the replacement of a deprecated entry.")
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    submitted_at = serializers.DateTimeField(allow_null=True)
+    approved_at = serializers.DateTimeField(allow_null=True)
+    deprecated_at = serializers.DateTimeField(allow_null=True)
+    revoked_at = serializers.DateTimeField(allow_null=True)
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_replacement(self, obj: AMI) -> str | None:
+        # The selectors select_related("replacement"): no query per row.
+        return obj.replacement.ami_id if obj.replacement_id else None
+
+class ShareBriefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    grantee_type = serializers.CharField()
+    grantee = serializers.CharField()
+    permission = serializers.CharField()
+    sync_state = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class AMIDetailOutputSerializer(AMIOutputSerializer):
+    """The AMI object plus its rating histogram and, for its owner/moderators, its grants."""
+
+    rating_histogram = serializers.DictField(child=serializers.IntegerField(),
+                                             help_text='{"1": n, ..., "5": n} over visible ratings.')
+    shares = ShareBriefSerializer(many=True, allow_null=True,
+                                  help_text="Grants (owner and moderators only; null for others).")
+
+
+class AMIListOutputSerializer(serializers.Serializer):
+    """The paginated envelope of ``GET /amis/`` with facet counts (for the OpenAPI schema)."""
+
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = AMIOutputSerializer(many=True)
+    facets = serializers.DictField(child=serializers.DictField(child=serializers.IntegerField()),
+                                   help_text="{category|architecture|region|template: {value: count}}")
+
+
+class AMIStatsOutputSerializer(serializers.Serializer):
+    download_count = serializers.IntegerField()
+    downloads_by_region = serializers.DictField(child=serializers.IntegerField())
+    downloads_by_day = serializers.DictField(child=serializers.IntegerField(), help_text="ISO date → count")
+    rating_histogram = serializers.DictField(child=serializers.IntegerField())
+
+
+class DownloadOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    ami = serializers.UUIDField(source="ami_id")
+    region = serializers.CharField()
+    client = serializers.CharField()
+    at = serializers.DateTimeField()
+    download_count = serializers.IntegerField()
+
+
+class StrictCharField(serializers.CharField):
+    """A CharField that refuses numbers and booleans (DRF's silently turns 123 into "123")."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class TagsField(serializers.JSONField):
+    """``{key: value}`` tags (a list of strings is accepted as keys); checked in the services."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, (dict, list)):
+            raise serializers.ValidationError("Must be an object of key → value (or a list of strings).")
+        return super().to_internal_value(data)
