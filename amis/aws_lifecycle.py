@@ -171,6 +171,14 @@ def _json_set(operation_id, key, value) -> dict:
     return result
 
 
+def operation_defer_transient(*, operation_id, error: aws.AwsError) -> int:
+    """Eager mode: note a throttling/5xx error on the operation; returns the delay before retrying."""
+    op = Operation.objects.get(pk=operation_id)
+    delay = min(300, 5 * 2 ** min(op.attempts, 6))
+    _op_save(op, message=f"AWS asked us to slow down ({error.code or 'transient error'}): retrying in {delay} s")
+    return delay
+
+
 def operation_enqueue_on_commit(op: Operation) -> None:
     transaction.on_commit(lambda: operation_enqueue(operation_id=op.pk, kind=op.kind))
 
@@ -1154,3 +1162,67 @@ def operations_refresh_stale(*, older_than_seconds: int | None = None, limit: in
             transaction.on_commit(lambda op=op: operation_enqueue(operation_id=op.pk, kind=op.kind))
         Operation.objects.filter(pk__in=[o.pk for o in stale]).update(updated_at=timezone.now())
     return [str(o.pk) for o in stale]
+
+
+# ----------------------------------------------------------------------------------------------
+# Reads for the operations API
+# ----------------------------------------------------------------------------------------------
+def operation_list_for(*, user, ami: AMI | None = None):
+    """The caller's operations (moderators: everyone's), newest first, optionally for one AMI."""
+    qs = Operation.objects.select_related("ami").order_by("-created_at")
+    if not is_moderator(user):
+        qs = qs.filter(created_by=user)
+    if ami is not None:
+        qs = qs.filter(ami=ami)
+    return qs
+
+
+def operation_get_for(*, user, operation_id: str) -> Operation | None:
+    """One operation if the caller started it (or is a moderator); None otherwise (→ 404)."""
+    try:
+        pk = uuid.UUID(str(operation_id))
+    except ValueError:
+        return None
+    return operation_list_for(user=user).filter(pk=pk).first()
+
+
+_CWS_STATUS = {OpState.QUEUED: "pending", OpState.RUNNING: "in_progress",
+               OpState.SUCCEEDED: "completed", OpState.FAILED: "failed"}
+
+
+def creation_status(op: Operation) -> dict:
+    """The cws-shaped ``/ami/status`` answer for a create operation (or any operation).
+
+    Progress is the mean over the create step and one copy per target region (a copy not yet
+    started counts 0). Status: failed if any part failed, completed when all succeeded,
+    pending while nothing has started, else in_progress.
+    """
+    children = {c.region: c for c in Operation.objects.filter(parent=op, kind=OpKind.COPY_IMAGE)}
+    targets = list(dict.fromkeys([*(op.params.get("multi_region") or []), *children]))
+    parts = [op, *[children.get(r) for r in targets]]
+    progress = round(sum(p.progress if p else 0 for p in parts) / len(parts))
+    states = [p.state if p else OpState.QUEUED for p in parts]
+    if OpState.FAILED in states:
+        status = "failed"
+    elif all(s == OpState.SUCCEEDED for s in states):
+        status = "completed"
+    elif all(s == OpState.QUEUED for s in states):
+        status = "pending"
+    else:
+        status = "in_progress"
+    region_results = {op.region: {"region": op.region, "ami_id": op.image_id, "status": _CWS_STATUS[op.state],
+                                  "error": op.error}}
+    for region in targets:
+        child = children.get(region)
+        region_results[region] = {"region": region, "ami_id": child.image_id if child else "",
+                                  "status": _CWS_STATUS[child.state] if child else "pending",
+                                  "error": child.error if child else ""}
+    errors = [f"{r}: {v['error']}" for r, v in region_results.items() if v["error"]]
+    end = max([p.finished_at for p in parts if p and p.finished_at], default=None) if status in (
+        "completed", "failed") else None
+    elapsed = ((end or timezone.now()) - op.created_at).total_seconds() / 60
+    message = ("; ".join(errors) if errors else
+               "image available in every region" if status == "completed" else op.message or "in progress")
+    return {"creation_id": str(op.pk), "ami_id": op.image_id, "registry_id": str(op.ami_id or "") or
+            (op.params or {}).get("registry_id", ""), "status": status, "progress": progress, "message": message,
+            "elapsed_time_minutes": round(elapsed, 2), "region_results": region_results}

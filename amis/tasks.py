@@ -27,7 +27,14 @@ def _run_step(task, operation_id: str, kind: str, step) -> None:
     if not aws_lifecycle.operation_is_current(operation_id=operation_id, task_id=task.request.id):
         metrics.TASKS.labels(task=task.name, outcome="skipped").inc()
         return
-    countdown = step(operation_id=operation_id)
+    try:
+        countdown = step(operation_id=operation_id)
+    except AwsTransientError as exc:
+        if not aws_lifecycle._eager():
+            raise  # autoretry_for: backoff + jitter, same task id
+        # Without a broker a retry would run inline, blocking the web request through every
+        # backoff: record the error and let the next poll (operation_poke) try again.
+        countdown = aws_lifecycle.operation_defer_transient(operation_id=operation_id, error=exc)
     if countdown:
         aws_lifecycle.operation_enqueue(operation_id=operation_id, kind=kind, countdown=countdown)
     metrics.TASKS.labels(task=task.name, outcome="waiting" if countdown else "done").inc()

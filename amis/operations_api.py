@@ -1,0 +1,230 @@
+"""REST endpoints of the AWS lifecycle (API.md *Operations* and the cws-shaped *AMI operations*).
+
+Thin: parse → one service or read in ``amis.aws_lifecycle`` → render. An AMI named in a path is
+looked up through the visibility selector first (404 when invisible, never 403); an operation
+is visible to whoever started it and to moderators (404 otherwise).
+"""
+from __future__ import annotations
+
+from django.db.models import Prefetch, Q
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.generics import GenericAPIView
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from amis import aws_lifecycle
+from amis.models import AMI, AMIRegion, Operation
+from amis.selectors import ami_get_visible
+from amis.serializers import AMIOutputSerializer
+from registry.errors import NotFound
+
+TAGS = ["operations"]
+ERRORS = {400: OpenApiResponse(description="Invalid input (envelope with `errors`)"),
+          401: OpenApiResponse(description="Not signed in"),
+          404: OpenApiResponse(description="Unknown or not yours"),
+          409: OpenApiResponse(description="The AMI's state does not allow it")}
+
+
+class OperationOutputSerializer(serializers.Serializer):
+    """An asynchronous AWS job (API.md *Operations*)."""
+
+    id = serializers.UUIDField()
+    kind = serializers.ChoiceField(choices=Operation.Kind.choices)
+    state = serializers.ChoiceField(choices=Operation.State.choices)
+    progress = serializers.IntegerField(min_value=0, max_value=100)
+    region = serializers.CharField()
+    ami_id = serializers.CharField(source="image_id", help_text="AWS image produced or acted on")
+    registry_id = serializers.UUIDField(source="ami_id", allow_null=True, help_text="The registry entry")
+    source_region = serializers.CharField()
+    source_ami_id = serializers.CharField(source="source_image_id")
+    instance_id = serializers.CharField()
+    parent = serializers.UUIDField(source="parent_id", allow_null=True)
+    message = serializers.CharField()
+    error = serializers.CharField()
+    result = serializers.JSONField()
+    attempts = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+class CreationRegionResultSerializer(serializers.Serializer):
+    region = serializers.CharField()
+    ami_id = serializers.CharField()
+    status = serializers.CharField(help_text="pending, in_progress, completed or failed")
+    error = serializers.CharField()
+
+
+class CreationStatusOutputSerializer(serializers.Serializer):
+    creation_id = serializers.UUIDField()
+    ami_id = serializers.CharField(help_text='"" until AWS has answered CreateImage')
+    registry_id = serializers.CharField()
+    status = serializers.CharField(help_text="pending, in_progress, completed or failed")
+    progress = serializers.IntegerField(min_value=0, max_value=100)
+    message = serializers.CharField()
+    elapsed_time_minutes = serializers.FloatField()
+    region_results = serializers.DictField(child=CreationRegionResultSerializer())
+
+
+def _operation_for(request, operation_id: str) -> Operation:
+    op = aws_lifecycle.operation_get_for(user=request.user, operation_id=operation_id)
+    if op is None:
+        raise NotFound("operation not found")
+    return aws_lifecycle.operation_poke(op)
+
+
+def _ami_for(request, ref: str) -> AMI:
+    ami = ami_get_visible(user=request.user, ref=ref)
+    if ami is None:
+        raise NotFound("AMI not found")
+    return ami
+
+
+class AmiCreateApi(APIView):
+    """``POST /ami/create`` — the cws client's ``cws ami create`` / ``create-multi``."""
+
+    permission_classes = [IsAuthenticated]
+
+    class InputSerializer(serializers.Serializer):
+        instance_id = serializers.CharField(max_length=40)
+        template_name = serializers.CharField(max_length=200, help_text="Template slug or exact name")
+        name = serializers.CharField(max_length=200, required=False, allow_blank=True,
+                                     help_text="Default: cws-<template>-<unix time>")
+        description = serializers.CharField(max_length=10_000, required=False, allow_blank=True)
+        version = serializers.CharField(max_length=50, required=False, allow_blank=True)
+        tags = serializers.DictField(child=serializers.CharField(max_length=256, allow_blank=True), required=False)
+        public = serializers.BooleanField(required=False, default=False,
+                                          help_text="Make the image public in AWS once a moderator approves it")
+        share_with = serializers.ListField(child=serializers.CharField(max_length=12), required=False,
+                                           max_length=100, help_text="AWS account ids given launch permission")
+        community = serializers.CharField(max_length=100, required=False, allow_blank=True)
+        multi_region = serializers.ListField(child=serializers.CharField(max_length=32), required=False,
+                                             max_length=aws_lifecycle.MAX_COPY_REGIONS)
+        no_reboot = serializers.BooleanField(required=False, default=True)
+        region = serializers.CharField(max_length=32, required=False, allow_blank=True,
+                                       help_text="Region of the instance (default AWS_DEFAULT_REGION)")
+
+    class OutputSerializer(serializers.Serializer):
+        creation_id = serializers.UUIDField(help_text="The create operation's id")
+        ami_id = serializers.CharField(help_text='"" until AWS has answered CreateImage')
+        registry_id = serializers.UUIDField(help_text="The registry entry's id (exists once AWS answered)")
+        template_name = serializers.CharField()
+        instance_id = serializers.CharField()
+        source_region = serializers.CharField()
+        target_regions = serializers.ListField(child=serializers.CharField())
+        status = serializers.CharField()
+        message = serializers.CharField()
+        estimated_completion_minutes = serializers.IntegerField()
+        storage_cost = serializers.FloatField(help_text="USD per month for the snapshots, all regions")
+        creation_cost = serializers.FloatField(help_text="USD one-off cross-region copy transfer")
+
+    @extend_schema(request=InputSerializer, responses={202: OutputSerializer, 503: OpenApiResponse(
+        description="AWS did not answer"), **ERRORS}, tags=TAGS,
+        summary="Create a community AMI from a running instance (async; poll /ami/status/{creation_id})")
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        op = aws_lifecycle.ami_create_request(user=request.user, **data.validated_data)
+        op.refresh_from_db()
+        status_now = aws_lifecycle.creation_status(op)
+        body = {
+            "creation_id": op.pk, "ami_id": op.image_id, "registry_id": op.params["registry_id"],
+            "template_name": op.params["template"], "instance_id": op.instance_id, "source_region": op.region,
+            "target_regions": [op.region, *op.params["multi_region"]], "status": status_now["status"],
+            "message": status_now["message"], **aws_lifecycle.create_estimates(op),
+        }
+        return Response(self.OutputSerializer(body).data, status=status.HTTP_202_ACCEPTED)
+
+
+class AmiCreationStatusApi(APIView):
+    """``GET /ami/status/{creation_id}`` — progress over the create step and every copy."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses={200: CreationStatusOutputSerializer, **ERRORS}, tags=TAGS,
+                   summary="Status of an AMI creation (cws shape)")
+    def get(self, request, creation_id: str):
+        op = _operation_for(request, creation_id)
+        return Response(CreationStatusOutputSerializer(aws_lifecycle.creation_status(op)).data)
+
+
+class AmiCopyApi(APIView):
+    """``POST /amis/{ami}/copy`` — one copy operation per new region (owner or moderator)."""
+
+    permission_classes = [IsAuthenticated]
+
+    class InputSerializer(serializers.Serializer):
+        regions = serializers.ListField(child=serializers.CharField(max_length=32), allow_empty=False,
+                                        max_length=aws_lifecycle.MAX_COPY_REGIONS)
+
+    class OutputSerializer(serializers.Serializer):
+        operations = OperationOutputSerializer(many=True)
+        skipped = serializers.ListField(child=serializers.CharField(),
+                                        help_text="Regions that already have a pending or available copy")
+
+    @extend_schema(request=InputSerializer, responses={202: OutputSerializer, 403: OpenApiResponse(
+        description="Visible but not yours"), **ERRORS}, tags=TAGS,
+        summary="Copy an AMI to more regions (regions already present are skipped)")
+    def post(self, request, ami: str):
+        entry = _ami_for(request, ami)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        ops, skipped = aws_lifecycle.ami_copy_request(ami=entry, user=request.user, **data.validated_data)
+        for op in ops:
+            op.refresh_from_db()
+        return Response(self.OutputSerializer({"operations": ops, "skipped": skipped}).data,
+                        status=status.HTTP_202_ACCEPTED)
+
+
+class AmiUserListApi(APIView):
+    """``GET /ami/list`` — the caller's own AMIs (cws ``ami list``)."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(parameters=[OpenApiParameter("template", OpenApiTypes.STR, description="slug or exact name"),
+                               OpenApiParameter("region", OpenApiTypes.STR, description="has a copy there")],
+                   responses={200: inline_serializer("AmiUserListOutput", {
+                       "user_amis": AMIOutputSerializer(many=True)}), **ERRORS}, tags=TAGS,
+                   summary="The caller's AMIs")
+    def get(self, request):
+        qs = (AMI.objects.filter(creator=request.user).select_related("template", "creator", "replacement")
+              .prefetch_related(Prefetch("regions", queryset=AMIRegion.objects.order_by("-is_source", "region")))
+              .order_by("-created_at"))
+        template = request.query_params.get("template")
+        if template:
+            qs = qs.filter(Q(template__slug=template) | Q(template__name=template))
+        region = request.query_params.get("region")
+        if region:
+            qs = qs.filter(pk__in=AMIRegion.objects.filter(region=region).values("ami_id"))
+        return Response({"user_amis": AMIOutputSerializer(qs, many=True).data})
+
+
+class OperationListApi(GenericAPIView):
+    """``GET /operations/?ami=`` — the caller's operations (moderators: all), paginated."""
+
+    permission_classes = [IsAuthenticated]
+    serializer_class = OperationOutputSerializer
+    filter_backends: list = []
+
+    @extend_schema(parameters=[OpenApiParameter("ami", OpenApiTypes.STR,
+                                                description="registry uuid or any AWS AMI id of the entry")],
+                   responses={200: OperationOutputSerializer(many=True), **ERRORS}, tags=TAGS,
+                   summary="List operations")
+    def get(self, request):
+        ref = request.query_params.get("ami")
+        ami = _ami_for(request, ref) if ref else None
+        page = self.paginate_queryset(aws_lifecycle.operation_list_for(user=request.user, ami=ami))
+        return self.get_paginated_response(OperationOutputSerializer(page, many=True).data)
+
+
+class OperationDetailApi(APIView):
+    """``GET /operations/{id}``."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses={200: OperationOutputSerializer, **ERRORS}, tags=TAGS, summary="One operation")
+    def get(self, request, operation_id: str):
+        return Response(OperationOutputSerializer(_operation_for(request, operation_id)).data)
