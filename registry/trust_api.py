@@ -173,3 +173,101 @@ class AMISignatureApi(APIView):
         if not row.valid:
             raise signatures.signature_failure(row)
         return Response(AMISignatureOutputSerializer(row).data)
+
+
+# --- scans -----------------------------------------------------------------------------------------
+
+class ScanOperationOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    kind = serializers.CharField()
+    state = serializers.CharField()
+    progress = serializers.IntegerField()
+    region = serializers.CharField()
+    ami_id = serializers.CharField(source="image_id")
+    error = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class FindingSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    severity = serializers.ChoiceField(choices=["critical", "high", "medium", "low", "info"])
+    message = serializers.CharField()
+    scanner = serializers.CharField(required=False)
+
+
+class ScanExceptionOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    reason = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+    created_by = serializers.CharField(source="created_by_username")
+    created_at = serializers.DateTimeField()
+
+
+class ScanResultOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    security_score = serializers.DecimalField(max_digits=4, decimal_places=1, allow_null=True)
+    findings = FindingSerializer(many=True)
+    checks = serializers.ListField(child=serializers.CharField())
+    scanners = serializers.ListField(child=serializers.CharField())
+    error = serializers.CharField()
+    region = serializers.CharField()
+    ami_id = serializers.CharField(source="image_id")
+    scanned_at = serializers.DateTimeField()
+
+
+class AMIScanApi(APIView):
+    """GET: the AMI's scan verdict, newest findings and active exception (anyone who can see it).
+    POST: scan now (owner or moderator) → 202 with the scan Operation."""
+
+    @extend_schema(responses={200: inline_serializer("AMIScanOutput", {
+        "scan_status": serializers.CharField(),
+        "security_score": serializers.DecimalField(max_digits=4, decimal_places=1, allow_null=True),
+        "latest": ScanResultOutputSerializer(allow_null=True),
+        "exception": ScanExceptionOutputSerializer(allow_null=True)})}, tags=["trust"])
+    def get(self, request, ami: str):
+        from amis.scanner import scan_exception_active
+
+        entry = _ami_or_404(request, ami)
+        latest = entry.scan_results.first()
+        active = scan_exception_active(entry)
+        return Response({
+            "scan_status": entry.scan_status,
+            "security_score": None if entry.security_score is None else str(entry.security_score),
+            "latest": ScanResultOutputSerializer(latest).data if latest else None,
+            "exception": ScanExceptionOutputSerializer(active).data if active else None,
+        })
+
+    @extend_schema(request=None, responses={202: inline_serializer("AMIScanQueued", {
+        "operation": ScanOperationOutputSerializer()})}, tags=["trust"])
+    def post(self, request, ami: str):
+        from amis.scanner import ami_scan_request
+
+        entry = _ami_owned_or_404(request, ami)
+        operation = ami_scan_request(ami=entry, user=request.user)
+        operation.refresh_from_db()
+        return Response({"operation": ScanOperationOutputSerializer(operation).data},
+                        status=status.HTTP_202_ACCEPTED)
+
+
+class AMIScanExceptionApi(APIView):
+    """POST (moderators): allow approving despite a failed scan until ``expires_at``, with a reason."""
+
+    permission_classes = [IsAuthenticated]
+
+    class InputSerializer(serializers.Serializer):
+        reason = serializers.CharField(max_length=2000)
+        expires_at = serializers.DateTimeField()
+
+    @extend_schema(request=InputSerializer, responses={201: ScanExceptionOutputSerializer}, tags=["trust"])
+    def post(self, request, ami: str):
+        from amis.scanner import scan_exception_create
+        from registry.errors import Forbidden
+
+        if not is_moderator(request.user):
+            raise Forbidden("only moderators may record scan exceptions")
+        entry = _ami_or_404(request, ami)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        exception = scan_exception_create(ami=entry, moderator=request.user, **data.validated_data)
+        return Response(ScanExceptionOutputSerializer(exception).data, status=status.HTTP_201_CREATED)

@@ -1,0 +1,346 @@
+"""Security policy scanning of AMIs: a pluggable scanner interface and the built-in AWS metadata scanner.
+
+A *scanner* is any object with a ``name`` and ``scan(context) -> list[Check]`` (the ``Scanner``
+protocol). Scanners are listed in ``settings.REGISTRY_SCANNERS`` (dotted paths) or added at run
+time with ``scanner_register``; ``ami_scan`` runs every one of them. Each check that does not pass
+becomes a *finding* ``{id, severity, message, scanner}``. From the findings:
+
+* ``security_score`` = 10 − Σ severity weights (critical 10, high 3, medium 2, low 1, info 0), floored at 0;
+* ``scan_status`` = ``failed`` when any finding is critical or high, else ``passed``.
+
+A failed scan blocks approval unless a moderator records a ``ScanException`` (reason + expiry).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Protocol, runtime_checkable
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from amis.models import AMI, Operation, ScanException, ScanResult
+from registry import aws
+from registry.audit import audit_record
+from registry.errors import Conflict, Forbidden, InvalidInput
+from registry.permissions import is_moderator
+
+logger = logging.getLogger(__name__)
+
+SEVERITY_WEIGHTS = {"critical": 10, "high": 3, "medium": 2, "low": 1, "info": 0}
+BLOCKING_SEVERITIES = frozenset({"critical", "high"})
+
+
+@dataclass
+class Check:
+    """One check's outcome; only failed checks become findings."""
+
+    id: str
+    passed: bool
+    severity: str
+    message: str
+
+
+@dataclass
+class ScanContext:
+    """What scanners look at: the registry entry, the image as DescribeImages reports it, and a
+    per-scan cache so two scanners do not repeat the same AWS call."""
+
+    ami: AMI
+    region: str
+    image: dict
+    now: datetime = field(default_factory=timezone.now)
+    cache: dict = field(default_factory=dict)
+
+
+@runtime_checkable
+class Scanner(Protocol):
+    name: str
+
+    def scan(self, context: ScanContext) -> list[Check]:
+        """Return one Check per rule evaluated. May raise ``registry.aws.AwsError``."""
+
+
+_registered: dict[str, Scanner] = {}
+
+
+def scanner_register(scanner: Scanner) -> Scanner:
+    """Add a scanner for this process (plugins, tests). Replaces one with the same name."""
+    if not isinstance(scanner, Scanner):
+        raise TypeError("a scanner needs a `name` and a `scan(context)` method")
+    _registered[scanner.name] = scanner
+    return scanner
+
+
+def scanner_unregister(name: str) -> None:
+    _registered.pop(name, None)
+
+
+def scanners() -> list[Scanner]:
+    """The configured scanners (settings) followed by the ones registered at run time."""
+    configured = [import_string(path)() for path in getattr(settings, "REGISTRY_SCANNERS",
+                                                            ["amis.scanner.AwsMetadataScanner"])]
+    names = {s.name for s in configured}
+    return configured + [s for n, s in _registered.items() if n not in names]
+
+
+def trusted_owner_accounts() -> set[str]:
+    """Owners whose images need no extra trust: the configured list plus the registry's own account(s)."""
+    owners = set(getattr(settings, "REGISTRY_TRUSTED_OWNER_ACCOUNTS", []) or [])
+    owners |= set(getattr(settings, "REGISTRY_AWS_ACCOUNT_IDS", []) or [])
+    try:
+        identity = aws.call(settings.AWS_DEFAULT_REGION, "sts", "get_caller_identity")
+        owners.add(identity.get("Account", ""))
+    except aws.AwsError:  # no credentials / STS unreachable: rely on the configured lists
+        pass
+    return {o for o in owners if o}
+
+
+class AwsMetadataScanner:
+    """Checks from AWS metadata only (no instance is launched): encryption, public snapshots,
+    IMDSv2, ENA, boot mode, trusted owner, age, deprecation."""
+
+    name = "aws_metadata"
+
+    def scan(self, context: ScanContext) -> list[Check]:
+        image, region = context.image, context.region
+        checks: list[Check] = []
+        root = image.get("RootDeviceName")
+        mappings = [m for m in image.get("BlockDeviceMappings", []) if m.get("Ebs")]
+        root_map = next((m for m in mappings if m.get("DeviceName") == root), mappings[0] if mappings else None)
+        snapshot_ids = sorted({m["Ebs"]["SnapshotId"] for m in mappings if m["Ebs"].get("SnapshotId")})
+
+        # Root volume encryption: the mapping says so; the snapshot is the truth when it is absent.
+        encrypted = None
+        if root_map is not None:
+            encrypted = root_map["Ebs"].get("Encrypted")
+            snap = root_map["Ebs"].get("SnapshotId")
+            if snap and not encrypted:
+                snaps = aws.call(region, "ec2", "describe_snapshots", SnapshotIds=[snap]).get("Snapshots", [])
+                encrypted = bool(snaps and snaps[0].get("Encrypted"))
+        checks.append(Check("root_volume_encrypted", bool(encrypted), "high",
+                            "Root volume is encrypted." if encrypted else
+                            "Root volume snapshot is not encrypted: copies inherit plaintext data at rest."))
+
+        # Publicly restorable snapshots leak the whole disk, even if the image itself is private.
+        public = []
+        for snap in snapshot_ids:
+            attr = aws.call(region, "ec2", "describe_snapshot_attribute", SnapshotId=snap,
+                            Attribute="createVolumePermission")
+            if any(p.get("Group") == "all" for p in attr.get("CreateVolumePermissions", [])):
+                public.append(snap)
+        checks.append(Check("snapshots_not_public", not public, "critical",
+                            "No snapshot is publicly restorable." if not public else
+                            f"Snapshot(s) {', '.join(public)} can be restored by anyone (createVolumePermission all)."))
+
+        # IMDSv2: read from DescribeImages (DescribeImageAttribute imdsSupport is not portable).
+        imds = image.get("ImdsSupport", "")
+        checks.append(Check("imdsv2_required", imds == "v2.0", "medium",
+                            "Instances launched from it require IMDSv2." if imds == "v2.0" else
+                            "IMDSv2 is not required (ImdsSupport is not v2.0): IMDSv1 is open to SSRF credential theft."))
+
+        ena = bool(image.get("EnaSupport"))
+        checks.append(Check("ena_support", ena, "low", "ENA enabled." if ena else
+                            "ENA is not enabled: current instance types need it for networking."))
+
+        boot = image.get("BootMode", "")
+        uefi = boot in ("uefi", "uefi-preferred")
+        checks.append(Check("boot_mode", uefi, "low", f"Boot mode {boot}." if uefi else
+                            f"Boot mode is '{boot or 'unspecified'}': UEFI is needed for Secure Boot and NitroTPM."))
+
+        owner = image.get("OwnerId", "")
+        trusted = context.cache.setdefault("trusted_owners", trusted_owner_accounts())
+        checks.append(Check("owner_trusted", owner in trusted, "high",
+                            f"Owner {owner} is trusted." if owner in trusted else
+                            f"Owner account {owner or '?'} is neither in the trusted-owner list nor the registry's own."))
+
+        max_age = int(getattr(settings, "REGISTRY_SCAN_MAX_AGE_DAYS", 365))
+        created = _parse_aws_time(image.get("CreationDate"))
+        too_old = created is not None and context.now - created > timedelta(days=max_age)
+        checks.append(Check("image_age", created is not None and not too_old, "medium",
+                            f"Created {created:%Y-%m-%d}." if created and not too_old else
+                            (f"Image is older than {max_age} days (created {created:%Y-%m-%d}): unpatched software."
+                             if created else "AWS reports no creation date.")))
+
+        deprecation = _parse_aws_time(image.get("DeprecationTime"))
+        deprecated = deprecation is not None and deprecation <= context.now
+        checks.append(Check("not_deprecated", not deprecated, "high",
+                            "Not deprecated in AWS." if not deprecated else
+                            f"AWS marks the image deprecated since {deprecation:%Y-%m-%d}."))
+        return checks
+
+
+def _parse_aws_time(value) -> datetime | None:
+    if not value:
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def score_findings(findings: list[dict]) -> tuple[Decimal, str]:
+    """(security_score 0–10, scan_status) from the findings — the one place the rule lives."""
+    penalty = sum(SEVERITY_WEIGHTS.get(f["severity"], 0) for f in findings)
+    score = Decimal(max(0, 10 - penalty)).quantize(Decimal("0.1"))
+    failed = any(f["severity"] in BLOCKING_SEVERITIES for f in findings)
+    return score, (ScanResult.Status.FAILED if failed else ScanResult.Status.PASSED)
+
+
+# --- services ------------------------------------------------------------------------------------
+
+def ami_scan(*, ami: AMI, operation: Operation | None = None) -> ScanResult:
+    """Scan ``ami``'s source image with every scanner; store a ScanResult and set the AMI's
+    ``scan_status``/``security_score``. AWS calls run before the transaction. Idempotent in effect:
+    a rescan adds a new result and overwrites the derived fields. Transient AWS errors propagate
+    (the task retries them); a missing image or permanent error yields a ``failed`` result with
+    the error, never a silent pass. Audited ``ami.scan``."""
+    region, image_id = ami.source_region, ami.ami_id
+    findings: list[dict] = []
+    checks: list[str] = []
+    names: list[str] = []
+    error = ""
+    try:
+        image = aws.describe_image(region, image_id)
+        if image is None:
+            error = f"{image_id} does not exist in {region}"
+        else:
+            context = ScanContext(ami=ami, region=region, image=image)
+            for scanner in scanners():
+                names.append(scanner.name)
+                for check in scanner.scan(context):
+                    checks.append(check.id)
+                    if not check.passed:
+                        findings.append({**asdict(check), "scanner": scanner.name})
+    except aws.AwsTransientError:
+        raise
+    except aws.AwsError as exc:
+        error = f"{exc.code or 'AwsError'}: {exc.message}"
+    for f in findings:
+        f.pop("passed", None)
+    if error:
+        findings.append({"id": "scan_error", "severity": "critical", "message": error, "scanner": "registry"})
+    score, status = score_findings(findings)
+    with transaction.atomic():
+        locked = AMI.objects.select_for_update().get(pk=ami.pk)
+        result = ScanResult.objects.create(ami=locked, operation=operation, region=region, image_id=image_id,
+                                           status=status, security_score=score, findings=findings,
+                                           checks=checks, scanners=names, error=error)
+        before = {"scan_status": locked.scan_status, "security_score": locked.security_score}
+        locked.scan_status = AMI.ScanStatus.PASSED if status == ScanResult.Status.PASSED else AMI.ScanStatus.FAILED
+        locked.security_score = score
+        fields = ["scan_status", "security_score", "updated_at"]
+        if not error:
+            locked.ena_support = bool(image.get("EnaSupport"))
+            locked.boot_mode = image.get("BootMode", "") or ""
+            locked.imds_support = image.get("ImdsSupport", "") or ""
+            fields += ["ena_support", "boot_mode", "imds_support"]
+        locked.save(update_fields=fields)
+        if operation is not None:
+            Operation.objects.filter(pk=operation.pk).update(
+                state=Operation.State.SUCCEEDED, progress=100, finished_at=timezone.now(),
+                result={"scan_result": result.pk, "scan_status": status, "security_score": str(score),
+                        "findings": len(findings)}, updated_at=timezone.now())
+        audit_record(actor=operation.created_by if operation else None, action="ami.scan", target=locked,
+                     before=before, after={"scan_status": locked.scan_status, "security_score": score,
+                                           "findings": [f["id"] for f in findings]})
+    ami.scan_status, ami.security_score = locked.scan_status, score
+    return result
+
+
+@transaction.atomic
+def ami_scan_request(*, ami: AMI, user=None) -> Operation:
+    """Queue a scan (``Operation(kind=scan)`` + Celery task after commit). Owner or moderator when
+    ``user`` is given; ``user=None`` is the system (beat rescans, submission)."""
+    if user is not None and not (is_moderator(user) or (user.is_authenticated and ami.creator_id == user.pk)):
+        raise Forbidden("only the owner or a moderator may request a scan")
+    from registry.tasks import ami_scan_task
+
+    operation = Operation.objects.create(kind=Operation.Kind.SCAN, ami=ami, region=ami.source_region,
+                                         image_id=ami.ami_id, created_by=user if user is not None else None)
+    # Only a never-scanned entry shows "pending": a rescan keeps the last verdict until it finishes,
+    # so policies requiring a passed scan do not flicker.
+    AMI.objects.filter(pk=ami.pk, scan_status=AMI.ScanStatus.NOT_SCANNED).update(scan_status=AMI.ScanStatus.PENDING)
+    transaction.on_commit(lambda: ami_scan_task.delay(str(operation.pk)))
+    return operation
+
+
+def ami_scan_run(*, operation_id) -> ScanResult | None:
+    """Run the scan an Operation asks for (the Celery task's body). Idempotent: a finished
+    operation is not run again (redelivery after a crash)."""
+    operation = Operation.objects.select_related("ami", "created_by").filter(pk=operation_id).first()
+    if operation is None or operation.ami is None or operation.state in (Operation.State.SUCCEEDED,
+                                                                          Operation.State.FAILED):
+        return None
+    Operation.objects.filter(pk=operation.pk).update(state=Operation.State.RUNNING, started_at=timezone.now(),
+                                                     attempts=operation.attempts + 1, updated_at=timezone.now())
+    return ami_scan(ami=operation.ami, operation=operation)
+
+
+def scan_exception_active(ami: AMI, *, at: datetime | None = None) -> ScanException | None:
+    """The moderator exception that currently allows approving ``ami`` despite a failed scan."""
+    return ami.scan_exceptions.filter(expires_at__gt=at or timezone.now()).order_by("-expires_at").first()
+
+
+def ami_scan_gate(*, ami: AMI) -> None:
+    """Raise Conflict (409, ``code=scan_failed``/``scan_required``) when ``ami`` may not be approved
+    because of its scan. Called by ``ami_approve`` (inside its transaction)."""
+    if ami.scan_status == AMI.ScanStatus.PASSED:
+        return
+    if scan_exception_active(ami) is not None:
+        return
+    latest = ami.scan_results.first()
+    if ami.scan_status == AMI.ScanStatus.FAILED:
+        blocking = [f for f in (latest.findings if latest else []) if f.get("severity") in BLOCKING_SEVERITIES]
+        raise Conflict("the security scan failed: " + "; ".join(f["message"] for f in blocking[:5])
+                       + " — a moderator may record a scan exception (reason + expiry) to approve anyway",
+                       code="scan_failed", extra={"findings": blocking})
+    if getattr(settings, "REGISTRY_REQUIRE_SCAN_FOR_APPROVAL", True):
+        raise Conflict(f"the AMI has no completed security scan (scan_status '{ami.scan_status}')",
+                       code="scan_required")
+
+
+@transaction.atomic
+def scan_exception_create(*, ami: AMI, moderator, reason: str, expires_at: datetime) -> ScanException:
+    """Moderator records that ``ami`` may be approved despite its failed scan until ``expires_at``.
+    Raises Forbidden (not a moderator), InvalidInput (no reason, expiry not in the future or more
+    than a year ahead). Audited ``scan.exception``."""
+    if not is_moderator(moderator):
+        raise Forbidden("only moderators may record scan exceptions")
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput("a reason is required", errors={"reason": ["This field is required."]})
+    now = timezone.now()
+    if expires_at <= now:
+        raise InvalidInput("the expiry must be in the future", errors={"expires_at": ["Must be in the future."]})
+    if expires_at > now + timedelta(days=366):
+        raise InvalidInput("an exception may last at most a year", errors={"expires_at": ["At most one year."]})
+    ami = AMI.objects.select_for_update().get(pk=ami.pk)
+    exception = ScanException.objects.create(ami=ami, scan_result=ami.scan_results.first(), reason=reason,
+                                             expires_at=expires_at, created_by=moderator,
+                                             created_by_username=moderator.get_username())
+    audit_record(actor=moderator, action="scan.exception", target=ami, reason=reason,
+                 after={"expires_at": expires_at.isoformat(), "scan_status": ami.scan_status,
+                        "scan_result": exception.scan_result_id})
+    return exception
+
+
+def ami_rescan_due(*, older_than: timedelta | None = None, limit: int = 200) -> list[Operation]:
+    """Beat job: queue scans of listed or pending AMIs whose newest scan is older than
+    ``REGISTRY_RESCAN_DAYS`` (or never scanned). Returns the operations queued."""
+    older_than = older_than or timedelta(days=int(getattr(settings, "REGISTRY_RESCAN_DAYS", 7)))
+    cutoff = timezone.now() - older_than
+    from django.db.models import Max, Q
+
+    due = (AMI.objects.filter(status__in=[AMI.Status.PENDING_REVIEW, AMI.Status.APPROVED, AMI.Status.DEPRECATED])
+           .annotate(last=Max("scan_results__scanned_at")).filter(Q(last__isnull=True) | Q(last__lt=cutoff))
+           .exclude(operations__kind=Operation.Kind.SCAN,
+                    operations__state__in=[Operation.State.QUEUED, Operation.State.RUNNING])
+           .order_by("last")[:limit])
+    return [ami_scan_request(ami=ami) for ami in due]
