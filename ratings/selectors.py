@@ -2,7 +2,7 @@
 constant number of queries whatever its size."""
 from __future__ import annotations
 
-from django.db.models import Count, Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 
 from amis.models import AMI, Download
 from ratings.models import Rating
@@ -38,12 +38,3 @@ def rating_get_for_user(*, ami: AMI, user) -> Rating | None:
         return None
     return rating_list_for_ami(ami=ami, include_hidden=True).filter(user=user).first()
 
-
-def rating_histogram(*, ami: AMI) -> dict[str, int]:
-    """Visible ratings per star: ``{"1": n, ..., "5": n}`` (every key present)."""
-    rows = (Rating.objects.filter(ami=ami, is_hidden=False).values("rating").annotate(n=Count("id"))
-            .order_by())
-    histogram = {str(stars): 0 for stars in range(1, 6)}
-    for row in rows:
-        histogram[str(row["rating"])] = row["n"]
-    return histogram

@@ -4,15 +4,13 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from amis.models import AMI
-from registry.permissions import is_moderator
+from amis.selectors import ami_can_manage
 from sharing.models import Share
 
 
 def share_can_manage(*, ami: AMI, user) -> bool:
-    """Only the AMI's owner and moderators may list, add or remove its grants."""
-    if user is None or not user.is_authenticated:
-        return False
-    return is_moderator(user) or (ami.creator_id is not None and ami.creator_id == user.pk)
+    """Only the AMI's owner and moderators may list, add or remove its grants (one rule, in amis)."""
+    return ami_can_manage(user=user, ami=ami)
 
 
 def share_list_for_ami(*, ami: AMI) -> QuerySet[Share]:

@@ -5,7 +5,8 @@ import pytest
 
 from amis.models import AMI, Download
 from ratings.models import Rating
-from ratings.selectors import rating_histogram, rating_list_for_ami
+from amis.selectors import ami_rating_histogram
+from ratings.selectors import rating_list_for_ami
 from ratings.services import rating_delete, rating_hide, rating_submit
 from registry.errors import Conflict, Forbidden, InvalidInput, NotFound
 from registry.models import AuditEvent
@@ -48,7 +49,7 @@ def test_average_is_the_mean_of_visible_rows_rounded(make_user):
     for i, stars in enumerate([5, 4, 4]):
         rating_submit(ami=ami, user=make_user(f"rater{i}"), rating=stars)
     assert _aggregates(ami) == (3, 13, Decimal("4.33"))
-    assert rating_histogram(ami=ami) == {"1": 0, "2": 0, "3": 0, "4": 2, "5": 1}
+    assert ami_rating_histogram(ami=ami) == {"1": 0, "2": 0, "3": 0, "4": 2, "5": 1}
 
 
 @pytest.mark.parametrize("stars", [0, 6, -1, 100, True, 4.5, "4", None])
