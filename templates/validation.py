@@ -207,6 +207,10 @@ def parse_yaml(source: str | bytes | None) -> tuple[dict | None, Errors]:
     if not text.strip():
         return fail("document is empty")
 
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:      # lone surrogates, possible through JSON "\ud800"
+        return fail(f"document is not valid Unicode (character {exc.start})")
     loader = _BoundedLoader(text)
     try:
         node = loader.get_single_node()
