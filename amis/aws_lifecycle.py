@@ -187,6 +187,7 @@ def operation_poke(op: Operation) -> Operation:
     """Eager mode only: run the next step of a waiting operation (and its children) if it is due."""
     if not _eager():
         return op
+    op.refresh_from_db()
     family = [op, *Operation.objects.filter(parent=op).exclude(state__in=TERMINAL)]
     for member in family:
         due = (member.result or {}).get("next_poll_at")
