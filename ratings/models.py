@@ -2,6 +2,8 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Length
+from django.db.models.lookups import LessThanOrEqual
 
 REVIEW_MAX_LENGTH = 5000
 
@@ -27,6 +29,9 @@ class Rating(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["user", "ami"], name="rating_one_per_user_ami"),
             models.CheckConstraint(condition=Q(rating__gte=1) & Q(rating__lte=5), name="rating_stars_1_to_5"),
+            # TextField(max_length=) is only a form hint: the database enforces the 5,000 limit.
+            models.CheckConstraint(condition=LessThanOrEqual(Length("review"), REVIEW_MAX_LENGTH),
+                                   name="rating_review_max_length"),
         ]
         indexes = [models.Index(fields=["ami", "is_hidden", "-created_at"], name="rating_ami_visible_idx")]
 

@@ -160,3 +160,22 @@ def test_verified_launch_marks_reviewers_with_a_download(user, other_user):
 
     verified = {r.user.username: r.verified_launch for r in rating_list_for_ami(ami=ami)}
     assert verified == {"alice": True, "bob": False}
+
+
+@pytest.mark.parametrize("change", [{"review": "x" * 5001}, {"rating": 6}, {"rating": 0}])
+def test_database_enforces_the_limits_too(user, change):
+    """The services validate first; the constraints catch any writer that skips them."""
+    from django.db import IntegrityError, transaction
+
+    rating_submit(ami=AMIFactory(), user=user, rating=3)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Rating.objects.update(**change)
+
+
+def test_database_allows_one_rating_per_user_and_ami(user):
+    from django.db import IntegrityError, transaction
+
+    ami = AMIFactory()
+    rating_submit(ami=ami, user=user, rating=3)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Rating.objects.create(ami=ami, user=user, rating=4)
