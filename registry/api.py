@@ -2,11 +2,12 @@
 from django.contrib.auth import authenticate
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.exceptions import Throttled
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from registry.audit import audit_record
+from registry.lockout import login_locked_out
 from registry.errors import InvalidInput
 from registry.permissions import is_moderator
 from registry.selectors import community_list_for_user
@@ -47,11 +48,14 @@ class TokenApi(APIView):
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user = authenticate(request, username=data.validated_data["username"],
-                            password=data.validated_data["password"])
+        username = data.validated_data["username"]
+        wait = login_locked_out(username=username, request=request)
+        if wait:
+            # Checked before authenticate(): a locked-out caller learns nothing about the password.
+            raise Throttled(wait=wait, detail="Too many failed logins; try again later.")
+        # A failure fires user_login_failed: registry/signals.py audits it once and counts it.
+        user = authenticate(request, username=username, password=data.validated_data["password"])
         if user is None:
-            audit_record(actor=None, action="auth.login_failed", target_type="auth.user",
-                         target_repr=data.validated_data["username"][:150])
             raise InvalidInput("Unable to log in with the provided credentials.", code="invalid_credentials",
                                errors={"non_field_errors": ["Unable to log in with the provided credentials."]})
         return Response({"token": user_token_get_or_create(user=user).key})

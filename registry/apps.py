@@ -6,3 +6,7 @@ class RegistryConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "registry"
 
+
+    def ready(self):
+        # Failed-login auditing and lockout counting (registry/signals.py).
+        from registry import signals  # noqa: F401

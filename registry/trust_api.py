@@ -3,6 +3,8 @@ compliance report, GDPR export/erase. Each view parses input, calls one service 
 renders the result; the services own transactions and audit events."""
 from __future__ import annotations
 
+import django_filters
+from django.db.models import Q
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -16,8 +18,8 @@ from amis import signatures
 from amis.models import AMISignature
 from amis.selectors import ami_get_visible
 from registry.errors import NotFound
-from registry.models import PublisherKey
-from registry.permissions import is_moderator
+from registry.models import AuditEvent, PublisherKey
+from registry.permissions import IsModerator, is_moderator
 
 
 def _ami_or_404(request, ref: str):
@@ -271,3 +273,55 @@ class AMIScanExceptionApi(APIView):
         data.is_valid(raise_exception=True)
         exception = scan_exception_create(ami=entry, moderator=request.user, **data.validated_data)
         return Response(ScanExceptionOutputSerializer(exception).data, status=status.HTTP_201_CREATED)
+
+
+# --- audit log ---------------------------------------------------------------------------------------
+
+class AuditEventFilter(django_filters.FilterSet):
+    """Filters of ``GET /audit/``: actor (username or user id), action (exact, or a prefix ending
+    in ``.`` such as ``ami.``), target_type, target_id, since/until (ISO 8601, inclusive/exclusive)."""
+
+    actor = django_filters.CharFilter(method="filter_actor")
+    action = django_filters.CharFilter(method="filter_action")
+    target_type = django_filters.CharFilter(field_name="target_type")
+    target_id = django_filters.CharFilter(field_name="target_id")
+    since = django_filters.IsoDateTimeFilter(field_name="at", lookup_expr="gte")
+    until = django_filters.IsoDateTimeFilter(field_name="at", lookup_expr="lt")
+
+    class Meta:
+        model = AuditEvent
+        fields = ["actor", "action", "target_type", "target_id", "since", "until"]
+
+    def filter_actor(self, queryset, name, value):
+        value = value.strip()
+        return queryset.filter(Q(actor_username=value) | (Q(actor_id=int(value)) if value.isdigit() else Q()))
+
+    def filter_action(self, queryset, name, value):
+        value = value.strip()
+        return queryset.filter(action__startswith=value) if value.endswith(".") else queryset.filter(action=value)
+
+
+class AuditEventOutputSerializer(serializers.ModelSerializer):
+    actor = serializers.CharField(source="actor_username")
+    actor_id = serializers.IntegerField(allow_null=True)
+
+    class Meta:
+        model = AuditEvent
+        fields = ["id", "at", "actor", "actor_id", "action", "target_type", "target_id", "target_repr", "before",
+                  "after", "reason", "ip_address", "user_agent", "request_id"]
+        read_only_fields = fields
+
+
+class AuditEventListApi(ListAPIView):
+    """GET (moderators): the audit log, newest first, filtered and paginated."""
+
+    permission_classes = [IsModerator]
+    serializer_class = AuditEventOutputSerializer
+    filterset_class = AuditEventFilter
+
+    def get_queryset(self):
+        return AuditEvent.objects.all().order_by("-at", "-id")
+
+    @extend_schema(tags=["compliance"])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)

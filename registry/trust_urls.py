@@ -9,6 +9,7 @@ urlpatterns: list = [
     path("me/keys/<int:key_id>/revoke", api.PublisherKeyRevokeApi.as_view(), name="me-key-revoke"),
     path("amis/<str:ami>/manifest", api.AMIManifestApi.as_view(), name="ami-manifest"),
     path("amis/<str:ami>/signature", api.AMISignatureApi.as_view(), name="ami-signature"),
+    path("audit/", api.AuditEventListApi.as_view(), name="audit-list"),
     path("amis/<str:ami>/scan", api.AMIScanApi.as_view(), name="ami-scan"),
     path("amis/<str:ami>/scan-exception", api.AMIScanExceptionApi.as_view(), name="ami-scan-exception"),
 ]

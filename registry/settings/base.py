@@ -123,6 +123,11 @@ CELERY_BEAT_SCHEDULE = {}
 CELERY_TIMEZONE = "UTC"
 
 # --- Auth ----------------------------------------------------------------------------------
+# Login lockout (registry/lockout.py): every authenticate() call goes through this backend.
+AUTHENTICATION_BACKENDS = ["registry.lockout.LockoutModelBackend"]
+REGISTRY_LOGIN_MAX_FAILURES = env.int("REGISTRY_LOGIN_MAX_FAILURES", default=5)
+REGISTRY_LOGIN_MAX_FAILURES_PER_IP = env.int("REGISTRY_LOGIN_MAX_FAILURES_PER_IP", default=50)
+REGISTRY_LOGIN_LOCKOUT_SECONDS = env.int("REGISTRY_LOGIN_LOCKOUT_SECONDS", default=900)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},

@@ -1,5 +1,6 @@
 """URLconf with only the trust routes, for running tests/trust while other apps' pages are
 mid-edit (TRUST_ISOLATED=1). The normal run uses the project's URLconf."""
+from django.contrib import admin
 from django.urls import include, path
 
 from registry import api as registry_api
@@ -10,4 +11,5 @@ urlpatterns = [
         path("auth/token", registry_api.TokenApi.as_view(), name="auth-token"),
         path("", include("registry.trust_urls")),
     ])),
+    path("admin/", admin.site.urls),
 ]
