@@ -9,6 +9,8 @@ takes a fresh snapshot per statement, after the lock was granted).
 """
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP, Decimal
+
 from django.db import IntegrityError, transaction
 from django.db.models import Avg, Count, Sum
 from django.utils import timezone
@@ -38,8 +40,9 @@ def ami_rating_aggregates_refresh(*, ami_id) -> None:
     the AMI row lock, so concurrent writers serialise and the result is exact."""
     agg = Rating.objects.filter(ami_id=ami_id, is_hidden=False).aggregate(n=Count("id"), s=Sum("rating"),
                                                                             a=Avg("rating"))
-    AMI.objects.filter(pk=ami_id).update(rating_count=agg["n"] or 0, rating_sum=agg["s"] or 0,
-                                         rating_avg=round(agg["a"] or 0, 2))
+    # Half-up, as people round (Python's round() would turn 3.125 into 3.12).
+    avg = Decimal(agg["a"] or 0).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    AMI.objects.filter(pk=ami_id).update(rating_count=agg["n"] or 0, rating_sum=agg["s"] or 0, rating_avg=avg)
 
 
 def _validate(rating, review) -> str:

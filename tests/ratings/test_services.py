@@ -179,3 +179,10 @@ def test_database_allows_one_rating_per_user_and_ami(user):
     rating_submit(ami=ami, user=user, rating=3)
     with pytest.raises(IntegrityError), transaction.atomic():
         Rating.objects.create(ami=ami, user=user, rating=4)
+
+
+def test_average_rounds_half_up(make_user):
+    ami = AMIFactory()
+    for i, stars in enumerate([4, 4, 3, 3, 3, 3, 3, 2]):  # 25 / 8 = 3.125
+        rating_submit(ami=ami, user=make_user(f"r{i}"), rating=stars)
+    assert _aggregates(ami) == (8, 25, Decimal("3.13"))
