@@ -59,15 +59,15 @@ class PreviewApi(APIView):
                                                  strategy=data.get("strategy"), user=request.user))
 
 
-class TestApi(APIView):
+class AmiTestApi(APIView):
     """``POST /ami/test``: resolve in many regions concurrently."""
 
     permission_classes = [AllowAny]
 
-    @extend_schema(operation_id="ami_test", tags=TAGS, request=s.TestInputSerializer,
-                   responses={200: s.TestOutputSerializer, **ERRORS})
+    @extend_schema(operation_id="ami_test", tags=TAGS, request=s.AmiTestInputSerializer,
+                   responses={200: s.AmiTestOutputSerializer, **ERRORS})
     def post(self, request):
-        body = s.TestInputSerializer(data=request.data)
+        body = s.AmiTestInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
         return Response(services.resolve_test(template=data["template_name"], regions=data.get("regions"),

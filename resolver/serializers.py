@@ -31,7 +31,7 @@ class CostsQuerySerializer(serializers.Serializer):
     architecture = serializers.ChoiceField(choices=ARCHITECTURES, required=False)
 
 
-class TestInputSerializer(serializers.Serializer):
+class AmiTestInputSerializer(serializers.Serializer):
     template_name = serializers.CharField(max_length=200, help_text="Template slug or exact name.")
     regions = serializers.ListField(child=serializers.CharField(max_length=32), required=False, max_length=64,
                                     help_text="Default: us-east-1, us-west-2, eu-west-1, ap-south-1.")
@@ -146,14 +146,14 @@ class PreviewOutputSerializer(serializers.Serializer):
 
 class RegionResultSerializer(serializers.Serializer):
     region = serializers.CharField()
-    status = serializers.ChoiceField(choices=["passed", "failed"])
+    status = serializers.CharField(help_text="passed (a resolution answered, script fallback included) or failed")
     ami_id = serializers.CharField()
     resolution_method = serializers.CharField()
     error = serializers.CharField()
     test_duration_ms = serializers.FloatField()
 
 
-class TestOutputSerializer(serializers.Serializer):
+class AmiTestOutputSerializer(serializers.Serializer):
     template_name = serializers.CharField()
     overall_status = serializers.ChoiceField(choices=["passed", "partial", "failed"])
     region_results = serializers.DictField(child=RegionResultSerializer())

@@ -11,5 +11,5 @@ urlpatterns = [
     path("ami/resolve/<path:template>", api.ResolveApi.as_view(), name="ami-resolve"),
     path("ami/preview/<path:template>", api.PreviewApi.as_view(), name="ami-preview"),
     path("ami/costs/<path:template>", api.CostsApi.as_view(), name="ami-costs"),
-    path("ami/test", api.TestApi.as_view(), name="ami-test"),
+    path("ami/test", api.AmiTestApi.as_view(), name="ami-test"),
 ]

@@ -8,7 +8,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from amis.selectors import ami_search
-from resolver import costs
+from resolver.services import resolve_preview, template_costs
 from templates.selectors import template_get
 
 # The regions of the matrix and the cost table: the resolver's default test regions
@@ -43,15 +43,15 @@ def _readable(value, depth: int = 0):
 
 def _matrix(template, user) -> list[dict]:
     """Which tier would answer in each region, from the resolver's dry run (no AWS calls)."""
-    from resolver.services import resolution_preview  # noqa: PLC0415
-
     rows = []
     for region in MATRIX_REGIONS:
-        preview = resolution_preview(template=template, region=region, user=user)
+        preview = resolve_preview(template=template, region=region, user=user)
         method = preview.get("resolution_method") or "failed"
+        source = preview.get("source_region") or ""
+        maybe = [TIER_LABELS.get(t, t) for t in preview.get("may_answer_first") or []]
         rows.append({"region": region, "method": method, "label": TIER_LABELS.get(method, method),
-                     "ami_id": preview.get("ami_id") or "", "source_region": preview.get("source_region") or "",
-                     "warning": preview.get("warning") or ""})
+                     "ami_id": preview.get("ami_id") or "", "source_region": source if source != region else "",
+                     "warning": f"{' or '.join(maybe)} may answer first (needs an AWS call)" if maybe else ""})
     return rows
 
 
@@ -63,8 +63,7 @@ def template_detail(request, ref: str):
     document = template.document or {}
     architectures = document.get("architectures") or ["x86_64"]
     community = list(ami_search(user=request.user, params={"template": template.slug}).queryset[:COMMUNITY_AMIS_SHOWN])
-    cost_rows = [costs.cost_analysis(document=document, region=region, architecture=architectures[0],
-                                     template_name=template.name) for region in COST_REGIONS]
+    cost_rows = [template_costs(template=template, region=region) for region in COST_REGIONS]
     return render(request, "templates/detail.html", {
         "template": template,
         "ami_config": _readable(template.ami_config) if template.ami_config else None,

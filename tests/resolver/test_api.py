@@ -6,7 +6,7 @@ from django.db import connection
 
 from amis.models import AMI
 from resolver.serializers import (CostAnalysisSerializer, PreviewOutputSerializer, ResolutionOutputSerializer,
-                                  TestOutputSerializer)
+                                  AmiTestOutputSerializer)
 from tests.conftest import client_for
 from tests.factories import AMIFactory
 
@@ -176,7 +176,7 @@ def test_test_endpoint_resolves_default_regions_concurrently(api_client, aws, ma
     response = api_client.post("/api/v1/ami/test", {"template_name": template.name}, format="json")
     assert response.status_code == 200, response.content
     body = response.json()
-    assert set(body) <= set(TestOutputSerializer().fields)
+    assert set(body) <= set(AmiTestOutputSerializer().fields)
     assert body["total_regions"] == 4 and body["available_regions"] == 1
     assert body["overall_status"] == "partial"
     assert set(body["region_results"]) == {"us-east-1", "us-west-2", "eu-west-1", "ap-south-1"}
