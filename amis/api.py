@@ -6,7 +6,8 @@ for an AMI the caller can see but may not change), so private entries never leak
 """
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import AllowAny, IsAuthenticated, IsAuthenticatedOrReadOnly
@@ -26,7 +27,35 @@ TAGS = ["amis"]
 ERRORS = {400: OpenApiResponse(description="Invalid input (envelope with `errors`)"),
           403: OpenApiResponse(description="Visible but not yours to change"),
           404: OpenApiResponse(description="Unknown or invisible to you"),
-          409: OpenApiResponse(description="Illegal transition; `current_status` names the status")}
+          409: OpenApiResponse(description="State conflict: an illegal transition (`current_status` names the "
+                                           "status) or an image already registered")}
+
+
+def _param(name: str, description: str, type_=OpenApiTypes.STR, enum=None) -> OpenApiParameter:
+    return OpenApiParameter(name, type_, OpenApiParameter.QUERY, required=False, description=description, enum=enum)
+
+
+def _browse_parameters() -> list[OpenApiParameter]:
+    from amis.filters import ORDERINGS
+    from registry.aws import COMMERCIAL_REGIONS
+
+    return [
+        _param("q", "Full-text search over name, description, tags, template and creator; every word is "
+                    "matched as a prefix (`pyto` finds PyTorch)."),
+        _param("category", "Category (case-insensitive)."),
+        _param("architecture", "CPU architecture.", enum=AMI.Architecture.values),
+        _param("region", "Has an available copy in this region.", enum=list(COMMERCIAL_REGIONS)),
+        _param("template", "Template slug (or exact name)."),
+        _param("creator", "Creator's username."),
+        _param("verified", "Only verified (true/1) or unverified (false/0) entries.", enum=["true", "false", "1", "0"]),
+        _param("min_rating", "Minimum average rating (0–5).", OpenApiTypes.NUMBER),
+        _param("status", "Narrows what is visible to you (default: everything visible but revoked).",
+               enum=AMI.Status.values),
+        _param("ordering", "Sort order; default `best` (Bayesian rating + downloads + freshness, deprecated "
+                           "last), or relevance first when `q` is given.", enum=list(ORDERINGS)),
+        _param("page", "Page number.", OpenApiTypes.INT),
+        _param("page_size", "Results per page (max 100, default 25).", OpenApiTypes.INT),
+    ]
 
 
 def ami_for_request(request, ref: str) -> AMI:
@@ -82,7 +111,8 @@ class AMIListCreateApi(GenericAPIView):
     def get_queryset(self):
         return selectors.ami_list_visible_to(user=self.request.user)
 
-    @extend_schema(responses={200: AMIListOutputSerializer, 400: ERRORS[400]}, tags=TAGS,
+    @extend_schema(responses={200: AMIListOutputSerializer, 400: ERRORS[400]}, tags=TAGS, operation_id="amis_list",
+                   parameters=_browse_parameters(), filters=False,
                    summary="Browse and search the AMIs visible to the caller, with facets")
     def get(self, request):
         result = selectors.ami_search(user=request.user, params=request.query_params)
@@ -117,7 +147,7 @@ class AMIDetailApi(APIView):
         category = StrictCharField(max_length=services.CATEGORY_MAX, required=False, allow_blank=True)
         version = StrictCharField(max_length=services.VERSION_MAX, required=False, allow_blank=True)
 
-    @extend_schema(responses={200: AMIDetailOutputSerializer, 404: ERRORS[404]}, tags=TAGS,
+    @extend_schema(responses={200: AMIDetailOutputSerializer, 404: ERRORS[404]}, tags=TAGS, operation_id="amis_retrieve",
                    summary="One AMI, with rating histogram (and grants for its owner/moderators)")
     def get(self, request, ami: str):
         return Response(ami_detail_data(request, ami_for_request(request, ami)))

@@ -29,13 +29,15 @@ class AMIOutputSerializer(serializers.Serializer):
     source_region = serializers.CharField()
     name = serializers.CharField()
     description = serializers.CharField()
-    template = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    template = serializers.CharField(source="template.slug", read_only=True, allow_null=True,
+                                     help_text="The template's slug, or null.")
     version = serializers.CharField()
     category = serializers.CharField()
     architecture = serializers.ChoiceField(choices=AMI.Architecture.choices)
     platform = serializers.CharField()
     tags = serializers.DictField(child=serializers.CharField(allow_blank=True))
-    creator = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    creator = serializers.CharField(source="creator.username", read_only=True, allow_null=True,
+                                    help_text="The creator's username, or null (erased account).")
     status = serializers.ChoiceField(choices=AMI.Status.choices)
     status_reason = serializers.CharField()
     visibility = serializers.ChoiceField(choices=AMI.Visibility.choices)
