@@ -147,9 +147,13 @@ class WizardMetadataForm(forms.Form):
     version = forms.CharField(max_length=50, required=False)
     tags = TagsField()
 
-    def __init__(self, *args, template_choices=(), **kwargs):
+    def __init__(self, *args, template_choices=(), template_required: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["template"].choices = [("", "— none —"), *template_choices]
+        if template_required:
+            # Creating from an instance names the image after the template (the service says so too).
+            self.fields["template"].required = True
+            self.fields["template"].help_text = "Required when creating an image from an instance."
 
 
 class WizardRegionsForm(forms.Form):

@@ -17,6 +17,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from amis import aws_lifecycle
 from amis import selectors as ami_selectors
 from amis import services as ami_services
 from amis.forms import (SORT_CHOICES, AMIEditForm, CopyForm, DeprecateForm, RatingForm, ShareForm,
@@ -34,6 +35,11 @@ from sharing.services import share_create, share_delete
 PROGRESS_KINDS = (Operation.Kind.CREATE_IMAGE, Operation.Kind.COPY_IMAGE)
 ACTIVE_STATES = (Operation.State.QUEUED, Operation.State.RUNNING)
 REVIEWS_PER_PAGE = 20
+
+
+def _posted(request):
+    """The POST data for a bound form, or None on GET (an empty POST must still bind the form)."""
+    return request.POST if request.method == "POST" else None
 
 
 def _raise_for(exc: ApplicationError) -> None:
@@ -200,8 +206,8 @@ def _detail_context(request, ami: AMI, **forms) -> dict:
     if is_owner:
         ctx.update({
             "shares": list(share_list_for_ami(ami=ami)),
-            "operations": list(Operation.objects.filter(ami=ami, kind__in=PROGRESS_KINDS)
-                               .order_by("-created_at")[:10]),
+            "operations": list(aws_lifecycle.operation_list_for(user=user, ami=ami)
+                               .filter(kind__in=PROGRESS_KINDS)[:10]),
             "edit_form": forms.get("edit_form") or AMIEditForm(initial={
                 "name": ami.name, "description": ami.description, "category": ami.category,
                 "version": ami.version, "tags": tags_format(ami.tags)}),
@@ -315,13 +321,11 @@ def ami_share_remove(request, ref: str, share_id: int):
 @require_POST
 def ami_copy(request, ref: str):
     """Queue copies to more regions, then show their progress."""
-    from amis.aws_lifecycle import ami_copy_request  # noqa: PLC0415
-
     ami = _owned_or_404(request, ref)
     form = CopyForm(request.POST, exclude={r.region for r in ami.regions.all()})
     if form.is_valid():
         try:
-            ami_copy_request(ami=ami, user=request.user, regions=form.cleaned_data["regions"])
+            aws_lifecycle.ami_copy_request(ami=ami, user=request.user, regions=form.cleaned_data["regions"])
         except ApplicationError as exc:
             _raise_for(exc)
             form_add_service_errors(form, exc)
@@ -357,20 +361,42 @@ def ami_deprecate(request, ref: str):
 
 # --- Progress ----------------------------------------------------------------------------------------------
 
-def _progress_context(request, ami: AMI) -> dict:
-    operations = list(Operation.objects.filter(ami=ami, kind__in=PROGRESS_KINDS).order_by("created_at"))
+def _progress_context(request, *, ami: AMI | None = None, root: Operation | None = None) -> dict:
+    """Per-region rows for the image work of ``ami`` or of the create operation ``root``.
+
+    In eager mode (no broker) a waiting operation advances only when polled, exactly as through
+    the operations API: ``operation_poke`` runs its next step when due (a no-op with a worker).
+    """
+    user = request.user
+    if root is not None:
+        root = aws_lifecycle.operation_poke(root) if root.state in ACTIVE_STATES else root
+        ami = root.ami if root.ami_id else None
+        ops = {root.pk: root}
+        ops.update({op.pk: op for op in Operation.objects.filter(parent=root)})
+    else:
+        ops = {}
+    if ami is not None:
+        mine = aws_lifecycle.operation_list_for(user=user, ami=ami).filter(kind__in=PROGRESS_KINDS)
+        for op in mine:
+            if op.parent_id is None and op.state in ACTIVE_STATES:
+                aws_lifecycle.operation_poke(op)
+        ops.update({op.pk: op for op in aws_lifecycle.operation_list_for(user=user, ami=ami)
+                    .filter(kind__in=PROGRESS_KINDS)})
     # A region's latest operation is the one that counts (a failed copy may have been retried).
     latest: dict[str, Operation] = {}
-    for op in operations:
-        latest[op.region or ami.source_region] = op
+    for op in sorted(ops.values(), key=lambda o: o.created_at):
+        latest[op.region or (ami.source_region if ami else "")] = op
     rows = sorted(latest.values(), key=lambda op: (op.kind != Operation.Kind.CREATE_IMAGE, op.region))
     done = all(op.state not in ACTIVE_STATES for op in rows)
     return {
         "ami": ami,
+        "root": root,
         "operations": rows,
         "done": done,
         "failed": [op for op in rows if op.state == Operation.State.FAILED],
         "overall": round(sum(op.progress for op in rows) / len(rows)) if rows else 100,
+        "fragment_url": (reverse("operation-progress-fragment", args=[root.pk]) if root is not None
+                         else reverse("ami-progress-fragment", args=[ami.pk])),
     }
 
 
@@ -379,14 +405,35 @@ def _progress_context(request, ami: AMI) -> dict:
 def ami_progress(request, ref: str):
     """Progress bars per region for the owner's image work (polled by site.js; refreshes without JS)."""
     ami = _owned_or_404(request, ref)
-    return render(request, "amis/progress.html", _progress_context(request, ami))
+    return render(request, "amis/progress.html", _progress_context(request, ami=ami))
 
 
 @login_required
 @require_GET
 def ami_progress_fragment(request, ref: str):
     ami = _owned_or_404(request, ref)
-    return render(request, "amis/_progress_fragment.html", _progress_context(request, ami))
+    return render(request, "amis/_progress_fragment.html", _progress_context(request, ami=ami))
+
+
+def _operation_or_404(request, op_id) -> Operation:
+    op = aws_lifecycle.operation_get_for(user=request.user, operation_id=str(op_id))
+    if op is None:
+        raise Http404("operation not found")
+    return op
+
+
+@login_required
+@require_GET
+def operation_progress(request, op_id):
+    """Progress of a create-from-instance request (the registry entry appears once AWS answered)."""
+    return render(request, "amis/progress.html", _progress_context(request, root=_operation_or_404(request, op_id)))
+
+
+@login_required
+@require_GET
+def operation_progress_fragment(request, op_id):
+    return render(request, "amis/_progress_fragment.html",
+                  _progress_context(request, root=_operation_or_404(request, op_id)))
 
 
 # --- My AMIs ------------------------------------------------------------------------------------------------
@@ -410,8 +457,7 @@ def my_amis(request):
                 .order_by("-updated_at"))
     sections = [{"status": status, "label": label, "amis": [a for a in mine if a.status == status]}
                 for status, label in STATUS_SECTIONS]
-    operations = list(Operation.objects.filter(created_by=user, kind__in=PROGRESS_KINDS)
-                      .select_related("ami").order_by("-created_at")[:20])
+    operations = list(aws_lifecycle.operation_list_for(user=user).filter(created_by=user, kind__in=PROGRESS_KINDS)[:20])
     ratings = list(user.ami_ratings.select_related("ami").order_by("-updated_at")[:50])
     return render(request, "amis/my_amis.html", {
         "sections": sections, "total": len(mine), "operations": operations,
@@ -532,7 +578,7 @@ def submit_wizard(request, step: str = "source"):
                                          for i, (k, label) in enumerate(WIZARD_STEPS)], "state": state}
 
     if step == "source":
-        form = WizardSourceForm(request.POST or None, initial=source or None)
+        form = WizardSourceForm(_posted(request), initial=source or None)
         if request.method == "POST" and form.is_valid():
             facts = _source_check(form)
             if facts is not None:
@@ -543,13 +589,14 @@ def submit_wizard(request, step: str = "source"):
     elif step == "details":
         initial = state.get("details") or {"name": source.get("facts", {}).get("name", ""),
                                            "description": source.get("facts", {}).get("description", "")}
-        form = WizardMetadataForm(request.POST or None, initial=initial, template_choices=_template_choices())
+        form = WizardMetadataForm(_posted(request), initial=initial, template_choices=_template_choices(),
+                                  template_required=source.get("mode") == WizardSourceForm.MODE_CREATE)
         if request.method == "POST" and form.is_valid():
             state["details"] = form.cleaned_data
             _wizard_save(request, state)
             return redirect("submit-step", step="regions")
     elif step == "regions":
-        form = WizardRegionsForm(request.POST or None, initial=state.get("regions"),
+        form = WizardRegionsForm(_posted(request), initial=state.get("regions"),
                                  source_region=source["region"])
         estimates = _copy_estimates(source["region"], [c[0] for c in form.fields["regions"].choices],
                                     source.get("facts", {}).get("size_gb"))
@@ -560,7 +607,7 @@ def submit_wizard(request, step: str = "source"):
             _wizard_save(request, state)
             return redirect("submit-step", step="review")
     else:
-        form = WizardConfirmForm(request.POST or None)
+        form = WizardConfirmForm(_posted(request))
         chosen = state["regions"]["regions"]
         estimates = _copy_estimates(source["region"], chosen, source.get("facts", {}).get("size_gb"))
         ctx.update({
@@ -571,26 +618,36 @@ def submit_wizard(request, step: str = "source"):
             "tags_text": tags_format(state["details"].get("tags")),
         })
         if request.method == "POST" and form.is_valid():
+            submit = form.cleaned_data["submit_for_review"]
             try:
-                ami = _wizard_run(request.user, state, submit=form.cleaned_data["submit_for_review"])
+                ami, op = _wizard_run(request.user, state, submit=submit)
             except ApplicationError as exc:
                 _raise_for(exc)
-                form_add_service_errors(form, exc)
+                form_add_service_errors(form, exc, field_map={"template_name": None, "multi_region": None})
                 ctx["form"] = form
                 return render(request, "amis/submit.html", ctx, status=exc.status_code)
             request.session.pop(WIZARD_SESSION_KEY, None)
-            messages.success(request, "Your AMI was recorded. Progress is shown below.")
+            if ami is None:
+                messages.success(request, "Image creation started. When it is ready, submit it for review "
+                                          "from its page." if submit else "Image creation started.")
+                return redirect("operation-progress", op_id=op.pk)
+            messages.success(request, "Submitted for review. Image progress is shown below." if submit
+                             else "Saved as a draft. Image progress is shown below.")
             return redirect("ami-progress", ref=ami.pk)
     ctx["form"] = form
     status = 400 if request.method == "POST" else 200
     return render(request, "amis/submit.html", ctx, status=status)
 
 
-def _wizard_run(user, state: dict, *, submit: bool) -> AMI:
-    """Step 4: register (or create) the image, queue the copies, optionally submit for review."""
-    from amis import aws_lifecycle  # noqa: PLC0415
+def _wizard_run(user, state: dict, *, submit: bool) -> tuple[AMI | None, Operation | None]:
+    """Step 4: register (or start creating) the image, queue the copies, optionally submit for review.
 
+    Returns ``(ami, create_operation)``. Creating from an instance makes the registry entry only
+    once AWS has answered CreateImage (possibly later, on a worker): then ``ami`` is None and the
+    owner submits it for review from its page when it is ready.
+    """
     source, details, regions = state["source"], state["details"], state["regions"]
+    op = None
     if source["mode"] == WizardSourceForm.MODE_REGISTER:
         ami = ami_services.ami_register(
             user=user, ami_id=source["ami_id"], region=source["region"], name=details["name"],
@@ -600,11 +657,13 @@ def _wizard_run(user, state: dict, *, submit: bool) -> AMI:
         if regions["regions"]:
             aws_lifecycle.ami_copy_request(ami=ami, user=user, regions=regions["regions"])
     else:
-        ami = aws_lifecycle.ami_create_request(
-            user=user, instance_id=source["instance_id"], region=source["region"], name=details["name"],
-            description=details["description"], template=details["template"] or None,
-            version=details["version"], category=details["category"], tags=details["tags"],
-            visibility=regions["visibility"], regions=regions["regions"])
-    if submit:
+        op = aws_lifecycle.ami_create_request(
+            user=user, instance_id=source["instance_id"], region=source["region"],
+            template_name=details["template"] or "", name=details["name"], description=details["description"],
+            version=details["version"], tags=details["tags"],
+            public=regions["visibility"] == AMI.Visibility.PUBLIC, multi_region=regions["regions"])
+        op.refresh_from_db()
+        ami = op.ami
+    if submit and ami is not None:
         ami = ami_services.ami_submit(ami=ami, user=user)
-    return ami
+    return ami, op

@@ -10,7 +10,7 @@ from django import forms
 from registry.errors import ApplicationError
 
 
-def form_add_service_errors(form: forms.Form, exc: ApplicationError) -> None:
+def form_add_service_errors(form: forms.Form, exc: ApplicationError, *, field_map: dict | None = None) -> None:
     """Attach a service error to ``form``: field errors next to their fields, the rest on top.
 
     Unknown keys (e.g. ``non_field_errors`` or a service-side name the form does not have) and a
@@ -20,9 +20,15 @@ def form_add_service_errors(form: forms.Form, exc: ApplicationError) -> None:
     for field, messages in (exc.errors or {}).items():
         if isinstance(messages, str):
             messages = [messages]
-        target = field if field in form.fields else None
+        prefix = ""
+        if field_map and field in field_map:
+            target = field_map[field]
+            prefix = "" if target else f"{field.replace('_', ' ')}: "
+        else:
+            target = field if field in form.fields else None
+            prefix = "" if target or field == "non_field_errors" else f"{field.replace('_', ' ')}: "
         for message in messages:
-            form.add_error(target, str(message))
+            form.add_error(target, f"{prefix}{message}")
             placed = True
     if not placed:
         form.add_error(None, exc.message)

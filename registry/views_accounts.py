@@ -13,6 +13,11 @@ from registry.forms import SignUpForm, form_add_service_errors
 from registry.services import user_register, user_token_get_or_create, user_token_regenerate
 
 
+def _posted(request):
+    """The POST data for a bound form, or None on GET (an empty POST must still bind the form)."""
+    return request.POST if request.method == "POST" else None
+
+
 def _safe_next(request, default: str = "/") -> str:
     target = request.POST.get("next") or request.GET.get("next") or ""
     if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
@@ -26,7 +31,7 @@ def signup(request):
     """Create an account (``user_register``), log it in and go where the user was heading."""
     if request.user.is_authenticated:
         return redirect("home")
-    form = SignUpForm(request.POST or None)
+    form = SignUpForm(_posted(request))
     if request.method == "POST" and form.is_valid():
         try:
             user, _token = user_register(username=form.cleaned_data["username"], email=form.cleaned_data["email"],

@@ -20,6 +20,9 @@ urlpatterns = [
     path("amis/<str:ref>/deprecate/", ami_views.ami_deprecate, name="ami-deprecate"),
     path("amis/<str:ref>/progress/", ami_views.ami_progress, name="ami-progress"),
     path("amis/<str:ref>/progress/fragment/", ami_views.ami_progress_fragment, name="ami-progress-fragment"),
+    path("operations/<uuid:op_id>/progress/", ami_views.operation_progress, name="operation-progress"),
+    path("operations/<uuid:op_id>/progress/fragment/", ami_views.operation_progress_fragment,
+         name="operation-progress-fragment"),
     # Submit wizard
     path("submit/", ami_views.submit_wizard, name="submit"),
     path("submit/<str:step>/", ami_views.submit_wizard, name="submit-step"),
