@@ -61,6 +61,11 @@ class TokenApi(APIView):
         return Response({"token": user_token_get_or_create(user=user).key})
 
 
+class MeEraseInputSerializer(serializers.Serializer):
+    reviews = serializers.ChoiceField(choices=["anonymise", "delete"], default="anonymise",
+                                      help_text="Keep your reviews as 'deleted user', or delete them.")
+
+
 class MeApi(APIView):
     permission_classes = [IsAuthenticated]
 
@@ -79,3 +84,39 @@ class MeApi(APIView):
             "is_moderator": is_moderator(user),
             "communities": list(community_list_for_user(user=user).values_list("slug", flat=True)),
         })
+
+    @extend_schema(request=MeEraseInputSerializer, responses={204: None}, tags=["auth"])
+    def delete(self, request):
+        """Erase the caller's account (GDPR, registry/gdpr.py): 204, then every token stops working."""
+        from registry.gdpr import user_erase
+
+        data = MeEraseInputSerializer(data=request.data or {})
+        data.is_valid(raise_exception=True)
+        user_erase(user=request.user, actor=request.user, reviews=data.validated_data["reviews"])
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MeExportApi(APIView):
+    """GET every personal datum held about the caller, as one JSON document (GDPR; audited)."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses={200: inline_serializer("UserExport", {
+        "format": serializers.CharField(), "exported_at": serializers.DateTimeField(),
+        "profile": serializers.DictField(), "memberships": serializers.ListField(child=serializers.DictField()),
+        "publisher_keys": serializers.ListField(child=serializers.DictField()),
+        "signatures": serializers.ListField(child=serializers.DictField()),
+        "amis": serializers.ListField(child=serializers.DictField()),
+        "ratings": serializers.ListField(child=serializers.DictField()),
+        "downloads": serializers.ListField(child=serializers.DictField()),
+        "shares_made": serializers.ListField(child=serializers.DictField()),
+        "shares_received": serializers.ListField(child=serializers.DictField()),
+        "operations": serializers.ListField(child=serializers.DictField()),
+        "scan_exceptions_recorded": serializers.ListField(child=serializers.DictField()),
+        "audit_events": serializers.ListField(child=serializers.DictField())})}, tags=["auth"])
+    def get(self, request):
+        from registry.gdpr import user_export
+
+        response = Response(user_export(user=request.user))
+        response["Content-Disposition"] = f'attachment; filename="registry-export-{request.user.username}.json"'
+        return response

@@ -403,3 +403,33 @@ class MyPolicyApi(APIView):
         from registry.policy import policy_for_user
 
         return Response(policy_for_user(request.user).as_dict())
+
+
+# --- erasure by a moderator ----------------------------------------------------------------------------
+
+class UserEraseApi(APIView):
+    """DELETE (moderators): erase another user's account, choosing who receives their AMIs
+    (``transfer_to``; without it the REGISTRY_ERASURE_TRANSFER_TO setting, else they are revoked)."""
+
+    permission_classes = [IsModerator]
+
+    class InputSerializer(serializers.Serializer):
+        reviews = serializers.ChoiceField(choices=["anonymise", "delete"], default="anonymise")
+        transfer_to = serializers.CharField(max_length=150, required=False, allow_blank=False)
+
+    @extend_schema(request=InputSerializer, responses={200: inline_serializer("UserEraseOutput", {
+        "user_id": serializers.IntegerField(), "reviews": serializers.CharField(),
+        "amis_transferred": serializers.ListField(child=serializers.CharField(), required=False),
+        "amis_revoked": serializers.ListField(child=serializers.CharField(), required=False)})}, tags=["compliance"])
+    def delete(self, request, username: str):
+        from django.contrib.auth import get_user_model
+
+        from registry.gdpr import user_erase
+
+        target = get_user_model().objects.filter(username=username).first()
+        if target is None:
+            raise NotFound("no such user")
+        data = self.InputSerializer(data=request.data or {})
+        data.is_valid(raise_exception=True)
+        summary = user_erase(user=target, actor=request.user, **data.validated_data)
+        return Response(summary)
