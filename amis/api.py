@@ -167,9 +167,16 @@ class AMIDetailApi(APIView):
         return Response(ami_detail_data(request, ami_for_request(request, ami)))
 
     @extend_schema(responses={204: None, **ERRORS}, tags=TAGS,
-                   summary="Delete a draft or rejected entry (owner); the AWS image is untouched")
+                   parameters=[_param("deregister", "Also deregister the images and delete their snapshots in "
+                                                    "AWS (by a task after commit). Default false: AWS untouched.",
+                                      enum=["true", "false", "1", "0"])],
+                   summary="Delete a draft or rejected entry (owner)")
     def delete(self, request, ami: str):
-        services.ami_delete(ami=ami_for_request(request, ami), user=request.user)
+        entry = ami_for_request(request, ami)
+        flag = request.query_params.get("deregister", "false").lower()
+        if flag not in ("true", "false", "1", "0"):
+            raise InvalidInput("deregister: must be true or false", errors={"deregister": ["Must be true or false."]})
+        services.ami_delete(ami=entry, user=request.user, deregister=flag in ("true", "1"))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

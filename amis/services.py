@@ -2,10 +2,8 @@
 commands all call these. Each owns its transaction and writes its audit event."""
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -17,8 +15,6 @@ from registry import aws
 from registry.audit import audit_record
 from registry.errors import ApplicationError, Conflict, Forbidden, InvalidInput
 from registry.permissions import is_moderator
-
-logger = logging.getLogger(__name__)
 
 S = AMI.Status
 

@@ -196,3 +196,10 @@ def test_transitions_send_ami_changed_now_and_after_commit(user, moderator, djan
         ami_changed.disconnect(receiver)
     assert response.status_code == 200
     assert received == [ami.pk, ami.pk]
+
+
+def test_delete_deregister_flag_is_validated(user):
+    ami = make_ami(user, status=S.DRAFT)
+    response = client_for(user).delete(url(ami) + "?deregister=maybe")
+    assert response.status_code == 400 and "deregister" in response.json()["errors"]
+    assert AMI.objects.filter(pk=ami.pk).exists()
