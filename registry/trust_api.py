@@ -433,3 +433,46 @@ class UserEraseApi(APIView):
         data.is_valid(raise_exception=True)
         summary = user_erase(user=target, actor=request.user, **data.validated_data)
         return Response(summary)
+
+
+# --- compliance report ---------------------------------------------------------------------------------
+
+_Figure = inline_serializer("ComplianceFigure", {"count": serializers.IntegerField(),
+                                                 "event_ids": serializers.ListField(child=serializers.IntegerField())})
+
+
+class ComplianceReportApi(APIView):
+    """GET (moderators): compliance figures for ``since`` <= t < ``until`` (default: the last 30 days)."""
+
+    permission_classes = [IsModerator]
+
+    class QuerySerializer(serializers.Serializer):
+        since = serializers.DateTimeField(required=False)
+        until = serializers.DateTimeField(required=False)
+
+    @extend_schema(parameters=[OpenApiParameter("since", OpenApiTypes.DATETIME),
+                               OpenApiParameter("until", OpenApiTypes.DATETIME)],
+                   responses={200: inline_serializer("ComplianceReport", {
+                       "since": serializers.DateTimeField(), "until": serializers.DateTimeField(),
+                       "generated_at": serializers.DateTimeField(),
+                       **{name: _Figure for name in ("submissions", "approvals", "rejections", "revocations",
+                                                     "scan_exceptions", "erasure_requests_handled",
+                                                     "data_exports", "scan_failures", "external_shares")},
+                       "time_to_review": inline_serializer("TimeToReview", {
+                           "count": serializers.IntegerField(),
+                           "median_seconds": serializers.FloatField(allow_null=True),
+                           "p90_seconds": serializers.FloatField(allow_null=True),
+                           "pairs": serializers.ListField(child=serializers.DictField())})})},
+                   tags=["compliance"])
+    def get(self, request):
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        from registry.compliance import compliance_report
+
+        query = self.QuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        until = query.validated_data.get("until") or timezone.now()
+        since = query.validated_data.get("since") or until - timedelta(days=30)
+        return Response(compliance_report(since=since, until=until))

@@ -14,6 +14,7 @@ urlpatterns: list = [
     path("users/<str:username>", api.UserEraseApi.as_view(), name="user-erase"),
     path("me/policy", api.MyPolicyApi.as_view(), name="me-policy"),
     path("communities/<slug:slug>/policy", api.CommunityPolicyApi.as_view(), name="community-policy"),
+    path("compliance/report", api.ComplianceReportApi.as_view(), name="compliance-report"),
     path("audit/", api.AuditEventListApi.as_view(), name="audit-list"),
     path("amis/<str:ami>/scan", api.AMIScanApi.as_view(), name="ami-scan"),
     path("amis/<str:ami>/scan-exception", api.AMIScanExceptionApi.as_view(), name="ami-scan-exception"),
