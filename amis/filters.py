@@ -104,7 +104,7 @@ class AMIFilter(django_filters.FilterSet):
         if connection.vendor == "postgresql":
             query = search_query(terms)
             return (queryset.annotate(search=search_vector()).filter(search=query)
-                    .annotate(search_rank=SearchRank(search_vector(), query)))
+                    .annotate(search_rank=SearchRank(F("search"), query)))
         # SQLite/other fallback: every word must appear somewhere (case-insensitive).
         queryset = queryset.annotate(_tags_text=Cast("tags", TextField()))
         for term in terms:

@@ -35,7 +35,7 @@ class AMIOutputSerializer(serializers.Serializer):
     category = serializers.CharField()
     architecture = serializers.ChoiceField(choices=AMI.Architecture.choices)
     platform = serializers.CharField()
-    tags = serializers.DictField(child=serializers.CharField(allow_blank=True))
+    tags = serializers.SerializerMethodField()
     creator = serializers.CharField(source="creator.username", read_only=True, allow_null=True,
                                     help_text="The creator's username, or null (erased account).")
     status = serializers.ChoiceField(choices=AMI.Status.choices)
@@ -63,6 +63,15 @@ class AMIOutputSerializer(serializers.Serializer):
     approved_at = serializers.DateTimeField(allow_null=True)
     deprecated_at = serializers.DateTimeField(allow_null=True)
     revoked_at = serializers.DateTimeField(allow_null=True)
+
+    @extend_schema_field(serializers.DictField(child=serializers.CharField(allow_blank=True)))
+    def get_tags(self, obj: AMI) -> dict:
+        # Services store {key: value}; tolerate a list written by older code rather than fail the page.
+        if isinstance(obj.tags, dict):
+            return {str(k): "" if v is None else str(v) for k, v in obj.tags.items()}
+        if isinstance(obj.tags, list):
+            return {str(t): "" for t in obj.tags}
+        return {}
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_replacement(self, obj: AMI) -> str | None:
