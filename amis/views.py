@@ -194,7 +194,7 @@ def _detail_context(request, ami: AMI, **forms) -> dict:
         "launch_region": region,
         "available_regions": [r.region for r in regions if r.state == AMIRegion.State.AVAILABLE],
         "template_slug": template_slug,
-        "histogram": _histogram_rows(rating_selectors.rating_histogram(ami=ami)),
+        "histogram": _histogram_rows(ami_selectors.ami_rating_histogram(ami=ami)),
         "reviews": list(reviews[:REVIEWS_PER_PAGE]),
         "reviews_order": order,
         "my_rating": my_rating,

@@ -1,6 +1,7 @@
 """Account pages: sign up, log in/out, password change, API token. Thin: forms → services."""
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
@@ -39,7 +40,8 @@ def signup(request):
         except ApplicationError as exc:
             form_add_service_errors(form, exc)
         else:
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            # The first configured backend (the lockout-aware one): a just-created account has no failures.
+            login(request, user, backend=settings.AUTHENTICATION_BACKENDS[0])
             messages.success(request, f"Welcome, {user.username}! Your account is ready.")
             return redirect(_safe_next(request))
     return render(request, "registry/accounts/signup.html", {"form": form, "next": _safe_next(request, "")})
