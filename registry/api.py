@@ -1,5 +1,7 @@
 """Accounts API: register, token, me."""
 from django.contrib.auth import authenticate
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_post_parameters
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import Throttled
@@ -14,6 +16,8 @@ from registry.selectors import community_list_for_user
 from registry.services import user_register, user_token_get_or_create
 
 
+# Passwords never appear in Django's error reports (500 mails/logs show POST data otherwise).
+@method_decorator(sensitive_post_parameters("password"), name="dispatch")
 class RegisterApi(APIView):
     permission_classes = [AllowAny]
 
@@ -35,6 +39,7 @@ class RegisterApi(APIView):
         return Response({"username": user.username, "token": token.key}, status=status.HTTP_201_CREATED)
 
 
+@method_decorator(sensitive_post_parameters("password"), name="dispatch")
 class TokenApi(APIView):
     permission_classes = [AllowAny]
 

@@ -171,3 +171,23 @@ def launch_permission_accounts(region: str, ami_id: str) -> dict[str, set[str]]:
         for key, value in perm.items():
             grouped.setdefault(key, set()).add(value)
     return grouped
+
+
+def client_for_role(service: str, region: str, *, role_arn: str, session_name: str = "community-ami-registry",
+                    external_id: str = ""):
+    """A boto3 client acting as ``role_arn`` (STS AssumeRole with the registry's own credentials).
+
+    Used for work inside an institution's AWS account (e.g. copies into it) when the institution
+    configured a cross-account role (``Community.aws_role_arn``). The temporary credentials live only
+    in the returned client (one hour at most): nothing is stored or logged.
+    """
+    kwargs = {"RoleArn": role_arn, "RoleSessionName": session_name[:64], "DurationSeconds": 3600}
+    if external_id:
+        kwargs["ExternalId"] = external_id
+    creds = call(region, "sts", "assume_role", **kwargs)["Credentials"]
+    if not is_known_region(region):
+        raise AwsPermanentError(f"unknown AWS region '{region}'", code="InvalidRegion", region=region)
+    return boto3.session.Session(
+        aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    ).client(service, region_name=region, config=_config())

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",  # Content-Security-Policy on every page (settings below)
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -233,6 +234,39 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = True
     # /healthz is probed over plain HTTP by load balancers and the container HEALTHCHECK.
     SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
+
+# Content-Security-Policy (django-csp 3.8): same-origin scripts and styles only, no inline script.
+# style="" attributes (e.g. rating bar widths) are allowed through style-src-attr; <style> blocks
+# and every script must come from our static files. Swagger UI (/api/docs/) renders one inline
+# bootstrap script, so that page is excluded (it shows only the public schema).
+CSP_DEFAULT_SRC = ("'self'",)
+CSP_SCRIPT_SRC = ("'self'",)
+CSP_STYLE_SRC = ("'self'",)
+CSP_STYLE_SRC_ATTR = ("'unsafe-inline'",)
+CSP_IMG_SRC = ("'self'", "data:")
+CSP_FONT_SRC = ("'self'",)
+CSP_CONNECT_SRC = ("'self'",)
+CSP_OBJECT_SRC = ("'none'",)
+CSP_BASE_URI = ("'self'",)
+CSP_FORM_ACTION = ("'self'",)
+CSP_FRAME_ANCESTORS = ("'none'",)
+CSP_EXCLUDE_URL_PREFIXES = ("/api/docs/",)
+
+# --- Trust & compliance (docs/trust-and-compliance.md) --------------------------------------------
+# Image owners trusted by the scanner besides the registry's own account(s).
+REGISTRY_TRUSTED_OWNER_ACCOUNTS = env.list("REGISTRY_TRUSTED_OWNER_ACCOUNTS", default=[])
+REGISTRY_AWS_ACCOUNT_IDS = env.list("REGISTRY_AWS_ACCOUNT_IDS", default=[])
+REGISTRY_SCANNERS = env.list("REGISTRY_SCANNERS", default=["amis.scanner.AwsMetadataScanner"])
+REGISTRY_SCAN_MAX_AGE_DAYS = env.int("REGISTRY_SCAN_MAX_AGE_DAYS", default=365)
+REGISTRY_RESCAN_DAYS = env.int("REGISTRY_RESCAN_DAYS", default=7)
+REGISTRY_REQUIRE_SCAN_FOR_APPROVAL = env.bool("REGISTRY_REQUIRE_SCAN_FOR_APPROVAL", default=True)
+# Who receives an erased user's AMIs when the moderator names nobody (empty: they are revoked).
+REGISTRY_ERASURE_TRANSFER_TO = env("REGISTRY_ERASURE_TRANSFER_TO", default="")
+CELERY_BEAT_SCHEDULE = {
+    **CELERY_BEAT_SCHEDULE,
+    "trust-rescan-due": {"task": "amis.rescan_due", "schedule": 3600.0},
+    "trust-retention": {"task": "registry.retention_run", "schedule": 24 * 3600.0},
+}
 
 LOGGING = {
     "version": 1,
