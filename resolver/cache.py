@@ -3,7 +3,7 @@
 Keys:
 - ``resolver:avail:<region>:<image id>`` → a summary of DescribeImages (or ``{"state": "missing"}``),
   TTL ``REGISTRY_AVAILABILITY_CACHE_TTL``;
-- ``resolver:res:<generation>:<template pk>.<template updated_at>:<region>:<arch>:<strategy>:<scope>``
+- ``resolver:res:<generation>:<hash of the template slug/name>:<region>:<arch>:<strategy>:<scope>``
   → a finished resolution, TTL ``REGISTRY_RESOLUTION_CACHE_TTL``.
 
 Invalidation is a *generation counter*: any change to a template, an AMI's status/visibility or its
@@ -18,6 +18,7 @@ never served, not even between a revoke and the signal.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 
 from django.conf import settings
@@ -96,10 +97,14 @@ def visibility_scope(user) -> str:
     return f"user{user.pk}"
 
 
-def resolution_key(*, template, region: str, architecture: str | None, strategy: str | None, user) -> str:
-    stamp = int(template.updated_at.timestamp() * 1000) if template.updated_at else 0
-    return (f"resolver:res:{generation()}:{template.pk}.{stamp}:{region}:{architecture or '-'}:"
-            f"{strategy or '-'}:{visibility_scope(user)}")
+def resolution_key(*, template_ref: str, region: str, architecture: str | None, strategy: str | None,
+                   user) -> str:
+    """The cache key of one resolution. Keyed by the template *reference* as the caller gave it (slug
+    or name), so a warm answer needs no database query to find the template: every change to a
+    template bumps the generation (post_save/post_delete and ``templates.signals.template_changed``)."""
+    ref = hashlib.blake2b(template_ref.encode(), digest_size=12).hexdigest()   # names hold spaces etc.
+    return (f"resolver:res:{generation()}:{ref}:{region}:{architecture or '-'}:{strategy or '-'}:"
+            f"{visibility_scope(user)}")
 
 
 def resolution_get(key: str) -> dict | None:

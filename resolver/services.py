@@ -657,12 +657,12 @@ def resolve(*, template: Template | str, region: str, architecture: str | None =
     _validate(region=region, architecture=architecture, strategy=strategy)
     if refresh and not (user is not None and is_moderator(user)):
         raise Forbidden("refresh (bypassing the cache) is reserved for moderators")
-    tpl = _template(template)
     key = None
     try:
         if cache.enabled():
-            key = cache.resolution_key(template=tpl, region=region, architecture=architecture, strategy=strategy,
-                                       user=user)
+            ref = template.slug if isinstance(template, Template) else str(template).strip()
+            key = cache.resolution_key(template_ref=ref, region=region, architecture=architecture,
+                                       strategy=strategy, user=user)
             hit = None if refresh else cache.resolution_get(key)
             if hit is not None:
                 if _cached_answer_still_valid(hit):
@@ -672,6 +672,7 @@ def resolve(*, template: Template | str, region: str, architecture: str | None =
                     return _present(hit, details=details)
                 metrics.CACHE_EVENTS.labels(cache="resolution", result="stale").inc()
                 cache.resolution_delete(key)
+        tpl = _template(template)
         ctx = _context(template=tpl, region=region, architecture=architecture, strategy=strategy, user=user,
                        refresh=refresh)
         answer = _resolve_uncached(ctx)

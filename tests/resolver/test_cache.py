@@ -15,12 +15,21 @@ pytestmark = pytest.mark.django_db
 def test_second_resolution_is_served_from_cache_without_aws_calls(aws, make_template, aws_calls):
     image = aws.image("us-east-1", "x86_64")
     template = make_template({"ami_mappings": {"us-east-1": image}})
-    first = services.resolve(template=template, region="us-east-1")
+    first = services.resolve(template=template.name, region="us-east-1")
     calls = len(aws_calls.calls)
     second = services.resolve(template=template.name, region="us-east-1")
     assert first["cached"] is False and second["cached"] is True
     assert second["ami_id"] == first["ami_id"] and second["resolved_at"] == first["resolved_at"]
     assert len(aws_calls.calls) == calls == 1
+
+
+def test_a_warm_hit_costs_one_database_query(make_template, django_assert_num_queries):
+    template = make_template({})
+    AMIFactory(template=template)
+    services.resolve(template=template.name, region="us-east-1", architecture="x86_64")
+    with django_assert_num_queries(1):      # the PK re-check of the registry AMI; no template lookup
+        hit = services.resolve(template=template.name, region="us-east-1", architecture="x86_64")
+    assert hit["cached"] is True and hit["resolution_method"] == "registry"
 
 
 def test_availability_is_cached_per_region_and_image(aws, make_template, aws_calls):
@@ -35,13 +44,13 @@ def test_availability_is_cached_per_region_and_image(aws, make_template, aws_cal
 
 def test_keys_differ_by_region_architecture_strategy_and_visibility_scope(make_template, user, moderator):
     template = make_template({})
-    keys = {cache.resolution_key(template=template, region=r, architecture=a, strategy=s, user=u)
+    keys = {cache.resolution_key(template_ref=template.slug, region=r, architecture=a, strategy=s, user=u)
             for r in ("us-east-1", "eu-west-1") for a in (None, "arm64") for s in (None, "ami_required")
             for u in (None, user, moderator)}
     assert len(keys) == 2 * 2 * 2 * 3
     other = UserFactory(username="carol")
-    assert (cache.resolution_key(template=template, region="us-east-1", architecture=None, strategy=None, user=user)
-            != cache.resolution_key(template=template, region="us-east-1", architecture=None, strategy=None,
+    assert (cache.resolution_key(template_ref="t", region="us-east-1", architecture=None, strategy=None, user=user)
+            != cache.resolution_key(template_ref="t", region="us-east-1", architecture=None, strategy=None,
                                     user=other))
 
 
