@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 
 from amis import services
-from amis.models import AMI, AMIRegion, Download, Operation
+from amis.models import AMI, AMIRegion, AMISignature, Download, Operation, ScanException, ScanResult
 from registry.admin_actions import reason_action
 from registry.admin_site import ModeratorAdmin
 from registry.errors import ApplicationError
@@ -18,6 +18,58 @@ class AMIRegionInline(admin.TabularInline):
         return False
 
 
+class _ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_view_permission(self, request, obj=None):
+        # Moderators hold no Django model permissions: visibility follows the moderator rule.
+        from registry.permissions import is_moderator
+
+        return is_moderator(request.user)
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class AMISignatureInline(_ReadOnlyInline):
+    """Who signed the image, with which key, and the verification outcome (trust & compliance)."""
+
+    model = AMISignature
+    fields = readonly_fields = ["verified_at", "signer_username", "key_fingerprint", "valid", "failure_code",
+                                "failure_reason"]
+    max_num = 10
+
+
+class ScanResultInline(_ReadOnlyInline):
+    """What the scanner found (newest first)."""
+
+    model = ScanResult
+    fields = readonly_fields = ["scanned_at", "status", "security_score", "findings", "scanners", "error"]
+    max_num = 5
+
+
+class ScanExceptionInline(_ReadOnlyInline):
+    model = ScanException
+    fields = readonly_fields = ["created_at", "created_by_username", "reason", "expires_at"]
+
+
+def _scan_exception(ami, user, reason):
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    from amis.scanner import scan_exception_create
+
+    days = getattr(settings, "REGISTRY_SCAN_EXCEPTION_DAYS", 30)
+    return scan_exception_create(ami=ami, moderator=user, reason=reason,
+                                 expires_at=timezone.now() + timedelta(days=days))
+
+
 @admin.register(AMI)
 class AMIAdmin(ModeratorAdmin):
     list_display = ["name", "ami_id", "source_region", "template", "creator", "status", "visibility", "verified",
@@ -25,7 +77,7 @@ class AMIAdmin(ModeratorAdmin):
     list_filter = ["status", "visibility", "verified", "scan_status", "category", "architecture"]
     search_fields = ["name", "ami_id", "creator__username", "regions__image_id"]
     list_select_related = ["template", "creator"]
-    inlines = [AMIRegionInline]
+    inlines = [AMIRegionInline, AMISignatureInline, ScanResultInline, ScanExceptionInline]
     # Lifecycle fields change only through services (actions), never by editing the form.
     readonly_fields = ["id", "ami_id", "source_region", "status", "status_reason", "creator", "owner_account_id",
                        "architecture", "platform", "image_name", "image_creation_date", "root_snapshot_ids",
@@ -39,7 +91,19 @@ class AMIAdmin(ModeratorAdmin):
                                                                                   reason=reason)),
                reason_action(name="revoke", description="Revoke selected AMIs", submit_label="Revoke",
                              service=lambda ami, user, reason: services.ami_revoke(ami=ami, moderator=user,
-                                                                                  reason=reason))]
+                                                                                  reason=reason)),
+               # Trust & compliance: a failed scan blocks approval unless an exception is recorded.
+               reason_action(name="scan_exception", submit_label="Record exception",
+                             description="Allow approval despite a failed scan (30 days)", service=_scan_exception),
+               "scan_now"]
+
+    @admin.action(description="Scan selected AMIs now", permissions=["moderate"])
+    def scan_now(self, request, queryset):
+        from amis.scanner import ami_scan_request
+
+        for ami in queryset:
+            ami_scan_request(ami=ami, user=request.user)
+        self.message_user(request, f"Queued {queryset.count()} scan(s).", messages.SUCCESS)
 
     @admin.action(description="Approve selected AMIs", permissions=["moderate"])
     def approve(self, request, queryset):

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from registry.admin_site import ModeratorAdmin
-from registry.models import AuditEvent, Community, CommunityMembership
+from registry.models import AuditEvent, Community, CommunityMembership, PublisherKey
 
 
 class MembershipInline(admin.TabularInline):
@@ -13,6 +13,8 @@ class MembershipInline(admin.TabularInline):
 @admin.register(Community)
 class CommunityAdmin(ModeratorAdmin):
     list_display = ["slug", "name", "kind", "is_default"]
+    # The policy changes through the audited API (PUT /api/v1/communities/{slug}/policy), not the form.
+    readonly_fields = ["policy", "aws_role_arn"]
     list_filter = ["kind", "is_default"]
     search_fields = ["slug", "name"]
     inlines = [MembershipInline]
@@ -35,6 +37,25 @@ class AuditEventAdmin(ModeratorAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(PublisherKey)
+class PublisherKeyAdmin(ModeratorAdmin):
+    """Read-only: keys are added and revoked by their owners through the API (audited)."""
+
+    list_display = ["fingerprint", "user", "name", "created_at", "revoked_at"]
+    list_filter = ["revoked_at"]
+    search_fields = ["fingerprint", "user__username", "name"]
+    list_select_related = ["user"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request):
         return False
 
     def has_delete_permission(self, request, obj=None):
