@@ -186,3 +186,38 @@ def test_only_owner_may_submit_a_signature(other_user, user, ed_key, moto_ami):
     resp = _verify(other_user, moto_ami, sign(ed_key, moto_ami.manifest))
     assert resp.status_code == 403
     assert not AMISignature.objects.exists()
+
+
+# --- registration with a signature (amis.signals.ami_registered) -------------------------------
+
+def test_register_with_valid_signature_is_verified(user, ed_key, aws):
+    from amis.signatures import manifest_from_image
+
+    publisher_key_add(user=user, public_key=openssh_public(ed_key))
+    image_id = aws.image()
+    manifest = manifest_from_image(aws.ec2().describe_images(ImageIds=[image_id])["Images"][0], "us-east-1")
+    resp = client_for(user).post("/api/v1/amis/", {"ami_id": image_id, "region": "us-east-1", "name": "signed",
+                                                   "category": "ML", "signature": sign(ed_key, manifest)},
+                                 format="json")
+    assert resp.status_code == 201, resp.content
+    assert resp.json()["verified"] is True
+    ami = AMI.objects.get(ami_id=image_id)
+    assert ami.verified and ami.signatures.get().signer == user
+
+
+def test_register_with_bad_signature_is_refused_with_the_reason(user, ed_key, aws):
+    publisher_key_add(user=user, public_key=openssh_public(ed_key))
+    image_id = aws.image()
+    resp = client_for(user).post("/api/v1/amis/", {"ami_id": image_id, "region": "us-east-1", "name": "signed",
+                                                   "category": "ML", "signature": "bm90IGEgc2lnbmF0dXJl"},
+                                 format="json")
+    assert resp.status_code == 422 and resp.json()["code"] == "malformed_signature"
+    assert not AMI.objects.filter(ami_id=image_id).exists() and not AMISignature.objects.exists()
+    wrong = sign(Ed25519PrivateKey.generate(), {"ami_id": image_id})
+    resp = client_for(user).post("/api/v1/amis/", {"ami_id": image_id, "region": "us-east-1", "name": "signed",
+                                                   "category": "ML", "signature": wrong}, format="json")
+    assert resp.status_code == 422 and resp.json()["code"] == "wrong_key"
+    # Without a signature the same registration works (unverified).
+    ok = client_for(user).post("/api/v1/amis/", {"ami_id": image_id, "region": "us-east-1", "name": "plain",
+                                                 "category": "ML"}, format="json")
+    assert ok.status_code == 201 and ok.json()["verified"] is False
