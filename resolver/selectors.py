@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.db.models import Case, F, FloatField, IntegerField, Value, When
+from django.db.models import Case, F, FloatField, IntegerField, Q, Value, When
 from django.db.models.functions import Cast
 
 from amis.models import AMI, AMIRegion
@@ -60,6 +60,13 @@ def image_ids_revoked(image_ids: Iterable[str]) -> set[str]:
     regional = AMIRegion.objects.filter(ami__status=AMI.Status.REVOKED, image_id__in=ids).values_list(
         "image_id", flat=True)
     return set(canonical.union(regional))
+
+
+def image_id_is_revoked(image_id: str) -> bool:
+    """One id, one EXISTS query (the check made on every warm cache hit of a non-registry answer)."""
+    return AMI.objects.filter(
+        Q(ami_id=image_id) | Q(pk__in=AMIRegion.objects.filter(image_id=image_id).values("ami_id")),
+        status=AMI.Status.REVOKED).exists()
 
 
 def registry_answer_still_valid(*, registry_id: str, region: str, image_id: str) -> bool:

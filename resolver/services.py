@@ -45,7 +45,8 @@ from registry.errors import ApplicationError, Forbidden, InvalidInput, NotFound,
 from registry.permissions import is_moderator
 from resolver import cache, costs
 from resolver.regions import fallback_regions
-from resolver.selectors import image_ids_revoked, registry_answer_still_valid, registry_candidates
+from resolver.selectors import (image_id_is_revoked, image_ids_revoked, registry_answer_still_valid,
+                                registry_candidates)
 from templates.models import Template
 from templates.selectors import template_get
 
@@ -632,7 +633,7 @@ def _cached_answer_still_valid(answer: dict) -> bool:
                                            region=answer.get("source_region") or answer["target_region"],
                                            image_id=image_id)
     if image_id and answer.get("resolution_method") != SCRIPT:
-        return not image_ids_revoked([image_id])
+        return not image_id_is_revoked(image_id)
     return True
 
 
