@@ -39,7 +39,9 @@ beat: .venv/.deps
 migrate: .venv/.deps
 	$(PY) manage.py migrate --noinput
 
+# Resolver benchmark (~2.5 min): own moto server :5111, gunicorn :8101, database reg_bench, Redis db 12.
 bench-resolve: .venv/.deps-dev
+	bash scripts/ensure_services.sh
 	$(PY) bench/bench_resolve.py
 
 clean:
