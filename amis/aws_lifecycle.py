@@ -429,7 +429,7 @@ def ami_create_request(*, user, instance_id: str, template_name: str, name: str 
         "community": community_obj.slug if community_obj else "",
         "multi_region": targets,
         "no_reboot": bool(no_reboot),
-        "architecture": instance.get("Architecture") or "x86_64",
+        "architecture": _instance_architecture(region, instance),
         "root_size_gb": root_gb,
     }
     with transaction.atomic():
@@ -440,6 +440,17 @@ def ami_create_request(*, user, instance_id: str, template_name: str, name: str 
                             "multi_region": targets})
         operation_enqueue_on_commit(op)
     return op
+
+
+def _instance_architecture(region: str, instance: dict) -> str:
+    """The instance's architecture; from its image when EC2 (or the emulator) leaves it out."""
+    if instance.get("Architecture"):
+        return instance["Architecture"]
+    try:
+        image = aws.describe_image(region, instance.get("ImageId", "")) if instance.get("ImageId") else None
+    except aws.AwsError:
+        image = None
+    return (image or {}).get("Architecture") or "x86_64"
 
 
 def _instance_root_size(region: str, instance: dict) -> int | None:

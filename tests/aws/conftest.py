@@ -1,6 +1,7 @@
 """Fixtures for the AWS lifecycle tests: in-process moto (the project's ``aws`` fixture) plus ways
 to force image states on the moto backend, which otherwise makes every image available at once."""
 import pytest
+import requests
 from django.test import override_settings
 
 from tests.factories import TemplateFactory
@@ -64,3 +65,19 @@ def images_tagged(aws, region: str, registry_id: str) -> list[dict]:
 def launch_permissions(aws, region: str, image_id: str) -> list[dict]:
     return aws.ec2(region).describe_image_attribute(ImageId=image_id, Attribute="launchPermission")[
         "LaunchPermissions"]
+
+
+@pytest.fixture
+def moto_url(monkeypatch):
+    """A moto server on a free loopback port (in this process), AWS_ENDPOINT_URL pointing at it."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    requests.post(f"{url}/moto-api/reset", timeout=5)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
+    yield url
+    requests.post(f"{url}/moto-api/reset", timeout=5)
+    server.stop()

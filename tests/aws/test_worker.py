@@ -28,21 +28,6 @@ BROKER = os.environ.get("REGISTRY_TEST_BROKER_URL", "redis://127.0.0.1:6379/6")
 
 
 @pytest.fixture
-def moto_url(monkeypatch):
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
-    requests.post(f"{url}/moto-api/reset", timeout=5)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
-    yield url
-    requests.post(f"{url}/moto-api/reset", timeout=5)
-    server.stop()
-
-
-@pytest.fixture
 def broker():
     """Tasks go to the real broker for the duration of the test (the suite is eager otherwise)."""
     redis.Redis.from_url(BROKER).flushdb()  # no leftover messages from an earlier run

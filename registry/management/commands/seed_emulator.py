@@ -1,0 +1,104 @@
+"""Seed the local AWS emulator (the moto server `make run` starts) so a new user can try
+create → copy → share → resolve without an AWS account.
+
+Creates, in the emulator at ``AWS_ENDPOINT_URL`` only (it refuses to run against real AWS):
+* base images (x86_64 and arm64) in us-east-1, us-west-2 and eu-west-1, tagged ``cws-demo=base-<arch>``
+  — the moto server runs without its stock AMIs, so instances need something to boot from;
+* a **running** instance tagged ``Name=cws-demo-instance`` (x86_64, us-east-1) and
+  ``cws-demo-instance-arm64`` (arm64, us-west-2): use them with ``POST /api/v1/ami/create``;
+* the demo catalogue's images (``amis.demo.DEMO_AMIS``) in their regions, tagged ``cws-demo=<key>``,
+  which ``seed_demo`` then registers.
+
+Idempotent: everything is looked up by tag first, so running it on every start changes nothing.
+"""
+from __future__ import annotations
+
+import os
+
+from django.core.management.base import BaseCommand, CommandError
+
+from registry import aws
+
+TAG = "cws-demo"
+REGIONS = ("us-east-1", "us-west-2", "eu-west-1")
+INSTANCES = (("cws-demo-instance", "us-east-1", "x86_64", "t3.large"),
+             ("cws-demo-instance-arm64", "us-west-2", "arm64", "t4g.large"))
+
+
+def _tags(**tags) -> list[dict]:
+    return [{"Key": k, "Value": v} for k, v in tags.items()]
+
+
+class Command(BaseCommand):
+    help = "Seed the local AWS emulator (moto server at AWS_ENDPOINT_URL) with a running instance and demo images."
+
+    def handle(self, *args, **options):
+        endpoint = os.environ.get("AWS_ENDPOINT_URL", "")
+        if not endpoint:
+            raise CommandError("AWS_ENDPOINT_URL is not set: seed_emulator only writes to the local emulator, "
+                               "never to real AWS")
+        try:
+            bases = {(r, a): self._base_image(r, a) for r in REGIONS for a in ("x86_64", "arm64")}
+            for name, region, arch, itype in INSTANCES:
+                instance_id = self._instance(name, region, bases[(region, arch)], itype)
+                self.stdout.write(f"emulator: running instance {instance_id} ({name}, {arch}, {region})")
+            created = 0
+            for key, region, arch in self._demo_images():
+                if self._tagged_image(region, key) is None:
+                    self._image(key, region, bases[(region, arch)], arch)
+                    created += 1
+            self.stdout.write(f"emulator: {created} demo images created, ready at {endpoint} "
+                              f"(LOCAL EMULATOR — nothing reaches real AWS)")
+        except aws.AwsError as exc:
+            raise CommandError(f"the emulator at {endpoint} did not answer as expected: {exc.code} {exc.message}")
+
+    # -- pieces ---------------------------------------------------------------------------------------
+    @staticmethod
+    def _demo_images() -> list[tuple[str, str, str]]:
+        try:
+            from amis.demo import DEMO_AMIS
+        except ImportError:
+            return []
+        return [(row[0], row[2], row[3]) for row in DEMO_AMIS if aws.is_known_region(row[2])]
+
+    @staticmethod
+    def _tagged_image(region: str, key: str) -> str | None:
+        images = aws.call(region, "ec2", "describe_images", Owners=["self"],
+                          Filters=[{"Name": f"tag:{TAG}", "Values": [key]}]).get("Images", [])
+        return images[0]["ImageId"] if images else None
+
+    def _base_image(self, region: str, arch: str) -> str:
+        key = f"base-{arch}"
+        found = self._tagged_image(region, key)
+        if found:
+            return found
+        image_id = aws.call(region, "ec2", "register_image", Name=f"cws-demo-base-{arch}", Architecture=arch,
+                            RootDeviceName="/dev/xvda", VirtualizationType="hvm", EnaSupport=True,
+                            BlockDeviceMappings=[{"DeviceName": "/dev/xvda",
+                                                  "Ebs": {"VolumeSize": 8, "VolumeType": "gp3"}}],
+                            Description=f"Demo base OS image ({arch})")["ImageId"]
+        aws.call(region, "ec2", "create_tags", Resources=[image_id], Tags=_tags(**{TAG: key}))
+        return image_id
+
+    @staticmethod
+    def _instance(name: str, region: str, image_id: str, instance_type: str) -> str:
+        running = aws.call(region, "ec2", "describe_instances", Filters=[
+            {"Name": "tag:Name", "Values": [name]}, {"Name": "instance-state-name", "Values": ["running"]}])
+        for reservation in running.get("Reservations", []):
+            for instance in reservation.get("Instances", []):
+                return instance["InstanceId"]
+        resp = aws.call(region, "ec2", "run_instances", ImageId=image_id, MinCount=1, MaxCount=1,
+                        InstanceType=instance_type, TagSpecifications=[
+                            {"ResourceType": "instance", "Tags": _tags(Name=name, **{TAG: "instance"})}])
+        return resp["Instances"][0]["InstanceId"]
+
+    @staticmethod
+    def _image(key: str, region: str, base: str, arch: str) -> str:
+        itype = "t4g.large" if arch == "arm64" else "t3.large"
+        builder = aws.call(region, "ec2", "run_instances", ImageId=base, MinCount=1, MaxCount=1,
+                           InstanceType=itype)["Instances"][0]["InstanceId"]
+        image_id = aws.call(region, "ec2", "create_image", InstanceId=builder, Name=f"cws-demo-{key}",
+                            Description=f"CloudWorkstation demo image '{key}'",
+                            TagSpecifications=[{"ResourceType": "image", "Tags": _tags(**{TAG: key})}])["ImageId"]
+        aws.call(region, "ec2", "terminate_instances", InstanceIds=[builder])
+        return image_id
