@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from registry.errors import InvalidInput, NotFound
 from registry.permissions import IsModerator
+from templates.filters import TemplateFilter
 from templates.selectors import template_get, template_list
 from templates.serializers import (
     TemplateDetailOutputSerializer,
@@ -72,7 +73,7 @@ class TemplateListCreateApi(ListAPIView):
     """``GET /templates/`` (anyone) and ``POST /templates/`` (moderators)."""
 
     serializer_class = TemplateListOutputSerializer
-    filterset_fields = ["category", "base"]
+    filterset_class = TemplateFilter
     parser_classes = [JSONParser, FormParser, MultiPartParser, _RawYamlParser, _RawYamlParserX, _TextParser]
 
     def get_permissions(self):

@@ -37,8 +37,12 @@ def test_list_is_paginated_and_public(stored):
     assert first["slug"] == "python-ml-ami" and first["architectures"] == ["arm64"]
     assert first["ami_config"]["ami_mappings"] == {"us-east-1": "ami-0123456789abcdef0"}
     assert "source_yaml" not in first
-    filtered = APIClient().get("/api/v1/templates/", {"category": "Statistics"}).json()
+    filtered = APIClient().get("/api/v1/templates/", {"category": "statistics"}).json()
     assert [t["slug"] for t in filtered["results"]] == ["r"]
+    found = APIClient().get("/api/v1/templates/", {"q": "ml AMI"}).json()
+    assert [t["slug"] for t in found["results"]] == ["python-ml-ami"]
+    assert APIClient().get("/api/v1/templates/", {"q": "ml nothing"}).json()["count"] == 0
+    assert APIClient().get("/api/v1/templates/", {"base": "ubuntu-22.04"}).json()["count"] == 1
 
 
 @pytest.mark.parametrize("ref", ["python-ml-ami", "Python ML (AMI Optimized)"])

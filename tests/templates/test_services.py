@@ -119,3 +119,32 @@ def test_replace_invalid_leaves_the_template_alone():
     assert exc.value.errors == {"yaml": ["the document must be a mapping of keys to values, not a list"]}
     template.refresh_from_db()
     assert template.own_document == DOC
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_creates_of_one_template_give_one_row_and_one_conflict():
+    import threading
+
+    from django.db import connection
+
+    barrier = threading.Barrier(4)
+    outcomes = []
+
+    def create():
+        try:
+            barrier.wait()
+            template_create(source_yaml=text())
+            outcomes.append("created")
+        except Conflict:
+            outcomes.append("conflict")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=create) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["conflict", "conflict", "conflict", "created"]
+    assert Template.objects.count() == 1
+    assert AuditEvent.objects.filter(action="template.create").count() == 1
