@@ -168,8 +168,13 @@ def test_submit_wizard_progress_then_moderator_approves(new_page, screenshot, aw
     page.locator("#progress-done-link").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("PyTorch 2.5 GPU")
     expect(page.get_by_text("Waiting for a moderator's review.")).to_be_visible()
+    # A richer My AMIs page for the screenshot: a rejected entry (with the moderator's reason) and a draft.
+    AMIFactory(creator=owner, name="R 4.3 + Bioconductor", status=AMI.Status.REJECTED,
+               status_reason="Please describe which Bioconductor packages are installed.")
+    AMIFactory(creator=owner, name="JAX nightly", status=AMI.Status.DRAFT)
     page.goto("/me/amis/")
     expect(page.get_by_role("heading", name="Pending review")).to_be_visible()
+    expect(page.get_by_text("Please describe which Bioconductor packages are installed.")).to_be_visible()
     screenshot(page, "my-amis")
 
     # Not yet in anonymous search.
