@@ -142,35 +142,57 @@ def test_register_requires_sign_in(api_client):
     assert response.json()["code"] == "unauthorized"
 
 
-def test_register_passes_the_signature_to_the_trust_hook(aws, user):
+@pytest.fixture
+def only_our_receiver(monkeypatch):
+    """ami_registered with no other receivers (the trust app's verifier is tested in its own suite):
+    this tests the hook's contract, not any one verifier."""
     from amis.signals import ami_registered
 
+    monkeypatch.setattr(ami_registered, "receivers", [])
+    ami_registered.sender_receivers_cache.clear()
+    yield ami_registered
+    ami_registered.sender_receivers_cache.clear()
+
+
+def test_register_passes_the_signature_to_the_trust_hook(aws, user, only_our_receiver):
     seen = []
 
     def receiver(sender, ami, user, signature, **kwargs):
-        seen.append((ami.ami_id, user.username, signature))
+        seen.append((ami.ami_id, user.username, signature, AMI.objects.filter(pk=ami.pk).exists()))
 
-    ami_registered.connect(receiver)
-    try:
-        image_id = aws.image("us-east-1")
-        register(user, image_id, signature="c2lnbmF0dXJl")
-    finally:
-        ami_registered.disconnect(receiver)
-    assert seen == [(image_id, user.username, "c2lnbmF0dXJl")]
+    only_our_receiver.connect(receiver, weak=False)
+    image_id = aws.image("us-east-1")
+    register(user, image_id, signature="c2lnbmF0dXJl")
+    # Called inside the transaction, with the row already written.
+    assert seen == [(image_id, user.username, "c2lnbmF0dXJl", True)]
 
 
-def test_a_refusing_trust_hook_rolls_the_registration_back(aws, user):
-    from amis.signals import ami_registered
-
+def test_a_refusing_trust_hook_rolls_the_registration_back(aws, user, only_our_receiver):
     def receiver(sender, **kwargs):
         raise InvalidInput("bad signature", errors={"signature": ["Does not verify."]})
 
-    ami_registered.connect(receiver)
-    try:
-        image_id = aws.image("us-east-1")
-        with pytest.raises(InvalidInput):
-            register(user, image_id, signature="bad")
-    finally:
-        ami_registered.disconnect(receiver)
+    only_our_receiver.connect(receiver, weak=False)
+    image_id = aws.image("us-east-1")
+    response = client_for(user).post("/api/v1/amis/", {"ami_id": image_id, "region": "us-east-1", "name": "x",
+                                                       "category": "ML", "signature": "bad"}, format="json")
+    assert response.status_code == 400 and response.json()["errors"] == {"signature": ["Does not verify."]}
     assert not AMI.objects.exists() and not AMIRegion.objects.exists()
     assert not AuditEvent.objects.filter(action="ami.register").exists()
+
+
+def test_register_sends_ami_changed(aws, user, django_capture_on_commit_callbacks):
+    from amis.signals import ami_changed
+
+    received = []
+
+    def receiver(sender, ami_id, **kwargs):
+        received.append(ami_id)
+
+    ami_changed.connect(receiver, weak=False)
+    try:
+        image_id = aws.image("us-east-1")
+        with django_capture_on_commit_callbacks(execute=True):
+            ami = register(user, image_id)
+    finally:
+        ami_changed.disconnect(receiver)
+    assert received == [ami.pk, ami.pk]
