@@ -110,7 +110,7 @@ class TemplateDetailApi(APIView):
     def _get(self, ref: str):
         template = template_get(ref)
         if template is None:
-            raise NotFound(f"template '{ref}' not found")
+            raise NotFound(f"template '{ref[:200]}' not found")
         return template
 
     @extend_schema(tags=["templates"], summary="One workstation template", parameters=[TEMPLATE_PARAM],

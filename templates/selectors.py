@@ -13,7 +13,9 @@ def template_get(ref: str) -> Template | None:
     """A template by slug or exact name (API paths accept either). The slug wins when one
     template's slug equals another's name."""
     ref = (ref or "").strip() if isinstance(ref, str) else ""
-    if not ref:
+    # NOTE: PostgreSQL refuses NUL in text parameters (a 500, not a miss), and no stored slug or
+    # name is longer than 200 characters: answer "not found" without asking.
+    if not ref or "\x00" in ref or len(ref) > 200:
         return None
     return Template.objects.filter(slug=ref).first() or Template.objects.filter(name=ref).first()
 

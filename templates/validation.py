@@ -155,7 +155,9 @@ def _jsonable(value: Any, depth: int = 0) -> Any:
         return {_key(k): _jsonable(v, depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_jsonable(v, depth + 1) for v in value]
-    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
+    if isinstance(value, str):
+        return _text(value)
+    if isinstance(value, bool) or value is None or isinstance(value, int):
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)  # JSON (and PostgreSQL) have no NaN/inf
@@ -168,9 +170,21 @@ def _jsonable(value: Any, depth: int = 0) -> Any:
     return str(value)
 
 
+def _text(value: str) -> str:
+    # Double-quoted YAML escapes ("\0", "\ud800") can produce characters PostgreSQL cannot store
+    # (NUL in text and jsonb) or UTF-8 cannot encode (lone surrogates): refuse them here.
+    if "\x00" in value:
+        raise HostileDocument("document contains a NUL character (\\0), which cannot be stored")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise HostileDocument("document contains a lone surrogate (\\uD800-\\uDFFF), which is not valid Unicode")
+    return value
+
+
 def _key(key: Any) -> str:
     if isinstance(key, str):
-        return key
+        return _text(key)
     if isinstance(key, bool):
         return "true" if key else "false"
     if key is None:

@@ -65,6 +65,13 @@ def test_unknown_template_is_404_in_the_envelope():
     assert response.json()["message"] == "template 'no such thing' not found"
 
 
+@pytest.mark.parametrize("path", ["a%00b", "x" * 5000, "%ff%fe", "a/b/c"])
+def test_odd_template_refs_are_404_not_500(path):
+    response = APIClient().get(f"/api/v1/templates/{path}")
+    assert response.status_code == 404
+    assert len(response.json()["message"]) < 300
+
+
 # --- validate -----------------------------------------------------------------------------------
 def test_validate_valid_anonymously():
     response = APIClient(enforce_csrf_checks=True).post("/api/v1/templates/validate", {"yaml": SOURCE},

@@ -369,6 +369,15 @@ def test_hostile_or_broken_yaml_is_an_error_not_a_crash(text):
     assert errors and isinstance(errors[0], str)
 
 
+@pytest.mark.parametrize("text,message", [
+    ('name: "a\\0b"', "document contains a NUL character (\\0), which cannot be stored"),
+    ('inherits: ["x\\0"]', "document contains a NUL character (\\0), which cannot be stored"),
+    ('"key\\0": 1', "document contains a NUL character (\\0), which cannot be stored"),
+])
+def test_escapes_postgresql_cannot_store_are_refused(text, message):
+    assert _doc_error(text) == [message]
+
+
 def test_non_string_input():
     assert _doc_error(None) == ["yaml is required"]
     assert _doc_error(12) == ["yaml must be a string"]
