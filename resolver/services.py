@@ -123,6 +123,7 @@ class _Context:
     registry_rows: dict = field(default_factory=dict)     # {region: [AMIRegion]}
     revoked_config_ids: set = field(default_factory=set)
     region_checks: list[dict] = field(default_factory=list)
+    degraded: bool = False            # an AWS error shaped the answer: do not cache it
 
     @property
     def document(self) -> dict:
@@ -466,6 +467,7 @@ def _base_image(ctx: _Context, architecture: str) -> tuple[str, str, str]:
         except aws.AwsNotFound:
             hit = {"state": "missing", "value": ""}
         except aws.AwsError as exc:
+            ctx.degraded = True
             return name, "", f"SSM error reading {name}: {exc.message}"
         cache.availability_set(ctx.region, key, hit)
     if not hit["value"]:
@@ -679,7 +681,7 @@ def resolve(*, template: Template | str, region: str, architecture: str | None =
         answer = _resolve_uncached(ctx)
         answer["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
         # An answer reached while AWS was failing may be a degraded one: don't keep it.
-        degraded = any(t["outcome"] == "error" for t in answer["tried"])
+        degraded = ctx.degraded or any(t["outcome"] == "error" for t in answer["tried"])
         if key is not None and not degraded:
             cache.resolution_set(key, answer)
         metrics.RESOLUTIONS.labels(method=answer["resolution_method"], outcome="resolved").inc()

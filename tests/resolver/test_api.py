@@ -250,3 +250,17 @@ def test_metrics_count_resolutions_cache_events_and_aws_calls(api_client, aws, m
     assert 'registry_resolver_cache_total{cache="resolution",result="hit"}' in text
     assert 'registry_aws_calls_total{operation="describe_images",region="us-east-1"}' in text
     assert "registry_resolution_seconds_bucket" in text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_test_endpoint_deep_queues_validation_of_registry_answers(api_client, aws, make_template):
+    from amis.models import Operation
+
+    template = make_template({"fallback_strategy": "script_provisioning"})
+    ami = AMIFactory(template=template, source_region="us-east-1")
+    body = api_client.post("/api/v1/ami/test", {"template_name": template.slug, "regions": ["us-east-1"],
+                                                "architecture": "x86_64", "deep": True}, format="json").json()
+    assert body["region_results"]["us-east-1"]["resolution_method"] == "registry"
+    assert body["deep_validation"]["status"] == "queued"
+    operation = Operation.objects.get(ami=ami, kind=Operation.Kind.VALIDATE)
+    assert body["deep_validation"]["operations"] == {"us-east-1": str(operation.pk)}
