@@ -1,8 +1,11 @@
 """/api/v1/templates/...: list, detail by slug or exact name, validate (anyone, any body), create, replace."""
+import json
 from urllib.parse import quote
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
 from registry.models import AuditEvent
@@ -231,3 +234,32 @@ def test_schema_describes_the_template_endpoints():
     assert set(paths["/api/v1/templates/{template}"]) >= {"get", "put"}
     validate = paths["/api/v1/templates/validate"]["post"]
     assert "200" in validate["responses"] and "requestBody" in validate
+
+
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
+              st.text(max_size=30)),
+    lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(st.text(max_size=8), children,
+                                                                                max_size=4)),
+    max_leaves=15)
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(body=st.one_of(json_values, st.fixed_dictionaries({"yaml": json_values}),
+                      st.fixed_dictionaries({"yaml": st.text(max_size=200)})))
+def test_property_validate_never_500(db, body):
+    response = APIClient().post("/api/v1/templates/validate", json.dumps(body), content_type="application/json")
+    assert response.status_code in (200, 400)
+    if response.status_code == 200:
+        assert response.json()["valid"] in (True, False)
+    else:
+        assert response.json()["code"] == "invalid_parameters"
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(body=st.one_of(json_values, st.fixed_dictionaries({"yaml": st.text(max_size=200)})))
+def test_property_create_never_500(moderator, body):
+    response = client_for(moderator).post("/api/v1/templates/", json.dumps(body), content_type="application/json")
+    assert response.status_code in (201, 400, 409), response.content
