@@ -103,20 +103,27 @@ _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 class _BoundedLoader(Composer, _BaseLoader):
     """SafeLoader (libyaml's parser when available) with PyYAML's Python composer on top.
 
-    The Python composer lets us bound nesting depth while composing: libyaml's own composer
-    recurses in C with no limit we control. Aliases are counted after composition (``_expanded_size``).
+    The Python composer lets us bound nesting depth and node count while composing: libyaml's own
+    composer recurses in C with no limit we control. Alias expansion is counted after composition
+    (``_expanded_size``): an alias is one event here but stands for its whole anchored subtree.
     """
 
     def __init__(self, stream):
         _BaseLoader.__init__(self, stream)
         Composer.__init__(self)
         self._depth = 0
+        self._nodes = 0
 
     def compose_node(self, parent, index):
         self._depth += 1
+        self._nodes += 1
         try:
             if self._depth > MAX_DEPTH:
                 raise HostileDocument(f"document is nested deeper than {MAX_DEPTH} levels")
+            # Counted while composing (not after) so 250 KiB of "1," stops early instead of
+            # building 120,000 nodes first.
+            if self._nodes > MAX_NODES:
+                raise HostileDocument(f"document has more than {MAX_NODES} values")
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1

@@ -316,6 +316,13 @@ def test_billion_laughs_is_refused_quickly():
     assert errors == ["document has more than 25000 values once YAML aliases are expanded"]
 
 
+def test_too_many_values_stop_while_composing():
+    started = time.monotonic()
+    errors = _doc_error("[" + ",".join(["1"] * 120_000) + "]")     # 240 KB: under the size limit
+    assert time.monotonic() - started < 1
+    assert errors == ["document has more than 25000 values"]
+
+
 def test_self_referencing_alias_is_refused():
     errors = _doc_error("a: &x [*x, *x]\n")
     assert errors[0].startswith("document ")
