@@ -11,7 +11,9 @@ eval "$($PY scripts/devenv.py)"
 if [ "${REGISTRY_EMULATOR:-0}" = 1 ]; then
   if ! curl -fsS "$AWS_ENDPOINT_URL/moto-api/" >/dev/null 2>&1; then
     echo "[make run] starting the AWS emulator (moto_server) on 127.0.0.1:$MOTO_PORT"
-    MOTO_EC2_LOAD_DEFAULT_AMIS=false nohup .venv/bin/moto_server -H 127.0.0.1 -p "$MOTO_PORT" \
+    # moto's stock AMIs stay loaded: instances and images made from them get real architectures
+    # (x86_64 / arm64), which registration and resolution check.
+    nohup .venv/bin/moto_server -H 127.0.0.1 -p "$MOTO_PORT" \
       >.moto_server.log 2>&1 &
     echo $! > .moto_server.pid
     for _ in $(seq 1 40); do curl -fsS "$AWS_ENDPOINT_URL/moto-api/" >/dev/null 2>&1 && break; sleep 0.25; done
@@ -19,6 +21,8 @@ if [ "${REGISTRY_EMULATOR:-0}" = 1 ]; then
 fi
 
 $PY manage.py migrate --noinput
+# The emulator starts empty: a running instance and tagged images to create/copy/share from.
+if [ "${REGISTRY_EMULATOR:-0}" = 1 ]; then $PY manage.py seed_emulator; fi
 $PY manage.py seed_demo
 echo
 echo "================================================================"

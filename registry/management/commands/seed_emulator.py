@@ -2,8 +2,9 @@
 create → copy → share → resolve without an AWS account.
 
 Creates, in the emulator at ``AWS_ENDPOINT_URL`` only (it refuses to run against real AWS):
-* base images (x86_64 and arm64) in us-east-1, us-west-2 and eu-west-1, tagged ``cws-demo=base-<arch>``
-  — the moto server runs without its stock AMIs, so instances need something to boot from;
+* instances boot from the emulator's stock Amazon images (x86_64 / arm64); when the server runs
+  without them (``MOTO_EC2_LOAD_DEFAULT_AMIS=false``) base images tagged ``cws-demo=base-<arch>`` are
+  registered instead (moto then reports no architecture for what is built from them);
 * a **running** instance tagged ``Name=cws-demo-instance`` (x86_64, us-east-1) and
   ``cws-demo-instance-arm64`` (arm64, us-west-2): use them with ``POST /api/v1/ami/create``;
 * the demo catalogue's images (``amis.demo.DEMO_AMIS``) in their regions, tagged ``cws-demo=<key>``,
@@ -68,6 +69,12 @@ class Command(BaseCommand):
         return images[0]["ImageId"] if images else None
 
     def _base_image(self, region: str, arch: str) -> str:
+        """A bootable image of ``arch``: the emulator's stock Amazon image when it has them
+        (moto's RegisterImage drops the architecture, so one registered here boots as "unknown")."""
+        stock = aws.call(region, "ec2", "describe_images", Owners=["amazon"], Filters=[
+            {"Name": "architecture", "Values": [arch]}, {"Name": "root-device-type", "Values": ["ebs"]}]).get("Images")
+        if stock:
+            return sorted(stock, key=lambda i: i["ImageId"])[0]["ImageId"]
         key = f"base-{arch}"
         found = self._tagged_image(region, key)
         if found:
