@@ -198,3 +198,32 @@ def test_a_parent_change_that_makes_a_child_invalid_is_refused(parent):
     with pytest.raises(Conflict):
         template_replace(template=bare, source_yaml=text(**PARENT))
     assert Template.objects.get(slug="parent").document["packages"] == {}
+
+
+def test_merge_when_parent_and_child_disagree_on_types_the_child_wins():
+    parent = {"name": "P", "packages": ["not", "a", "map"], "users": {"x": 1}, "post_install": "",
+              "instance_defaults": "t3.micro", "tags": ["a"], "ami_config": None,
+              "extra": {"kept": True}}
+    child = {"name": "C", "packages": {"pip": ["a"]}, "users": [{"name": "u"}], "post_install": "echo c",
+             "instance_defaults": {"ports": [22]}, "tags": {"k": "v"}, "ami_config": {"strategy": "ami_fallback"},
+             "extra": None}
+    merged = merge_documents([parent], child)
+    assert merged == {"name": "C", "packages": {"pip": ["a"]}, "users": [{"name": "u"}], "post_install": "echo c",
+                      "instance_defaults": {"ports": [22]}, "tags": {"k": "v"},
+                      "ami_config": {"strategy": "ami_fallback"}, "extra": {"kept": True}}
+
+
+def test_merge_nested_type_mismatches_and_null_values():
+    parent = {"instance_defaults": {"ports": "22", "estimated_cost_per_hour": 3, "type": "t3.micro"},
+              "ami_config": {"ami_mappings": "none", "amis": {"us-east-1": "x"}, "ssh_user": "a"},
+              "packages": {"pip": ["p"], "npm": ["left-pad"]}}
+    child = {"name": "C",
+             "instance_defaults": {"ports": [80], "estimated_cost_per_hour": {"arm64": 1}, "type": None},
+             "ami_config": {"ami_mappings": {"us-east-1": "ami-12345678"}, "amis": {"us-east-1": {"arm64": "ami-1"}},
+                            "ssh_user": None},
+             "packages": {"pip": None, "npm": ["is-odd"]}}
+    merged = merge_documents([parent], child)
+    assert merged["instance_defaults"] == {"ports": [80], "estimated_cost_per_hour": {"arm64": 1}, "type": "t3.micro"}
+    assert merged["ami_config"] == {"ami_mappings": {"us-east-1": "ami-12345678"},
+                                    "amis": {"us-east-1": {"arm64": "ami-1"}}, "ssh_user": "a"}
+    assert merged["packages"] == {"pip": ["p"], "npm": ["is-odd"]}     # only the four known kinds append

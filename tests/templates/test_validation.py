@@ -3,6 +3,7 @@
 Pure Python: no database, so these run in well under a second each.
 """
 import copy
+import sys
 import time
 
 import pytest
@@ -51,6 +52,11 @@ VALID = {
         "instance_types": {"x86_64": "t3.medium", "arm64": "t4g.medium"},
     },
 }
+
+
+# "Under a second" is the acceptance bound; line tracing (make test runs with coverage) slows the
+# pure-Python composer several times, so the bound is looser when a tracer is active.
+BUDGET_SECONDS = 1.0 if sys.gettrace() is None else 5.0
 
 
 def with_(path: str, value):
@@ -312,14 +318,14 @@ def test_billion_laughs_is_refused_quickly():
         lines.append(f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 9) + "]")
     started = time.monotonic()
     errors = _doc_error("\n".join(lines))
-    assert time.monotonic() - started < 1
+    assert time.monotonic() - started < BUDGET_SECONDS
     assert errors == ["document has more than 25000 values once YAML aliases are expanded"]
 
 
 def test_too_many_values_stop_while_composing():
     started = time.monotonic()
     errors = _doc_error("[" + ",".join(["1"] * 120_000) + "]")     # 240 KB: under the size limit
-    assert time.monotonic() - started < 1
+    assert time.monotonic() - started < BUDGET_SECONDS
     assert errors == ["document has more than 25000 values"]
 
 
@@ -405,7 +411,7 @@ def test_a_full_size_valid_document_validates_in_well_under_a_second():
     started = time.monotonic()
     result = validate_yaml(text)
     assert result.valid
-    assert time.monotonic() - started < 1
+    assert time.monotonic() - started < BUDGET_SECONDS
 
 
 # --- properties -------------------------------------------------------------------------------
