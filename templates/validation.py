@@ -483,8 +483,12 @@ def _check_ami_search(c: _Collector, value: Any) -> None:
     owner = value.get("owner")
     if owner is None or owner == "":
         c.add(f"{base}.owner", "owner is required for AMI search")
-    elif _is_int(owner) and 0 <= owner < 10**12:
-        pass  # an unquoted account id; YAML reads it as a number (leading zeros would be lost)
+    elif _is_int(owner):
+        # An unquoted account id is read by YAML as a number: fine when it has 12 digits; one with
+        # a leading zero loses it (or is read as octal), so it must be quoted.
+        if not 10**11 <= owner < 10**12:
+            c.add(f"{base}.owner", f"invalid owner {owner}: an account id has 12 digits; quote it in YAML "
+                                   f"(owner: \"012345678901\")")
     elif not isinstance(owner, str) or not _OWNER_RE.match(owner):
         c.add(f"{base}.owner", f"invalid owner '{owner}', must be a 12-digit account id or an alias "
                                f"(amazon, self, aws-marketplace, ...)")

@@ -240,6 +240,13 @@ def test_every_commercial_region_is_known():
     assert errors_of(doc) == {}
 
 
+def test_an_unquoted_account_id_that_lost_its_leading_zero():
+    # YAML 1.1 reads 012345670123 as an octal number: the owner would be wrong, so it must be quoted.
+    text = yaml.safe_dump(VALID).replace("owner: '123456789012'", "owner: 012345670123")
+    assert validate_yaml(text).errors == {"ami_config.ami_search.owner": [
+        'invalid owner 1402433619: an account id has 12 digits; quote it in YAML (owner: "012345678901")']}
+
+
 @pytest.mark.parametrize("value", ["10m", "30s", "1h30m", "1.5h", "250ms"])
 def test_go_durations_are_accepted(value):
     assert errors_of(with_("ami_config.fallback_timeout", value)) == {}
