@@ -30,11 +30,13 @@ test: .venv/.deps-dev
 	DJANGO_SETTINGS_MODULE=registry.settings.test $(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest --cov --cov-report=term:skip-covered $(PYTEST_ARGS)
 
+# Same service choice and dev defaults as `make run` (database, cache, AWS emulator, DEBUG);
+# set CELERY_BROKER_URL for both. Production runs the celery commands itself (docker-compose.yml).
 worker: .venv/.deps
-	.venv/bin/celery -A registry worker -Q default,aws -l info --concurrency=$${WORKER_CONCURRENCY:-2}
+	export DJANGO_DEBUG=$${DJANGO_DEBUG:-1} && eval "$$($(PY) scripts/devenv.py)" && .venv/bin/celery -A registry worker -Q default,aws -l info --concurrency=$${WORKER_CONCURRENCY:-2}
 
 beat: .venv/.deps
-	.venv/bin/celery -A registry beat -l info
+	export DJANGO_DEBUG=$${DJANGO_DEBUG:-1} && eval "$$($(PY) scripts/devenv.py)" && .venv/bin/celery -A registry beat -l info --schedule=$${BEAT_SCHEDULE_FILE:-/tmp/registry-celerybeat-schedule}
 
 migrate: .venv/.deps
 	$(PY) manage.py migrate --noinput

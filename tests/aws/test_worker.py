@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import boto3
@@ -20,6 +21,7 @@ from rest_framework.authtoken.models import Token
 from amis.models import AMI, AMIRegion, Operation
 from registry.celery import app as celery_app
 from tests.aws.conftest import ImageStates
+from tests.aws.worker_settings import prefixed
 from tests.factories import AMIFactory, TemplateFactory, UserFactory
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -29,37 +31,45 @@ BROKER = os.environ.get("REGISTRY_TEST_BROKER_URL", "redis://127.0.0.1:6379/6")
 
 @pytest.fixture
 def broker():
-    """Tasks go to the real broker for the duration of the test (the suite is eager otherwise)."""
-    redis.Redis.from_url(BROKER).flushdb()  # no leftover messages from an earlier run
+    """Tasks go to the real broker for the duration of the test (the suite is eager otherwise),
+    on queues private to this test (``<prefix>default``, ``<prefix>aws``)."""
+    prefix = f"t{uuid.uuid4().hex[:10]}-"
     # The app reads Django settings with the CELERY_ namespace: set the namespaced keys.
     conf = celery_app.conf
-    saved = conf.CELERY_TASK_ALWAYS_EAGER, conf.CELERY_BROKER_URL
-    conf.CELERY_TASK_ALWAYS_EAGER, conf.CELERY_BROKER_URL = False, BROKER
+    changes = {"CELERY_TASK_ALWAYS_EAGER": False, "CELERY_BROKER_URL": BROKER, **prefixed(prefix)}
+    saved = {key: conf[key] for key in changes}
+    conf.update(changes)
     _reset_connections()
-    yield BROKER
-    conf.CELERY_TASK_ALWAYS_EAGER, conf.CELERY_BROKER_URL = saved
+    yield prefix
+    conf.update(saved)
     _reset_connections()
+    client = redis.Redis.from_url(BROKER)
+    client.delete(f"{prefix}default", f"{prefix}aws")
 
 
 def _reset_connections():
     # Celery caches its connection and producer pools (and kombu keeps a global registry of
-    # them): drop them all so the next send connects to the broker configured now.
+    # them), its queues and its router: drop them all so the next send uses the settings now.
     from kombu import pools
 
     pools.reset()
     celery_app._pool = None
-    celery_app.amqp._producer_pool = None
+    amqp = celery_app.amqp
+    amqp._producer_pool = None
+    amqp._rtable = None
+    for cached in ("queues", "default_queue", "router"):
+        amqp.__dict__.pop(cached, None)
 
 
 class Workers:
-    def __init__(self, moto_url: str, tmp_path: Path):
-        self.moto_url, self.tmp_path, self.procs = moto_url, tmp_path, []
+    def __init__(self, moto_url: str, tmp_path: Path, prefix: str):
+        self.moto_url, self.tmp_path, self.prefix, self.procs = moto_url, tmp_path, prefix, []
 
     def env(self) -> dict:
         db = settings.DATABASES["default"]
         env = dict(os.environ)
         env.update({
-            "DJANGO_SETTINGS_MODULE": "registry.settings.test",
+            "DJANGO_SETTINGS_MODULE": "tests.aws.worker_settings", "REGISTRY_TEST_QUEUE_PREFIX": self.prefix,
             # The worker must use pytest's test database (test_<name>), where the live server writes.
             "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or '127.0.0.1'}:"
                             f"{db['PORT'] or 5432}/{connection.settings_dict['NAME']}",
@@ -71,7 +81,8 @@ class Workers:
     def start(self, name: str) -> subprocess.Popen:
         log = (self.tmp_path / f"{name}.log").open("w")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "registry", "worker", "-Q", "default,aws", "-c", "2",
+            [sys.executable, "-m", "celery", "-A", "registry", "worker", "-Q",
+             f"{self.prefix}default,{self.prefix}aws", "-c", "2",
              "-n", f"{name}@%h", "-l", "info", "--without-gossip", "--without-mingle", "--without-heartbeat"],
             cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.procs.append(proc)
@@ -92,13 +103,9 @@ class Workers:
 
     def stop_all(self) -> None:
         for proc in self.procs:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait(timeout=10)
+            if proc.poll() is None:  # the test is over: no need for a warm shutdown
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
         # Wait for PostgreSQL to notice the workers' sessions are gone (the test DB is dropped later).
         name = connection.settings_dict["NAME"]
         with connection.cursor() as cursor:
@@ -112,7 +119,7 @@ class Workers:
 
 @pytest.fixture
 def workers(moto_url, broker, tmp_path):
-    pool = Workers(moto_url, tmp_path)
+    pool = Workers(moto_url, tmp_path, broker)
     yield pool
     pool.stop_all()
 
