@@ -29,7 +29,6 @@ the ``test`` endpoint and the benchmark, and are safe to call from any thread.
 """
 from __future__ import annotations
 
-import logging
 import re
 import threading
 import time
@@ -49,8 +48,6 @@ from resolver.selectors import (image_id_is_revoked, image_ids_revoked, registry
                                 registry_candidates)
 from templates.models import Template
 from templates.selectors import template_get
-
-logger = logging.getLogger(__name__)
 
 STRATEGIES = ("ami_preferred", "ami_required", "ami_fallback")
 ARCHITECTURES = ("arm64", "x86_64")
@@ -612,8 +609,9 @@ def _resolve_uncached(ctx: _Context) -> dict:
     result, winner = _tier_cross_region(ctx)
     ctx.record(CROSS, result)
     if winner is not None:
-        note = (f"AMI found in {winner.region}; copying it to {ctx.region} needs your consent "
-                f"(about {costs.copy_estimate(source_region=winner.region, target_region=ctx.region, size_gb=winner.size_gb)['estimated_minutes']} min)")
+        minutes = costs.copy_estimate(source_region=winner.region, target_region=ctx.region,
+                                      size_gb=winner.size_gb)["estimated_minutes"]
+        note = f"AMI found in {winner.region}; copying it to {ctx.region} needs your consent (about {minutes} min)"
         return _answer(ctx, method=CROSS, candidate=winner, warning=f"{warning}; {note}" if warning else note)
 
     if ctx.strategy == "ami_fallback":
@@ -808,7 +806,8 @@ def resolve_test(*, template: Template | str, regions: list[str] | None = None, 
         targets = list(dict.fromkeys(regions or DEFAULT_TEST_REGIONS))
     bad = [r for r in targets if not aws.is_known_region(r)]
     if bad:
-        raise InvalidInput(f"unknown AWS region(s): {', '.join(bad)}", errors={"regions": [f"unknown AWS region '{r}'" for r in bad]})
+        raise InvalidInput(f"unknown AWS region(s): {', '.join(bad)}",
+                           errors={"regions": [f"unknown AWS region '{r}'" for r in bad]})
     _validate(region=targets[0], architecture=architecture, strategy=strategy)
 
     def one(region: str) -> dict:

@@ -91,7 +91,8 @@ def test_deprecate_invalidates_and_the_next_best_answers(make_template, moderato
     template = make_template({})
     first = AMIFactory(template=template, verified=True)
     second = AMIFactory(template=template)
-    assert services.resolve(template=template, region="us-east-1", architecture="x86_64")["registry_id"] == str(first.pk)
+    answer = services.resolve(template=template, region="us-east-1", architecture="x86_64")
+    assert answer["registry_id"] == str(first.pk)
     ami_deprecate(ami=first, user=moderator, reason="old")
     assert services.resolve(template=template, region="us-east-1",
                             architecture="x86_64")["registry_id"] == str(second.pk)

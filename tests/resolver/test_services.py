@@ -116,7 +116,10 @@ def test_registry_order_verified_then_bayesian_rating_then_downloads_then_newest
     old = AMIFactory(template=template)
     new = AMIFactory(template=template)
     AMI.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=3))
-    best = lambda: services.resolve(template=template, region="us-east-1", architecture="x86_64")["registry_id"]  # noqa: E731
+
+    def best():
+        return services.resolve(template=template, region="us-east-1", architecture="x86_64")["registry_id"]
+
     assert best() == str(new.pk)                                                   # newest
     AMI.objects.filter(pk=old.pk).update(download_count=10)
     assert best() == str(old.pk)                                                   # downloads
