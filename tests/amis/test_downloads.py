@@ -69,7 +69,9 @@ def test_stats_merge_raw_rows_and_daily_rollups(user, make_user):
     assert detail["rating_histogram"] == body["rating_histogram"]
 
 
-@pytest.mark.django_db(transaction=True)
+# serialized_rollback: the flush after a transactional test would drop the rows the migrations
+# seed (moderators group, default community) and, without it, clash with other suites' restores.
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_200_concurrent_downloads_are_all_counted(make_user):
     """Real threads, each with its own PostgreSQL connection, racing on one AMI row."""
     owner = make_user("owner")
