@@ -196,3 +196,35 @@ def test_register_sends_ami_changed(aws, user, django_capture_on_commit_callback
     finally:
         ami_changed.disconnect(receiver)
     assert received == [ami.pk, ami.pk]
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_concurrent_registrations_of_one_image_give_one_entry(aws, make_user):
+    """Both pass the pre-check; the unique constraints decide and the loser gets a clean 409."""
+    import threading
+
+    from django.db import connection
+
+    image_id = aws.image("us-east-1")
+    users = [make_user(f"racer{i}") for i in range(4)]
+    barrier = threading.Barrier(len(users))
+    outcomes = []
+
+    def worker(who):
+        try:
+            barrier.wait(timeout=30)
+            register(who, image_id)
+            outcomes.append("created")
+        except Conflict:
+            outcomes.append("conflict")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(u,)) for u in users]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(outcomes) == ["conflict"] * 3 + ["created"]
+    assert AMI.objects.filter(ami_id=image_id).count() == 1
+    assert AMIRegion.objects.filter(image_id=image_id).count() == 1
