@@ -8,14 +8,14 @@ page (invisible entries are "not found", never "forbidden"), ``Forbidden`` the 4
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.paginator import Paginator
-from rest_framework.exceptions import ValidationError as DRFValidationError
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from rest_framework.exceptions import ValidationError as DRFValidationError
 
 from amis import aws_lifecycle
 from amis import selectors as ami_selectors
@@ -61,7 +61,7 @@ def _is_owner(request, ami: AMI) -> bool:
     return request.user.is_authenticated and ami.creator_id == request.user.pk
 
 
-def _owned_or_404(request, ref: str) -> AMI:
+def _owned_or_deny(request, ref: str) -> AMI:
     """The AMI if the caller owns it. Another user's visible AMI → 403; an invisible one → 404."""
     ami = _visible_or_404(request, ref)
     if not _is_owner(request, ami):
@@ -255,7 +255,7 @@ def ami_rate(request, ref: str):
 @login_required
 @require_POST
 def ami_edit(request, ref: str):
-    ami = _owned_or_404(request, ref)
+    ami = _owned_or_deny(request, ref)
     form = AMIEditForm(request.POST)
     if form.is_valid():
         try:
@@ -272,7 +272,7 @@ def ami_edit(request, ref: str):
 @login_required
 @require_POST
 def ami_submit_review(request, ref: str):
-    ami = _owned_or_404(request, ref)
+    ami = _owned_or_deny(request, ref)
     try:
         ami_services.ami_submit(ami=ami, user=request.user)
     except ApplicationError as exc:
@@ -286,7 +286,7 @@ def ami_submit_review(request, ref: str):
 @login_required
 @require_POST
 def ami_share_add(request, ref: str):
-    ami = _owned_or_404(request, ref)
+    ami = _owned_or_deny(request, ref)
     form = ShareForm(request.POST)
     if form.is_valid():
         try:
@@ -303,7 +303,7 @@ def ami_share_add(request, ref: str):
 @login_required
 @require_POST
 def ami_share_remove(request, ref: str, share_id: int):
-    ami = _owned_or_404(request, ref)
+    ami = _owned_or_deny(request, ref)
     share = share_get(ami=ami, share_id=share_id)
     if share is None:
         raise Http404("grant not found")
@@ -321,7 +321,7 @@ def ami_share_remove(request, ref: str, share_id: int):
 @require_POST
 def ami_copy(request, ref: str):
     """Queue copies to more regions, then show their progress."""
-    ami = _owned_or_404(request, ref)
+    ami = _owned_or_deny(request, ref)
     form = CopyForm(request.POST, exclude={r.region for r in ami.regions.all()})
     if form.is_valid():
         try:
@@ -337,7 +337,7 @@ def ami_copy(request, ref: str):
 @login_required
 @require_POST
 def ami_deprecate(request, ref: str):
-    ami = _owned_or_404(request, ref)
+    ami = _owned_or_deny(request, ref)
     form = DeprecateForm(request.POST)
     if form.is_valid():
         replacement = None
@@ -404,14 +404,14 @@ def _progress_context(request, *, ami: AMI | None = None, root: Operation | None
 @require_GET
 def ami_progress(request, ref: str):
     """Progress bars per region for the owner's image work (polled by site.js; refreshes without JS)."""
-    ami = _owned_or_404(request, ref)
+    ami = _owned_or_deny(request, ref)
     return render(request, "amis/progress.html", _progress_context(request, ami=ami))
 
 
 @login_required
 @require_GET
 def ami_progress_fragment(request, ref: str):
-    ami = _owned_or_404(request, ref)
+    ami = _owned_or_deny(request, ref)
     return render(request, "amis/_progress_fragment.html", _progress_context(request, ami=ami))
 
 

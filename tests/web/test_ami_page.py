@@ -5,7 +5,7 @@ from django.utils import timezone
 from amis.models import AMI, AMIRegion, Download
 from ratings.models import Rating
 from sharing.models import Share
-from tests.factories import AMIFactory, AMIRegionFactory, TemplateFactory, UserFactory
+from tests.factories import AMIFactory, AMIRegionFactory, TemplateFactory
 from tests.web.conftest import text
 
 pytestmark = pytest.mark.django_db
