@@ -19,6 +19,7 @@ from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
 from amis.models import AMI, AMIRegion, Download, DownloadDaily
+from registry import aws
 from registry.permissions import is_moderator
 
 
@@ -63,7 +64,7 @@ def ami_lookup_q(ref: str) -> Q | None:
         return Q(pk=uuid.UUID(ref))
     except ValueError:
         pass
-    if ref.startswith("ami-") and len(ref) <= 21:
+    if aws.is_ami_id(ref):  # anything else (including NUL bytes PostgreSQL refuses) cannot match
         return Q(ami_id=ref) | Q(pk__in=AMIRegion.objects.filter(image_id=ref).values("ami_id"))
     return None
 

@@ -141,6 +141,8 @@ def test_regional_copy_id_names_the_entry(user):
 
 
 @pytest.mark.parametrize("ref", ["nope", "ami-zzz", "ami-0123456789abcdef0", "00000000-0000-0000-0000-000000000000",
-                                 "x" * 300])
-def test_unknown_refs_are_404(ref):
+                                 "x" * 300, "ami-%00", "ami-0123456789abcdef%00", "%00", "ami-%C3%BF"])
+def test_unknown_refs_are_404(ref, user):
     assert client_for(None).get(url(ref)).status_code == 404
+    assert client_for(user).post(url(ref, "/downloads"), {"region": "us-east-1"}, format="json").status_code == 404
+    assert client_for(user).get(url(ref, "/stats")).status_code == 404
