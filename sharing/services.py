@@ -80,11 +80,11 @@ def share_create(*, ami: AMI, user, grantee_type: str, grantee: str,
     """
     if not share_can_manage(ami=ami, user=user):
         raise Forbidden("only the owner or a moderator may share this AMI")
-    grantee = (grantee or "").strip() if isinstance(grantee, str) else grantee
     if grantee_type not in GT.values:
         raise _invalid("grantee_type", f"Must be one of: {', '.join(GT.values)}.")
-    if not isinstance(grantee, str) or not grantee:
+    if not isinstance(grantee, str) or not grantee.strip():
         raise _invalid("grantee", "This field is required.")
+    grantee = grantee.strip()
     if permission not in Share.Permission.values:
         raise _invalid("permission", f"Must be one of: {', '.join(Share.Permission.values)}.")
     ami = _lock(ami)

@@ -1,8 +1,9 @@
 """Aggregates stay exact under real concurrency: real PostgreSQL, real threads, one connection each.
 
 These run with ``transaction=True`` so every thread's transaction really commits (and really
-waits on the others' row locks); ``serialized_rollback`` restores the seeded rows (moderators
-group, default community) that the flush at the end of a transactional test would remove.
+waits on the others' row locks). They need none of the migration-seeded rows (moderators group,
+default community), which another transactional test's flush may have removed; no
+``serialized_rollback``, which breaks when it follows a transactional test without it.
 """
 import threading
 from decimal import ROUND_HALF_UP, Decimal
@@ -17,7 +18,7 @@ from ratings.services import rating_delete, rating_submit
 from registry.models import AuditEvent
 from tests.factories import AMIFactory, UserFactory
 
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def run_concurrently(calls):
