@@ -59,14 +59,18 @@ class RatingListCreateApi(ListAPIView):
         self.ami = _ami_or_404(request, kwargs["ami"])
 
     @extend_schema(parameters=[AMI_PARAM], responses={200: RatingOutputSerializer(many=True), 404: ERRORS[404]},
-                   tags=["ratings"], summary="List the reviews of an AMI")
+                   tags=["ratings"], summary="List the reviews of an AMI",
+                   description="Newest first; hidden reviews omitted. `verified_launch`: the reviewer recorded a "
+                               "download/launch of this AMI.")
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
     @extend_schema(parameters=[AMI_PARAM], request=InputSerializer,
                    responses={201: RatingOutputSerializer, 200: RatingOutputSerializer, **ERRORS,
                               409: OpenApiResponse(description="The AMI is not approved or deprecated.")},
-                   tags=["ratings"], summary="Rate an AMI (a second POST replaces one's own rating)")
+                   tags=["ratings"], summary="Rate an AMI (a second POST replaces one's own rating)",
+                   description="201 for a new rating, 200 when it replaces the caller's own. Owners cannot rate "
+                               "their own AMI (403); only approved or deprecated entries can be rated (409).")
     def post(self, request, *args, **kwargs):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
