@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from registry.lockout import login_locked_out
+from registry.schema_errors import errors
 from registry.errors import InvalidInput
 from registry.permissions import is_moderator
 from registry.selectors import community_list_for_user
@@ -31,7 +32,7 @@ class RegisterApi(APIView):
         username = serializers.CharField()
         token = serializers.CharField()
 
-    @extend_schema(request=InputSerializer, responses={201: OutputSerializer}, tags=["auth"])
+    @extend_schema(request=InputSerializer, responses={201: OutputSerializer, **errors(400, 409)}, tags=["auth"])
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -48,7 +49,8 @@ class TokenApi(APIView):
         password = serializers.CharField(max_length=128, trim_whitespace=False)
 
     @extend_schema(request=InputSerializer,
-                   responses={200: inline_serializer("TokenOutput", {"token": serializers.CharField()})},
+                   responses={200: inline_serializer("TokenOutput", {"token": serializers.CharField()}),
+                              **errors(400, 429)},
                    tags=["auth"])
     def post(self, request):
         data = self.InputSerializer(data=request.data)
@@ -80,7 +82,7 @@ class MeApi(APIView):
         is_moderator = serializers.BooleanField()
         communities = serializers.ListField(child=serializers.CharField())
 
-    @extend_schema(responses={200: OutputSerializer}, tags=["auth"])
+    @extend_schema(responses={200: OutputSerializer, **errors(401)}, tags=["auth"])
     def get(self, request):
         user = request.user
         return Response({
@@ -90,7 +92,7 @@ class MeApi(APIView):
             "communities": list(community_list_for_user(user=user).values_list("slug", flat=True)),
         })
 
-    @extend_schema(request=MeEraseInputSerializer, responses={204: None}, tags=["auth"])
+    @extend_schema(request=MeEraseInputSerializer, responses={204: None, **errors(400, 401)}, tags=["auth"])
     def delete(self, request):
         """Erase the caller's account (GDPR, registry/gdpr.py): 204, then every token stops working."""
         from registry.gdpr import user_erase
@@ -118,7 +120,7 @@ class MeExportApi(APIView):
         "shares_received": serializers.ListField(child=serializers.DictField()),
         "operations": serializers.ListField(child=serializers.DictField()),
         "scan_exceptions_recorded": serializers.ListField(child=serializers.DictField()),
-        "audit_events": serializers.ListField(child=serializers.DictField())})}, tags=["auth"])
+        "audit_events": serializers.ListField(child=serializers.DictField())}), **errors(401)}, tags=["auth"])
     def get(self, request):
         from registry.gdpr import user_export
 

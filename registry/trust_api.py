@@ -20,6 +20,9 @@ from amis.selectors import ami_get_visible
 from registry.errors import NotFound
 from registry.models import AuditEvent, PublisherKey
 from registry.permissions import IsModerator, is_moderator
+from registry.schema_errors import errors
+
+
 
 
 def _ami_or_404(request, ref: str):
@@ -65,11 +68,12 @@ class PublisherKeyListApi(ListAPIView):
     def get_queryset(self):
         return PublisherKey.objects.filter(user=self.request.user).order_by("-created_at", "-id")
 
-    @extend_schema(tags=["trust"])
+    @extend_schema(responses={200: PublisherKeyOutputSerializer(many=True), **errors(401)}, tags=["trust"])
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
-    @extend_schema(request=InputSerializer, responses={201: PublisherKeyOutputSerializer}, tags=["trust"])
+    @extend_schema(request=InputSerializer, responses={201: PublisherKeyOutputSerializer, **errors(400, 401, 409)},
+                   tags=["trust"])
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -85,11 +89,11 @@ class PublisherKeyDetailApi(APIView):
     def _key(self, request, key_id: int) -> PublisherKey:
         return get_object_or_404(PublisherKey, pk=key_id, user=request.user)
 
-    @extend_schema(responses={200: PublisherKeyOutputSerializer}, tags=["trust"])
+    @extend_schema(responses={200: PublisherKeyOutputSerializer, **errors(401, 404)}, tags=["trust"])
     def get(self, request, key_id: int):
         return Response(PublisherKeyOutputSerializer(self._key(request, key_id)).data)
 
-    @extend_schema(responses={204: None}, tags=["trust"])
+    @extend_schema(responses={204: None, **errors(401, 404)}, tags=["trust"])
     def delete(self, request, key_id: int):
         signatures.publisher_key_revoke(key=self._key(request, key_id), user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -103,7 +107,8 @@ class PublisherKeyRevokeApi(APIView):
     class InputSerializer(serializers.Serializer):
         reason = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
 
-    @extend_schema(request=InputSerializer, responses={200: PublisherKeyOutputSerializer}, tags=["trust"])
+    @extend_schema(request=InputSerializer, responses={200: PublisherKeyOutputSerializer, **errors(400, 401, 404)},
+                   tags=["trust"])
     def post(self, request, key_id: int):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -125,7 +130,8 @@ class AMIManifestApi(APIView):
     """GET the canonical manifest of an AMI (rebuilt from DescribeImages) and the exact bytes to sign."""
 
     @extend_schema(responses={200: inline_serializer("AMIManifestOutput", {
-        "manifest": ManifestSerializer, "canonical": serializers.CharField()})}, tags=["trust"])
+        "manifest": ManifestSerializer, "canonical": serializers.CharField()}), **errors(404, 503)},
+                   tags=["trust"])
     def get(self, request, ami: str):
         entry = _ami_or_404(request, ami)
         manifest = signatures.ami_manifest_build(ami=entry)
@@ -161,12 +167,13 @@ class AMISignatureApi(APIView):
         key_fingerprint = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
         manifest = serializers.JSONField(required=False, help_text="The manifest you signed (diagnostics only).")
 
-    @extend_schema(responses={200: AMISignatureOutputSerializer(many=True)}, tags=["trust"])
+    @extend_schema(responses={200: AMISignatureOutputSerializer(many=True), **errors(401, 403, 404)}, tags=["trust"])
     def get(self, request, ami: str):
         entry = _ami_owned_or_404(request, ami)
         return Response(AMISignatureOutputSerializer(entry.signatures.all()[:50], many=True).data)
 
-    @extend_schema(request=InputSerializer, responses={200: AMISignatureOutputSerializer}, tags=["trust"])
+    @extend_schema(request=InputSerializer,
+                   responses={200: AMISignatureOutputSerializer, **errors(400, 401, 403, 404, 422, 503)}, tags=["trust"])
     def post(self, request, ami: str):
         entry = _ami_owned_or_404(request, ami)
         data = self.InputSerializer(data=request.data)
@@ -226,7 +233,7 @@ class AMIScanApi(APIView):
         "scan_status": serializers.CharField(),
         "security_score": serializers.DecimalField(max_digits=4, decimal_places=1, allow_null=True),
         "latest": ScanResultOutputSerializer(allow_null=True),
-        "exception": ScanExceptionOutputSerializer(allow_null=True)})}, tags=["trust"])
+        "exception": ScanExceptionOutputSerializer(allow_null=True)}), **errors(404)}, tags=["trust"])
     def get(self, request, ami: str):
         from amis.scanner import scan_exception_active
 
@@ -241,7 +248,7 @@ class AMIScanApi(APIView):
         })
 
     @extend_schema(request=None, responses={202: inline_serializer("AMIScanQueued", {
-        "operation": ScanOperationOutputSerializer()})}, tags=["trust"])
+        "operation": ScanOperationOutputSerializer()}), **errors(401, 403, 404)}, tags=["trust"])
     def post(self, request, ami: str):
         from amis.scanner import ami_scan_request
 
@@ -261,7 +268,8 @@ class AMIScanExceptionApi(APIView):
         reason = serializers.CharField(max_length=2000)
         expires_at = serializers.DateTimeField()
 
-    @extend_schema(request=InputSerializer, responses={201: ScanExceptionOutputSerializer}, tags=["trust"])
+    @extend_schema(request=InputSerializer, responses={201: ScanExceptionOutputSerializer, **errors(400, 401, 403, 404)},
+                   tags=["trust"])
     def post(self, request, ami: str):
         from amis.scanner import scan_exception_create
         from registry.errors import Forbidden
@@ -322,7 +330,8 @@ class AuditEventListApi(ListAPIView):
     def get_queryset(self):
         return AuditEvent.objects.all().order_by("-at", "-id")
 
-    @extend_schema(tags=["compliance"])
+    @extend_schema(responses={200: AuditEventOutputSerializer(many=True), **errors(400, 401, 403)},
+                   tags=["compliance"])
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
@@ -370,11 +379,12 @@ class CommunityPolicyApi(APIView):
             raise NotFound("no such community")
         return community
 
-    @extend_schema(responses={200: CommunityPolicyOutputSerializer}, tags=["trust"])
+    @extend_schema(responses={200: CommunityPolicyOutputSerializer, **errors(401, 404)}, tags=["trust"])
     def get(self, request, slug: str):
         return Response(_policy_body(self._community(request, slug)))
 
-    @extend_schema(request=InputSerializer, responses={200: CommunityPolicyOutputSerializer}, tags=["trust"])
+    @extend_schema(request=InputSerializer, responses={200: CommunityPolicyOutputSerializer,
+                                                       **errors(400, 401, 403, 404)}, tags=["trust"])
     def put(self, request, slug: str):
         from registry.policy import community_policy_update
 
@@ -398,7 +408,7 @@ class MyPolicyApi(APIView):
         "allowed_owner_accounts": serializers.ListField(child=serializers.CharField(), allow_null=True),
         "allowed_regions": serializers.ListField(child=serializers.CharField(), allow_null=True),
         "allowed_architectures": serializers.ListField(child=serializers.CharField(), allow_null=True),
-        "blocked_amis": serializers.ListField(child=serializers.CharField())})}, tags=["trust"])
+        "blocked_amis": serializers.ListField(child=serializers.CharField())}), **errors(401)}, tags=["trust"])
     def get(self, request):
         from registry.policy import policy_for_user
 
@@ -420,7 +430,8 @@ class UserEraseApi(APIView):
     @extend_schema(request=InputSerializer, responses={200: inline_serializer("UserEraseOutput", {
         "user_id": serializers.IntegerField(), "reviews": serializers.CharField(),
         "amis_transferred": serializers.ListField(child=serializers.CharField(), required=False),
-        "amis_revoked": serializers.ListField(child=serializers.CharField(), required=False)})}, tags=["compliance"])
+        "amis_revoked": serializers.ListField(child=serializers.CharField(), required=False)}),
+        **errors(400, 401, 403, 404)}, tags=["compliance"])
     def delete(self, request, username: str):
         from django.contrib.auth import get_user_model
 
@@ -462,7 +473,8 @@ class ComplianceReportApi(APIView):
                            "count": serializers.IntegerField(),
                            "median_seconds": serializers.FloatField(allow_null=True),
                            "p90_seconds": serializers.FloatField(allow_null=True),
-                           "pairs": serializers.ListField(child=serializers.DictField())})})},
+                           "pairs": serializers.ListField(child=serializers.DictField())})}),
+                              **errors(400, 401, 403)},
                    tags=["compliance"])
     def get(self, request):
         from datetime import timedelta
