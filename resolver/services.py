@@ -155,6 +155,9 @@ def _validate(*, region: str, architecture: str | None, strategy: str | None) ->
 def _template(template: Template | str) -> Template:
     if isinstance(template, Template):
         return template
+    # NUL cannot be sent to PostgreSQL and no name is that long: neither can name a template.
+    if not isinstance(template, str) or "\x00" in template or len(template) > 300:
+        raise NotFound("template not found")
     found = template_get(template)
     if found is None:
         raise NotFound(f"template '{template}' not found")

@@ -264,3 +264,10 @@ def test_test_endpoint_deep_queues_validation_of_registry_answers(api_client, aw
     assert body["deep_validation"]["status"] == "queued"
     operation = Operation.objects.get(ami=ami, kind=Operation.Kind.VALIDATE)
     assert body["deep_validation"]["operations"] == {"us-east-1": str(operation.pk)}
+
+
+def test_hostile_template_references_are_404_not_500(api_client, db):
+    for ref in ("a%00b", "x" * 400, "%F0%9F%92%A5", "..%2F..%2Fetc%2Fpasswd"):
+        response = api_client.get(f"/api/v1/ami/resolve/{ref}?region=us-east-1")
+        assert response.status_code == 404, (ref, response.status_code)
+        assert response.json()["code"] == "not_found"
