@@ -123,7 +123,9 @@ class AwsMetadataScanner:
             if snap and not encrypted:
                 snaps = aws.call(region, "ec2", "describe_snapshots", SnapshotIds=[snap]).get("Snapshots", [])
                 encrypted = bool(snaps and snaps[0].get("Encrypted"))
-        checks.append(Check("root_volume_encrypted", bool(encrypted), "high",
+        # Medium, not blocking: AWS refuses to make an image with encrypted snapshots public, so a
+        # public community AMI cannot pass a blocking encryption rule.
+        checks.append(Check("root_volume_encrypted", bool(encrypted), "medium",
                             "Root volume is encrypted." if encrypted else
                             "Root volume snapshot is not encrypted: copies inherit plaintext data at rest."))
 
@@ -201,8 +203,8 @@ def ami_scan(*, ami: AMI, operation: Operation | None = None) -> ScanResult:
     """Scan ``ami``'s source image with every scanner; store a ScanResult and set the AMI's
     ``scan_status``/``security_score``. AWS calls run before the transaction. Idempotent in effect:
     a rescan adds a new result and overwrites the derived fields. Transient AWS errors propagate
-    (the task retries them); a missing image or permanent error yields a ``failed`` result with
-    the error, never a silent pass. Audited ``ami.scan``."""
+    (the task retries them); a missing image or permanent error yields an ``error`` result (the
+    operation fails, the AMI keeps its previous verdict), never a pass. Audited ``ami.scan``."""
     region, image_id = ami.source_region, ami.ami_id
     findings: list[dict] = []
     checks: list[str] = []
@@ -227,18 +229,26 @@ def ami_scan(*, ami: AMI, operation: Operation | None = None) -> ScanResult:
     for f in findings:
         f.pop("passed", None)
     if error:
-        findings.append({"id": "scan_error", "severity": "critical", "message": error, "scanner": "registry"})
-    score, status = score_findings(findings)
+        # The scan could not run: an ``error`` result, never a pass. The AMI keeps its previous
+        # verdict (a never-scanned entry goes back to not_scanned) and the approval gate treats it
+        # as unscanned.
+        findings = [{"id": "scan_error", "severity": "critical", "message": error, "scanner": "registry"}]
+        score, status = None, ScanResult.Status.ERROR
+    else:
+        score, status = score_findings(findings)
     with transaction.atomic():
         locked = AMI.objects.select_for_update().get(pk=ami.pk)
         result = ScanResult.objects.create(ami=locked, operation=operation, region=region, image_id=image_id,
                                            status=status, security_score=score, findings=findings,
                                            checks=checks, scanners=names, error=error)
         before = {"scan_status": locked.scan_status, "security_score": locked.security_score}
-        locked.scan_status = AMI.ScanStatus.PASSED if status == ScanResult.Status.PASSED else AMI.ScanStatus.FAILED
-        locked.security_score = score
         fields = ["scan_status", "security_score", "updated_at"]
-        if not error:
+        if error:
+            if locked.scan_status == AMI.ScanStatus.PENDING:
+                locked.scan_status = AMI.ScanStatus.NOT_SCANNED
+        else:
+            locked.scan_status = AMI.ScanStatus.PASSED if status == ScanResult.Status.PASSED else AMI.ScanStatus.FAILED
+            locked.security_score = score
             locked.ena_support = bool(image.get("EnaSupport"))
             locked.boot_mode = image.get("BootMode", "") or ""
             locked.imds_support = image.get("ImdsSupport", "") or ""
@@ -246,12 +256,14 @@ def ami_scan(*, ami: AMI, operation: Operation | None = None) -> ScanResult:
         locked.save(update_fields=fields)
         if operation is not None:
             Operation.objects.filter(pk=operation.pk).update(
-                state=Operation.State.SUCCEEDED, progress=100, finished_at=timezone.now(),
-                result={"scan_result": result.pk, "scan_status": status, "security_score": str(score),
-                        "findings": len(findings)}, updated_at=timezone.now())
+                state=Operation.State.FAILED if error else Operation.State.SUCCEEDED, progress=100,
+                finished_at=timezone.now(), error=error,
+                result={"scan_result": result.pk, "scan_status": status,
+                        "security_score": None if score is None else str(score), "findings": len(findings)},
+                updated_at=timezone.now())
         audit_record(actor=operation.created_by if operation else None, action="ami.scan", target=locked,
-                     before=before, after={"scan_status": locked.scan_status, "security_score": score,
-                                           "findings": [f["id"] for f in findings]})
+                     before=before, after={"scan_status": locked.scan_status, "result": status,
+                                           "security_score": score, "findings": [f["id"] for f in findings]})
     ami.scan_status, ami.security_score = locked.scan_status, score
     return result
 
@@ -291,8 +303,10 @@ def scan_exception_active(ami: AMI, *, at: datetime | None = None) -> ScanExcept
 
 
 def ami_scan_gate(*, ami: AMI) -> None:
-    """Raise Conflict (409, ``code=scan_failed``/``scan_required``) when ``ami`` may not be approved
-    because of its scan. Called by ``ami_approve`` (inside its transaction)."""
+    """Raise Conflict (409) when ``ami`` may not be approved because of its scan: ``scan_failed``
+    when the last scan failed (unless a moderator's exception is active), ``scan_required`` when
+    it was never scanned and ``REGISTRY_REQUIRE_SCAN_FOR_APPROVAL`` is on. Called by ``ami_approve``
+    inside its transaction."""
     if ami.scan_status == AMI.ScanStatus.PASSED:
         return
     if scan_exception_active(ami) is not None:
@@ -303,7 +317,7 @@ def ami_scan_gate(*, ami: AMI) -> None:
         raise Conflict("the security scan failed: " + "; ".join(f["message"] for f in blocking[:5])
                        + " — a moderator may record a scan exception (reason + expiry) to approve anyway",
                        code="scan_failed", extra={"findings": blocking})
-    if getattr(settings, "REGISTRY_REQUIRE_SCAN_FOR_APPROVAL", True):
+    if getattr(settings, "REGISTRY_REQUIRE_SCAN_FOR_APPROVAL", False):
         raise Conflict(f"the AMI has no completed security scan (scan_status '{ami.scan_status}')",
                        code="scan_required")
 

@@ -70,7 +70,8 @@ def _require_moderator(user) -> None:
 
 
 @transaction.atomic
-def ami_submit(*, ami: AMI, user, description: str | None = None, public: bool | None = None) -> AMI:
+def ami_submit(*, ami: AMI, user, description: str | None = None, public: bool | None = None,
+               signature: str | None = None) -> AMI:
     """Owner sends a draft (or a rejected entry, after edits) to moderators.
 
     ``description`` replaces the description when given; ``public`` sets the requested
@@ -89,6 +90,19 @@ def ami_submit(*, ami: AMI, user, description: str | None = None, public: bool |
     ami.save(update_fields=["status", "status_reason", "description", "visibility", "submitted_at", "updated_at"])
     audit_record(actor=user, action="ami.submit", target=ami, before={"status": before},
                  after={"status": ami.status, "visibility": ami.visibility})
+    # Trust & compliance: a signature given now is verified (422 with the precise reason refuses
+    # the submission); a submission for public listing is scanned (task after commit) so the
+    # moderator sees findings before deciding.
+    if signature:
+        from amis.signatures import ami_signature_verify, signature_failure
+
+        row = ami_signature_verify(ami=ami, signature=signature, user=user)
+        if not row.valid:
+            raise signature_failure(row)
+    if ami.visibility == AMI.Visibility.PUBLIC:
+        from amis.scanner import ami_scan_request
+
+        ami_scan_request(ami=ami)
     ami_changed_notify(ami_id=ami.pk)
     return ami
 
@@ -99,6 +113,9 @@ def ami_approve(*, ami: AMI, moderator) -> AMI:
     _require_moderator(moderator)
     ami = _lock(ami)
     before = _transition(ami, to=S.APPROVED, actor=moderator, action="ami.approve")
+    from amis.scanner import ami_scan_gate
+
+    ami_scan_gate(ami=ami)  # 409 scan_failed unless a moderator's scan exception is active
     ami.approved_at = timezone.now()
     ami.approved_by = moderator
     ami.save(update_fields=["status", "status_reason", "approved_at", "approved_by", "updated_at"])

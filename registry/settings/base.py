@@ -259,7 +259,8 @@ REGISTRY_AWS_ACCOUNT_IDS = env.list("REGISTRY_AWS_ACCOUNT_IDS", default=[])
 REGISTRY_SCANNERS = env.list("REGISTRY_SCANNERS", default=["amis.scanner.AwsMetadataScanner"])
 REGISTRY_SCAN_MAX_AGE_DAYS = env.int("REGISTRY_SCAN_MAX_AGE_DAYS", default=365)
 REGISTRY_RESCAN_DAYS = env.int("REGISTRY_RESCAN_DAYS", default=7)
-REGISTRY_REQUIRE_SCAN_FOR_APPROVAL = env.bool("REGISTRY_REQUIRE_SCAN_FOR_APPROVAL", default=True)
+# A failed scan always blocks approval; with this on, a never-scanned entry does too.
+REGISTRY_REQUIRE_SCAN_FOR_APPROVAL = env.bool("REGISTRY_REQUIRE_SCAN_FOR_APPROVAL", default=False)
 # Who receives an erased user's AMIs when the moderator names nobody (empty: they are revoked).
 REGISTRY_ERASURE_TRANSFER_TO = env("REGISTRY_ERASURE_TRANSFER_TO", default="")
 CELERY_BEAT_SCHEDULE = {

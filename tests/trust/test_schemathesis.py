@@ -9,6 +9,7 @@ default 5) so the run fits CI; the total number of examples run is printed at th
 AWS calls go to in-process moto; nothing leaves the machine.
 """
 import os
+import time
 
 import pytest
 import schemathesis
@@ -49,11 +50,16 @@ schema = schemathesis.from_pytest_fixture("api_schema")
 def headers_for(make_user):
     from rest_framework.authtoken.models import Token
 
+    made: dict[str, dict] = {}
+
     def make(who: str) -> dict:
+        # One account per test function (hypothesis calls this once per example).
         if who == "anonymous":
             return {}
-        user = make_user("fuzz-mod", superuser=True) if who == "moderator" else make_user("fuzz-user")
-        return {"Authorization": f"Token {Token.objects.get_or_create(user=user)[0].key}"}
+        if who not in made:
+            user = make_user("fuzz-mod", superuser=True) if who == "moderator" else make_user("fuzz-user")
+            made[who] = {"Authorization": f"Token {Token.objects.get_or_create(user=user)[0].key}"}
+        return made[who]
 
     return make
 
@@ -72,7 +78,14 @@ def _report_count():
 
 def _run(case, headers, who):
     COUNTS[who] = COUNTS.get(who, 0) + 1
+    # Our credentials win over whatever the generator put in security headers/cookies.
+    case.headers = {k: v for k, v in (case.headers or {}).items() if k.lower() != "authorization"}
+    case.cookies = {}
+    started = time.monotonic()
     response = case.call_wsgi(headers=headers)
+    elapsed = time.monotonic() - started
+    if elapsed > 2:  # slow endpoints are worth knowing about (printed with -s)
+        print(f"\nslow {elapsed:.1f}s {case.operation.verbose_name} -> {response.status_code}")
     try:
         case.validate_response(response, checks=(status_code_conformance,))
     except CheckFailed:
