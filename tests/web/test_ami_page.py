@@ -231,3 +231,17 @@ def test_ami_page_query_count_is_bounded(login, ami, other_user, make_user, djan
     owner = login(ami.creator)
     with django_assert_max_num_queries(14):
         assert owner.get(f"/amis/{ami.pk}/").status_code == 200
+
+
+@pytest.mark.parametrize("path", ["edit/", "submit-review/", "shares/", "copy/", "deprecate/", "rate/"])
+def test_every_ami_form_enforces_csrf(login, ami, user, path):
+    r = login(user, csrf_checks=True).post(f"/amis/{ami.pk}/{path}", {"name": "x", "rating": "5"})
+    assert r.status_code == 403
+    ami.refresh_from_db()
+    assert ami.name == "PyTorch box" and ami.status == AMI.Status.APPROVED
+
+
+def test_wizard_enforces_csrf(login, user):
+    r = login(user, csrf_checks=True).post("/submit/source/", {"mode": "register", "ami_id": "ami-12345678",
+                                                               "region": "us-east-1"})
+    assert r.status_code == 403
