@@ -134,7 +134,10 @@ def ami_search(*, user, params) -> AMISearchResult:
 
     from amis.filters import AMIFilter
 
-    base = ami_list_visible_to(user=user)
+    from registry.policy import policy_filter_for_user
+
+    # An institution member only browses what their institution's policy allows (trust issue).
+    base = policy_filter_for_user(ami_list_visible_to(user=user), user)
     filterset = AMIFilter(data=params, queryset=base)
     if not filterset.is_valid():
         raise ValidationError(filterset.errors)

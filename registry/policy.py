@@ -157,13 +157,9 @@ def policy_for_user(user) -> Policy:
     institution they are a member (or admin) of. Anonymous users and non-members: no policy."""
     if user is None or not getattr(user, "is_authenticated", False):
         return Policy()
-    cached = getattr(user, "_registry_policy_cache", None)
-    if cached is not None:
-        return cached
+    # One query; callers (browse, resolve) ask once per request, so nothing is cached on the user.
     institutions = Community.objects.filter(kind=Community.Kind.INSTITUTION, memberships__user=user).order_by("slug")
-    policy = policy_combine([policy_from_document(c.policy or {}, c.slug) for c in institutions])
-    user._registry_policy_cache = policy
-    return policy
+    return policy_combine([policy_from_document(c.policy or {}, c.slug) for c in institutions])
 
 
 # --- applying a policy -----------------------------------------------------------------------------
@@ -277,4 +273,14 @@ def community_policy_update(*, community: Community, user, policy: dict,
     community.save(update_fields=fields)
     audit_record(actor=user, action="policy.update", target=community, before=before,
                  after={"policy": clean, "aws_role_arn": community.aws_role_arn})
+    transaction.on_commit(_resolutions_invalidate)
     return community
+
+
+def _resolutions_invalidate() -> None:
+    """Cached resolutions were computed under the old policy: drop them all (generation bump)."""
+    try:
+        from resolver.cache import generation_bump
+    except ImportError:  # pragma: no cover - resolver app absent
+        return
+    generation_bump()

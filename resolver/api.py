@@ -39,7 +39,7 @@ class ResolveApi(APIView):
         data = query.validated_data
         answer = services.resolve(template=template, region=data["region"], architecture=data.get("architecture"),
                                   strategy=data.get("strategy"), user=request.user, details=data["details"],
-                                  refresh=data["refresh"])
+                                  refresh=data["refresh"], policy=data["policy"])
         return Response(answer)
 
 

@@ -17,6 +17,9 @@ class ResolveQuerySerializer(serializers.Serializer):
     details = serializers.BooleanField(default=False, help_text="Add region_checks and cost_analysis.")
     refresh = serializers.BooleanField(default=False,
                                        help_text="Moderators only: bypass the caches (cold resolution).")
+    policy = serializers.ChoiceField(choices=["enforce", "report"], default="enforce",
+                                     help_text="report: apply no institution policy, list what it would block "
+                                               "(policy_report).")
 
 
 class PreviewQuerySerializer(serializers.Serializer):
@@ -112,6 +115,9 @@ class ResolutionOutputSerializer(serializers.Serializer):
     region_checks = serializers.ListField(child=serializers.DictField(), required=False,
                                           help_text="details=true: per fallback region outcome.")
     cost_analysis = CostAnalysisSerializer(required=False, help_text="details=true.")
+    policy_report = serializers.DictField(required=False,
+                                          help_text="policy=report: {mode, sources, would_block: [{ami_id, "
+                                                    "registry_id, region, reasons}]}.")
 
 
 class NoAmiErrorSerializer(serializers.Serializer):

@@ -121,6 +121,11 @@ class _Context:
     revoked_config_ids: set = field(default_factory=set)
     region_checks: list[dict] = field(default_factory=list)
     degraded: bool = False            # an AWS error shaped the answer: do not cache it
+    # Institution policy (registry/policy.py): "enforce" skips forbidden registry AMIs, "report"
+    # only lists what would be skipped (``policy_report`` in the answer).
+    policy: object = None
+    policy_mode: str = "enforce"
+    policy_blocked: list = field(default_factory=list)
 
     @property
     def document(self) -> dict:
@@ -283,16 +288,28 @@ def _tier_registry(ctx: _Context, region: str) -> TierResult:
     if not rows:
         return TierResult("not_found", f"no approved community AMI for this template with an available copy "
                                        f"in {region} ({'/'.join(ctx.architectures)})")
-    found = []
+    from registry.policy import policy_check
+
+    found, refused = [], []
     for row in rows:
         ami = row.ami
+        reasons = policy_check(ami, ctx.policy, region=region) if ctx.policy is not None else []
+        if reasons:
+            ctx.policy_blocked.append({"ami_id": row.image_id, "registry_id": str(ami.pk), "region": region,
+                                       "reasons": reasons})
+            if ctx.policy_mode == "enforce":
+                refused.append(f"'{ami.name}' ({row.image_id}): {'; '.join(reasons)}")
+                continue
         found.append(Candidate(
             image_id=row.image_id, region=region, tier=REGISTRY, name=ami.name, architecture=ami.architecture,
             description=ami.description, creation_date=ami.image_creation_date or ami.created_at.isoformat(),
             owner_id=ami.owner_account_id, public=ami.visibility == ami.Visibility.PUBLIC, size_gb=ami.size_gb,
             registry_id=str(ami.pk)))
+    if not found:
+        return TierResult("refused", "institution policy forbids every community AMI here: " + " | ".join(refused))
     best = found[0]
-    return TierResult("found", f"community AMI '{best.name}' ({best.registry_id})", found)
+    skipped = f"; skipped by institution policy: {' | '.join(refused)}" if refused else ""
+    return TierResult("found", f"community AMI '{best.name}' ({best.registry_id}){skipped}", found)
 
 
 def _tier_dynamic(ctx: _Context, region: str) -> TierResult:
@@ -647,7 +664,8 @@ def _present(answer: dict, *, details: bool) -> dict:
 
 
 def resolve(*, template: Template | str, region: str, architecture: str | None = None,
-            strategy: str | None = None, user=None, details: bool = False, refresh: bool = False) -> dict:
+            strategy: str | None = None, user=None, details: bool = False, refresh: bool = False,
+            policy: str = "enforce") -> dict:
     """Resolve ``template`` in ``region`` for ``user`` (None = anonymous). Returns the resolution
     object of API.md. ``strategy`` overrides the template's; ``architecture`` narrows the choice
     (default: the template's preferred_architecture, else arm64, first). ``refresh`` (moderators
@@ -656,6 +674,8 @@ def resolve(*, template: Template | str, region: str, architecture: str | None =
     Raises ``InvalidInput`` (bad region/architecture/strategy), ``NotFound`` (unknown template),
     ``Forbidden`` (refresh by a non-moderator), ``Unprocessable(code="no_ami_available")`` with
     ``fallback_chain`` and ``tried`` when the strategy forbids every remaining tier.
+    ``policy``: ``enforce`` (default) applies the caller's institution policy to the registry tier;
+    ``report`` applies nothing and adds ``policy_report`` (what would be blocked); never cached.
     """
     started = time.perf_counter()
     _validate(region=region, architecture=architecture, strategy=strategy)
@@ -663,7 +683,7 @@ def resolve(*, template: Template | str, region: str, architecture: str | None =
         raise Forbidden("refresh (bypassing the cache) is reserved for moderators")
     key = None
     try:
-        if cache.enabled():
+        if cache.enabled() and policy != "report":
             ref = template.slug if isinstance(template, Template) else str(template).strip()
             key = cache.resolution_key(template_ref=ref, region=region, architecture=architecture,
                                        strategy=strategy, user=user)
@@ -679,7 +699,13 @@ def resolve(*, template: Template | str, region: str, architecture: str | None =
         tpl = _template(template)
         ctx = _context(template=tpl, region=region, architecture=architecture, strategy=strategy, user=user,
                        refresh=refresh)
+        from registry.policy import policy_for_user
+
+        ctx.policy, ctx.policy_mode = policy_for_user(user), policy
         answer = _resolve_uncached(ctx)
+        if policy == "report":
+            answer["policy_report"] = {"mode": "report", "sources": ctx.policy.sources,
+                                       "would_block": ctx.policy_blocked}
         answer["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
         # An answer reached while AWS was failing may be a degraded one: don't keep it.
         degraded = ctx.degraded or any(t["outcome"] == "error" for t in answer["tried"])

@@ -72,7 +72,6 @@ def test_each_rule(institution, user):
     }
     for rule, (value, bad_fields, word) in rules.items():
         _set(institution, **{rule: value})
-        user._registry_policy_cache = None  # policy_for_user caches per user object
         policy = policy_for_user(user)
         bad = AMIFactory(**{**dict(verified=True, scan_status="passed", rating_avg=4.5,
                                    owner_account_id="111111111111"), **bad_fields})
