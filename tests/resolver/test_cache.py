@@ -150,6 +150,15 @@ def test_template_changed_signal_bumps_the_generation(make_template):
     assert cache.generation() > generation
 
 
+def test_ami_changed_signal_bumps_the_generation(make_template):
+    from amis.signals import ami_changed
+
+    ami = AMIFactory(template=make_template({}))
+    generation = cache.generation()
+    ami_changed.send(sender=AMI, ami_id=ami.pk)
+    assert cache.generation() > generation
+
+
 def test_generation_survives_a_flushed_cache():
     django_cache.clear()
     cache.generation_bump()
