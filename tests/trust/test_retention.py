@@ -111,3 +111,19 @@ def test_beat_task_runs_retention(settings):
     _downloads(ami, 2, days_ago=3)
     result = retention_run_task.delay().get()
     assert result["downloads_folded"] == 2 and DownloadDaily.objects.get(ami=ami).count == 2
+
+
+def test_stats_endpoint_identical_before_and_after_retention(settings, user):
+    from tests.conftest import client_for
+
+    settings.REGISTRY_RETENTION_DAYS = 30
+    ami = AMIFactory()
+    _downloads(ami, 3, days_ago=45)
+    _downloads(ami, 2, days_ago=45, region="eu-west-1", user=user)
+    _downloads(ami, 1, days_ago=2)
+    url = f"/api/v1/amis/{ami.ami_id}/stats"
+    before = client_for(None).get(url).json()
+    assert retention_run(now=NOW).downloads_folded == 5
+    after = client_for(None).get(url).json()
+    assert after == before and after["download_count"] == 6
+    assert sum(after["downloads_by_region"].values()) == 6
