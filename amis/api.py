@@ -187,6 +187,8 @@ class AMISubmitApi(APIView):
         description = StrictCharField(max_length=services.DESCRIPTION_MAX, required=False, allow_blank=True)
         public = serializers.BooleanField(required=False, allow_null=True, default=None,
                                           help_text="true → public, false → private; omitted keeps it.")
+        signature = StrictCharField(max_length=400, required=False, allow_null=True, allow_blank=True,
+                                    help_text="Publisher signature of the manifest (422 with the reason if invalid).")
 
     @extend_schema(request=InputSerializer, responses={200: AMIDetailOutputSerializer, **ERRORS}, tags=TAGS,
                    summary="Submit a draft (or a fixed rejected entry) for review (owner)")

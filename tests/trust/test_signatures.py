@@ -221,3 +221,15 @@ def test_register_with_bad_signature_is_refused_with_the_reason(user, ed_key, aw
     ok = client_for(user).post("/api/v1/amis/", {"ami_id": image_id, "region": "us-east-1", "name": "plain",
                                                  "category": "ML"}, format="json")
     assert ok.status_code == 201 and ok.json()["verified"] is False
+
+
+def test_submit_with_signature(user, ed_key, moto_ami):
+    publisher_key_add(user=user, public_key=openssh_public(ed_key))
+    bad = client_for(user).post(f"/api/v1/amis/{moto_ami.ami_id}/submit",
+                                {"signature": sign(Ed25519PrivateKey.generate(), moto_ami.manifest)}, format="json")
+    assert bad.status_code == 422 and bad.json()["code"] == "wrong_key"
+    moto_ami.refresh_from_db()
+    assert moto_ami.status == "draft"          # the refused submission changed nothing
+    ok = client_for(user).post(f"/api/v1/amis/{moto_ami.ami_id}/submit",
+                               {"signature": sign(ed_key, moto_ami.manifest)}, format="json")
+    assert ok.status_code == 200 and ok.json()["status"] == "pending_review" and ok.json()["verified"] is True
