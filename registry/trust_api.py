@@ -330,7 +330,7 @@ class AuditEventListApi(ListAPIView):
     def get_queryset(self):
         return AuditEvent.objects.all().order_by("-at", "-id")
 
-    @extend_schema(responses={200: AuditEventOutputSerializer(many=True), **errors(400, 401, 403)},
+    @extend_schema(responses={200: AuditEventOutputSerializer(many=True), **errors(400, 401, 403, 404)},
                    tags=["compliance"])
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
