@@ -279,9 +279,11 @@ LOGGING = {
 }
 
 # --- AWS lifecycle (amis/aws_lifecycle.py, docs/aws-lifecycle.md) -------------------------------
-from kombu import Queue  # noqa: E402
+from kombu import Exchange, Queue  # noqa: E402
 
-CELERY_TASK_QUEUES = (Queue("default"), Queue("aws"))
+# Each queue needs its own exchange + routing key: a Queue without them is bound to the default
+# exchange with the default key, and every message would then reach both queues.
+CELERY_TASK_QUEUES = tuple(Queue(name, Exchange(name, type="direct"), routing_key=name) for name in ("default", "aws"))
 # Beat jobs are cheap DB sweeps: keep them off the (rate-limited, slow) aws queue.
 CELERY_TASK_ROUTES = {"amis.operations_refresh_stale": {"queue": "default"},
                       "sharing.share_refresh_stale": {"queue": "default"}, **CELERY_TASK_ROUTES}

@@ -6,7 +6,7 @@ run's messages. ``queue_names`` is also used by the test process to route what i
 """
 import os
 
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from registry.settings.test import *  # noqa: F401,F403
 from registry.settings.test import CELERY_TASK_QUEUES, CELERY_TASK_ROUTES
@@ -16,7 +16,8 @@ def prefixed(prefix: str) -> dict:
     """The Celery settings that put every queue name behind ``prefix``."""
     return {
         "CELERY_TASK_DEFAULT_QUEUE": f"{prefix}default",
-        "CELERY_TASK_QUEUES": tuple(Queue(f"{prefix}{q.name}") for q in CELERY_TASK_QUEUES),
+        "CELERY_TASK_QUEUES": tuple(Queue(f"{prefix}{q.name}", Exchange(f"{prefix}{q.name}", type="direct"),
+                                          routing_key=f"{prefix}{q.name}") for q in CELERY_TASK_QUEUES),
         "CELERY_TASK_ROUTES": {name: {**route, "queue": f"{prefix}{route['queue']}"}
                                for name, route in CELERY_TASK_ROUTES.items()},
     }
