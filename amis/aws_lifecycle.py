@@ -123,12 +123,18 @@ def operation_fail(op: Operation, *, error: str, result: dict | None = None) -> 
     return _op_save(op, **fields)
 
 
-def operation_is_current(*, operation_id, task_id: str | None) -> bool:
-    """False when another (newer) task chain owns the operation, or when it has finished."""
+def operation_is_current(*, operation_id, task_id: str | None, redelivered: bool = False) -> bool:
+    """False when another (newer) task chain owns the operation, or when it has finished.
+
+    A redelivered message (its worker died before acknowledging it) always runs: the worker may
+    have died after writing the next task id but before sending that task, so the chain would
+    otherwise end with it. Steps are idempotent, and the step re-chains under a new id, so at
+    most one chain survives.
+    """
     op = Operation.objects.filter(pk=operation_id).only("state", "celery_task_id").first()
     if op is None or op.state in TERMINAL:
         return False
-    return not op.celery_task_id or not task_id or op.celery_task_id == task_id
+    return redelivered or not op.celery_task_id or not task_id or op.celery_task_id == task_id
 
 
 def _task_for(kind: str):

@@ -24,7 +24,9 @@ AWS_TASK = dict(
 
 def _run_step(task, operation_id: str, kind: str, step) -> None:
     """Run one step unless another chain owns the operation; re-schedule when it must wait."""
-    if not aws_lifecycle.operation_is_current(operation_id=operation_id, task_id=task.request.id):
+    redelivered = bool((task.request.delivery_info or {}).get("redelivered"))
+    if not aws_lifecycle.operation_is_current(operation_id=operation_id, task_id=task.request.id,
+                                              redelivered=redelivered):
         metrics.TASKS.labels(task=task.name, outcome="skipped").inc()
         return
     try:

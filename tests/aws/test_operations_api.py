@@ -101,6 +101,8 @@ def test_only_the_current_task_chain_runs(user):
     op = Operation.objects.create(kind="copy_image", state="running", created_by=user, celery_task_id="chain-2")
     assert aws_lifecycle.operation_is_current(operation_id=op.pk, task_id="chain-2")
     assert not aws_lifecycle.operation_is_current(operation_id=op.pk, task_id="chain-1")
+    # A message redelivered after its worker died runs even if it wrote the next id before dying.
+    assert aws_lifecycle.operation_is_current(operation_id=op.pk, task_id="chain-1", redelivered=True)
     Operation.objects.filter(pk=op.pk).update(state="succeeded")
     assert not aws_lifecycle.operation_is_current(operation_id=op.pk, task_id="chain-2")
 
