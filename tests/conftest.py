@@ -13,6 +13,27 @@ def _clear_cache():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _seeded_rows(request):
+    """Rows the data migrations seed (the `moderators` group, the default community).
+
+    A transactional test's teardown flushes every table, migration-seeded rows included; we
+    re-create them here for every database test instead of relying on `serialized_rollback`,
+    which crashes (duplicate content types) when it runs after a plain transactional test.
+    """
+    if "django_db_setup" not in request.fixturenames and not request.node.get_closest_marker("django_db"):
+        yield
+        return
+    request.getfixturevalue("_django_db_helper")
+    from registry.models import Community
+
+    Group.objects.get_or_create(name="moderators")
+    Community.objects.get_or_create(slug="cloudworkstation", defaults={
+        "name": "CloudWorkstation", "kind": "open", "is_default": True,
+        "description": "The default open community: every registered user belongs to it."})
+    yield
+
+
 @pytest.fixture
 def api_client():
     return APIClient()
@@ -71,9 +92,13 @@ def aws(monkeypatch):
     """
     from moto import mock_aws
 
+    from registry import aws as aws_gateway
+
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    aws_gateway.clear_client_cache()
     with mock_aws():
         yield AwsHelper()
+    aws_gateway.clear_client_cache()
 
 
 class AwsHelper:

@@ -69,9 +69,9 @@ def test_stats_merge_raw_rows_and_daily_rollups(user, make_user):
     assert detail["rating_histogram"] == body["rating_histogram"]
 
 
-# serialized_rollback: the flush after a transactional test would drop the rows the migrations
-# seed (moderators group, default community) and, without it, clash with other suites' restores.
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+# Migration-seeded rows (moderators group, default community) are re-created per test by the
+# autouse `_seeded_rows` fixture in tests/conftest.py, so no serialized_rollback is needed.
+@pytest.mark.django_db(transaction=True)
 def test_200_concurrent_downloads_are_all_counted(make_user):
     """Real threads, each with its own PostgreSQL connection, racing on one AMI row."""
     owner = make_user("owner")

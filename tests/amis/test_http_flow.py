@@ -7,7 +7,7 @@ import requests
 
 from registry.models import Community
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 def test_catalogue_flow_over_http(live_server, aws, make_user):

@@ -198,7 +198,7 @@ def test_register_sends_ami_changed(aws, user, django_capture_on_commit_callback
     assert received == [ami.pk, ami.pk]
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_concurrent_registrations_of_one_image_give_one_entry(aws, make_user):
     """Both pass the pre-check; the unique constraints decide and the loser gets a clean 409."""
     import threading
