@@ -1,10 +1,24 @@
 """The admin site: moderators (superusers + the `moderators` group) may use it without is_staff."""
+from django import forms
 from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm
 
 from registry.permissions import is_moderator
 
 
+class ModeratorAuthenticationForm(AdminAuthenticationForm):
+    """Admin login for staff *and* moderators (Django's own form admits staff only)."""
+
+    def confirm_login_allowed(self, user):
+        AuthenticationForm.confirm_login_allowed(self, user)
+        if not (user.is_staff or is_moderator(user)):
+            raise forms.ValidationError(self.error_messages["invalid_login"], code="invalid_login",
+                                        params={"username": self.username_field.verbose_name})
+
+
 class RegistryAdminSite(admin.AdminSite):
+    login_form = ModeratorAuthenticationForm
     site_header = "Community AMI Registry — moderation"
     site_title = "AMI Registry admin"
     index_title = "Moderation"

@@ -117,3 +117,17 @@ def test_audit_log_is_read_only_in_admin(mod_client, moderator):
     assert mod_client.post(f"/admin/registry/auditevent/{event.pk}/delete/", {"post": "yes"}).status_code == 403
     event.refresh_from_db()
     assert event.action == "test.event"
+
+
+def test_moderator_logs_in_through_the_admin_login_form(moderator):
+    client = Client()
+    resp = client.post("/admin/login/?next=/admin/", {"username": "mod", "password": "correct-horse-battery",
+                                                      "next": "/admin/"})
+    assert resp.status_code == 302 and resp["Location"] == "/admin/"
+    assert client.get(CHANGELIST).status_code == 200
+
+
+def test_plain_user_cannot_log_in_through_the_admin_login_form(user):
+    resp = Client().post("/admin/login/", {"username": user.username, "password": "correct-horse-battery"})
+    assert resp.status_code == 200  # the form again, with an error
+    assert b"correct username and password" in resp.content
