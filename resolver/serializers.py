@@ -2,7 +2,7 @@
 from rest_framework import serializers
 
 from registry.aws import COMMERCIAL_REGIONS
-from resolver.services import ARCHITECTURES, STRATEGIES
+from templates.validation import ARCHITECTURES, STRATEGIES
 
 REGION_CHOICES = [(r, r) for r in COMMERCIAL_REGIONS]
 

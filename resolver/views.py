@@ -8,7 +8,8 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from amis.selectors import ami_search
-from resolver.services import resolve_preview, template_costs
+from resolver.preview import resolve_preview
+from resolver.services import template_costs
 from templates.selectors import template_get
 
 # The regions of the matrix and the cost table: the resolver's default test regions
