@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from registry.errors import Unprocessable
 from resolver import costs
-from resolver.context import CROSS, FAILED, SCRIPT, Candidate, ResolutionContext, TierResult
+from resolver.context import CROSS, FAILED, SCRIPT, SKIPPED, Candidate, ResolutionContext, TierResult
 from resolver.selectors import image_id_is_revoked, registry_answer_still_valid
 
 WARNING_NO_CONFIG = "No AMI configuration found, using script provisioning"
@@ -27,7 +27,7 @@ def fallback_chain(ctx: ResolutionContext) -> list[str]:
     """The tiers actually tried, in order: everything in ``tried`` but what was skipped."""
     chain = []
     for entry in ctx.tried:
-        if entry["outcome"] != "skipped" and entry["tier"] not in chain:
+        if entry["outcome"] != SKIPPED and entry["tier"] not in chain:
             chain.append(entry["tier"])
     return chain
 

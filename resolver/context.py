@@ -14,11 +14,13 @@ from templates.validation import ARCHITECTURES, DEFAULT_STRATEGY, STRATEGIES
 DIRECT, REGISTRY, DYNAMIC, MARKETPLACE, CROSS, SCRIPT = (
     "direct_mapping", "registry", "dynamic_search", "marketplace", "cross_region", "fallback_script")
 FAILED = "failed"
+TIER_NAMES = (DIRECT, REGISTRY, DYNAMIC, MARKETPLACE, CROSS, SCRIPT)
 
 # What a tier says about itself in ``tried``. A dry run (the preview) never calls AWS, so where a
 # tier would need AWS to know, it says MAY_ANSWER instead.
 FOUND, NOT_FOUND, SKIPPED, REFUSED, UNAVAILABLE, ERROR = (
     "found", "not_found", "skipped", "refused", "unavailable", "error")
+OUTCOMES = (FOUND, NOT_FOUND, SKIPPED, REFUSED, UNAVAILABLE, ERROR)
 MAY_ANSWER = "may_answer"
 
 DEFAULT_PREFERRED_ARCHITECTURE = "arm64"

@@ -42,7 +42,7 @@ from registry.permissions import is_moderator
 from resolver import cache, costs
 from resolver.answers import cached_answer_still_valid, now_iso, present, resolution
 from resolver.concurrency import in_thread, pool
-from resolver.context import FAILED, REGISTRY, context_build, preferred_architecture
+from resolver.context import ERROR, FAILED, REGISTRY, context_build, preferred_architecture
 from resolver.orchestrator import walk
 from resolver.selectors import caller_policy
 from resolver.validation import (template_from_ref, validate_instance_type, validate_regions,
@@ -96,7 +96,7 @@ def resolve(*, template: Template | str, region: str, architecture: str | None =
                                        "would_block": ctx.policy_blocked}
         answer["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
         # An answer reached while AWS was failing may be a degraded one: don't keep it.
-        degraded = ctx.degraded or any(t["outcome"] == "error" for t in answer["tried"])
+        degraded = ctx.degraded or any(t["outcome"] == ERROR for t in answer["tried"])
         if key is not None and not degraded:
             cache.resolution_set(key, answer)
         metrics.RESOLUTIONS.labels(method=answer["resolution_method"], outcome="resolved").inc()

@@ -27,6 +27,13 @@ def _template_messages(field: str, value) -> list[str]:
     return validate_fields({section: {key: value}}).get(f"{section}.{key}") or [f"invalid {field} '{value}'"]
 
 
+def invalid_value_message(field: str) -> str:
+    """The template validator's message for a bad ``strategy`` or ``architecture``, with ``{input}``
+    where the value goes: the ``invalid_choice`` message of the API's input serializers, so the
+    API's 400 reads like the services' and the template validator's."""
+    return _template_messages(field, "{input}")[0]
+
+
 def _raise_if(errors: dict[str, list[str]]) -> None:
     if errors:
         raise InvalidInput("; ".join(m for msgs in errors.values() for m in msgs), errors=errors)
