@@ -99,8 +99,7 @@ class ResolutionContext:
 
     @property
     def config(self) -> dict:
-        value = self.document.get("ami_config")
-        return value if isinstance(value, dict) else {}
+        return self.template.ami_config
 
     @property
     def configured(self) -> bool:
@@ -141,7 +140,7 @@ def context_build(*, template: Template, region: str, architecture: str | None, 
                   refresh: bool = False, dry_run: bool = False) -> ResolutionContext:
     """The context of one (validated) request: the strategy (the argument, else the template's,
     else the default) and the architectures to accept, preferred first."""
-    config = template.ami_config if isinstance(template.ami_config, dict) else {}
+    config = template.ami_config
     template_strategy = config.get("strategy") if config.get("strategy") in STRATEGIES else DEFAULT_STRATEGY
     if architecture:
         archs = [architecture]

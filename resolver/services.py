@@ -173,8 +173,7 @@ def template_costs(*, template: Template | str, region: str, instance_type: str 
     """The cws cost comparison (AMI vs script) for ``template`` in ``region`` (no AWS calls)."""
     validate_request(region=region, architecture=architecture, strategy=None)
     tpl = template_from_ref(template)
-    config = tpl.ami_config if isinstance(tpl.ami_config, dict) else {}
-    arch = architecture or preferred_architecture(config)
+    arch = architecture or preferred_architecture(tpl.ami_config)
     validate_instance_type(instance_type)
     return costs.cost_analysis(document=tpl.document or {}, region=region, architecture=arch,
                                instance_type=instance_type, template_name=tpl.name)

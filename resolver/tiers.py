@@ -116,10 +116,16 @@ def registry(ctx: ResolutionContext, region: str) -> TierResult:
     return TierResult(FOUND, f"community AMI '{best.name}' ({best.registry_id}){skipped}", found)
 
 
+def _search_config(ctx: ResolutionContext, key: str) -> dict:
+    """``ami_config[key]`` when it is a mapping, else {} (nothing to search for)."""
+    value = ctx.config.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def dynamic_search(ctx: ResolutionContext, region: str) -> TierResult:
     """DescribeImages with the template's ami_search — owner pinned, or no search at all."""
-    search = ctx.config.get("ami_search")
-    if not isinstance(search, dict) or not search:
+    search = _search_config(ctx, "ami_search")
+    if not search:
         return TierResult(SKIPPED, "no ami_search configured")
     owner = str(search.get("owner") or "").strip()
     if not owner:
@@ -174,8 +180,8 @@ def dynamic_search(ctx: ResolutionContext, region: str) -> TierResult:
 
 def marketplace(ctx: ResolutionContext, region: str) -> TierResult:
     """DescribeImages by product code, owner pinned to ``aws-marketplace``."""
-    search = ctx.config.get("marketplace_search")
-    if not isinstance(search, dict) or not search:
+    search = _search_config(ctx, "marketplace_search")
+    if not search:
         return TierResult(SKIPPED, "no marketplace_search configured")
     code = str(search.get("product_code") or "").strip()
     if not code:
