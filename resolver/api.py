@@ -1,7 +1,8 @@
 """REST endpoints of the resolver (API.md, *Resolver and AMI operations*; wire-compatible with cws).
 
-Thin: parse the query/body with an input serializer, call one function of ``resolver.services``,
-return its dict. The answers are plain dicts built in one place (``services._answer``); the output
+Thin: parse the query/body with an input serializer, call one function of ``resolver.services``
+(or ``resolver.preview``), return its dict. The answers are plain dicts built in one place
+(``resolver.answers.resolution``; the preview's in ``resolver.preview``); the output
 serializers here describe them for the OpenAPI schema (a test checks they agree). Anyone may
 resolve: anonymous callers get what anonymous users may see of the registry.
 """
@@ -14,6 +15,7 @@ from rest_framework.views import APIView
 
 from resolver import serializers as s
 from resolver import services
+from resolver.preview import resolve_preview
 
 TAGS = ["resolver"]
 TEMPLATE_PARAM = OpenApiParameter("template", str, OpenApiParameter.PATH,
@@ -22,7 +24,7 @@ ERRORS = {400: OpenApiResponse(description="Unknown region, architecture or stra
           404: OpenApiResponse(description="Unknown template")}
 
 
-class ResolveApi(APIView):
+class AmiResolveApi(APIView):
     """``GET /ami/resolve/{template}``: which AMI to launch, and how."""
 
     permission_classes = [AllowAny]
@@ -43,7 +45,7 @@ class ResolveApi(APIView):
         return Response(answer)
 
 
-class PreviewApi(APIView):
+class AmiPreviewApi(APIView):
     """``GET /ami/preview/{template}``: which tier would answer — no AWS calls."""
 
     permission_classes = [AllowAny]
@@ -54,9 +56,8 @@ class PreviewApi(APIView):
         query = s.PreviewQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         data = query.validated_data
-        return Response(services.resolve_preview(template=template, region=data["region"],
-                                                 architecture=data.get("architecture"),
-                                                 strategy=data.get("strategy"), user=request.user))
+        return Response(resolve_preview(template=template, region=data["region"], architecture=data.get("architecture"),
+                                        strategy=data.get("strategy"), user=request.user))
 
 
 class AmiTestApi(APIView):
@@ -75,7 +76,7 @@ class AmiTestApi(APIView):
                                               strategy=data.get("strategy"), user=request.user, deep=data["deep"]))
 
 
-class CostsApi(APIView):
+class AmiCostsApi(APIView):
     """``GET /ami/costs/{template}``: AMI launch against script provisioning (cws cost analysis)."""
 
     permission_classes = [AllowAny]

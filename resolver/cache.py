@@ -13,7 +13,7 @@ resolution computed while an AMI changes was keyed under the old generation *bef
 database, so it is never served after the change. The counter is bumped at once and again after
 the surrounding transaction commits (see ``amis.signals.ami_changed_notify``), so nothing
 re-caches the pre-commit state in between. Serving a cached answer still re-checks the AMI it
-names with one primary-key query (``services._cached_answer_still_valid``): a revoked AMI is
+names with one primary-key query (``resolver.answers.cached_answer_still_valid``): a revoked AMI is
 never served, not even between a revoke and the signal.
 """
 from __future__ import annotations
@@ -26,6 +26,7 @@ from django.core.cache import cache
 from django.db import transaction
 
 from registry import metrics
+from registry.permissions import is_moderator
 
 logger = logging.getLogger(__name__)
 
@@ -88,8 +89,6 @@ def availability_set(region: str, image_id: str, summary: dict) -> None:
 def visibility_scope(user) -> str:
     """Who a cached answer may be shown to: everyone anonymous shares one entry; a signed-in user's
     answer may include AMIs shared with them only, so it is keyed by user (moderators share one)."""
-    from registry.permissions import is_moderator
-
     if user is None or not getattr(user, "is_authenticated", False):
         return "anon"
     if is_moderator(user):

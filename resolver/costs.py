@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from django.conf import settings
 
+from templates.validation import SCRIPT_PACKAGE_MANAGERS
+
 DEFAULTS: dict = {
     # Snapshot storage, $ per GB-month, by region prefix (longest prefix wins; "" is the default).
     "storage_per_gb_month": {"us-": 0.10, "ca-": 0.10, "mx-": 0.10, "eu-": 0.11, "il-": 0.11, "me-": 0.11,
@@ -61,8 +63,6 @@ DEFAULTS: dict = {
     # |savings| below this many dollars for a one-hour session is "neutral".
     "neutral_threshold": 0.001,
 }
-
-SCRIPT_PACKAGE_MANAGERS = frozenset({"apt", "dnf", "yum", "conda", "spack", "pip"})
 
 
 def config() -> dict:

@@ -1,4 +1,7 @@
-"""Read queries of the resolver: community AMIs that may answer a resolution, revoked image ids."""
+"""Read-only functions of the resolver: community AMIs that may answer a resolution, revoked image
+ids, the caller's institution policy, and the facts of images and base images from AWS (Describe*
+and SSM reads, cached in ``resolver.cache``). Nothing here changes state.
+"""
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -8,6 +11,9 @@ from django.db.models.functions import Cast
 
 from amis.models import AMI, AMIRegion
 from amis.selectors import ami_list_visible_to
+from registry import aws
+from registry.policy import policy_check, policy_for_user
+from resolver import cache
 
 # Bayesian average: a new AMI with one 5-star rating must not outrank one with 200 ratings at 4.8.
 # score = (PRIOR_WEIGHT * PRIOR_MEAN + sum of stars) / (PRIOR_WEIGHT + number of ratings)
@@ -73,3 +79,62 @@ def registry_answer_still_valid(*, registry_id: str, region: str, image_id: str)
     """One primary-key query: is this registry AMI still approved with this available copy?"""
     return AMIRegion.objects.filter(ami_id=registry_id, ami__status=AMI.Status.APPROVED, region=region,
                                     image_id=image_id, state=AMIRegion.State.AVAILABLE).exists()
+
+
+# --- institution policy ---------------------------------------------------------------------------
+
+def caller_policy(user):
+    """The institution policy that applies to ``user`` (the one place the resolver asks for it)."""
+    return policy_for_user(user)
+
+
+def policy_refusals(ami: AMI, policy, *, region: str) -> list[str]:
+    """Why ``policy`` forbids ``ami`` in ``region`` (empty: allowed; no policy allows everything)."""
+    return policy_check(ami, policy, region=region) if policy is not None else []
+
+
+# --- AWS facts (cached) ------------------------------------------------------------------------------
+
+def image_summary(image: dict | None) -> dict:
+    """The facts the resolver keeps of one DescribeImages entry (``state`` "missing" for None)."""
+    if not image:
+        return {"state": "missing"}
+    size = sum((m.get("Ebs") or {}).get("VolumeSize") or 0 for m in image.get("BlockDeviceMappings") or [])
+    return {
+        "state": image.get("State", ""),
+        "name": image.get("Name", "") or "",
+        "architecture": image.get("Architecture", "") or "",
+        "description": image.get("Description", "") or "",
+        "creation_date": image.get("CreationDate", "") or "",
+        "owner_id": image.get("OwnerId", "") or "",
+        "public": bool(image.get("Public", False)),
+        "size_gb": size or None,
+        "product_codes": [p.get("ProductCodeId") for p in image.get("ProductCodes") or []],
+    }
+
+
+def image_availability(region: str, image_id: str, *, refresh: bool = False) -> dict:
+    """DescribeImages summary of one image in one region (``state`` is "missing" when it does not
+    exist there), cached per (region, image) for ``REGISTRY_AVAILABILITY_CACHE_TTL``."""
+    if not refresh:
+        hit = cache.availability_get(region, image_id)
+        if hit is not None:
+            return hit
+    summary = image_summary(aws.describe_image(region, image_id))
+    cache.availability_set(region, image_id, summary)
+    return summary
+
+
+def ssm_parameter_value(region: str, name: str, *, refresh: bool = False) -> str:
+    """The value of a public SSM parameter ("" when it does not exist in ``region``), cached like an
+    image's availability. Raises ``aws.AwsError`` when SSM fails (nothing is cached then)."""
+    key = f"ssm:{name}"
+    hit = None if refresh else cache.availability_get(region, key)
+    if hit is None:
+        try:
+            value = aws.call(region, "ssm", "get_parameter", Name=name)["Parameter"]["Value"]
+            hit = {"state": "available", "value": value}
+        except aws.AwsNotFound:
+            hit = {"state": "missing", "value": ""}
+        cache.availability_set(region, key, hit)
+    return hit["value"]

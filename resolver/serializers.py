@@ -2,18 +2,28 @@
 from rest_framework import serializers
 
 from registry.aws import COMMERCIAL_REGIONS
-from resolver.services import ARCHITECTURES, STRATEGIES
+from resolver.context import FAILED, OUTCOMES, TIER_NAMES
+from resolver.validation import invalid_value_message
+from templates.validation import ARCHITECTURES, STRATEGIES
 
 REGION_CHOICES = [(r, r) for r in COMMERCIAL_REGIONS]
 
 
+def _architecture_field(**kwargs) -> serializers.ChoiceField:
+    return serializers.ChoiceField(choices=ARCHITECTURES, required=False,
+                                   error_messages={"invalid_choice": invalid_value_message("architecture")}, **kwargs)
+
+
+def _strategy_field(**kwargs) -> serializers.ChoiceField:
+    return serializers.ChoiceField(choices=STRATEGIES, required=False,
+                                   error_messages={"invalid_choice": invalid_value_message("strategy")}, **kwargs)
+
+
 class ResolveQuerySerializer(serializers.Serializer):
     region = serializers.ChoiceField(choices=REGION_CHOICES, help_text="Target AWS region (required).")
-    architecture = serializers.ChoiceField(choices=ARCHITECTURES, required=False,
-                                           help_text="x86_64 or arm64; default: the template's preferred "
-                                                     "architecture first (else arm64), then the other.")
-    strategy = serializers.ChoiceField(choices=STRATEGIES, required=False,
-                                       help_text="Overrides the template's ami_config.strategy.")
+    architecture = _architecture_field(help_text="x86_64 or arm64; default: the template's preferred "
+                                                 "architecture first (else arm64), then the other.")
+    strategy = _strategy_field(help_text="Overrides the template's ami_config.strategy.")
     details = serializers.BooleanField(default=False, help_text="Add region_checks and cost_analysis.")
     refresh = serializers.BooleanField(default=False,
                                        help_text="Moderators only: bypass the caches (cold resolution).")
@@ -24,14 +34,14 @@ class ResolveQuerySerializer(serializers.Serializer):
 
 class PreviewQuerySerializer(serializers.Serializer):
     region = serializers.ChoiceField(choices=REGION_CHOICES)
-    architecture = serializers.ChoiceField(choices=ARCHITECTURES, required=False)
-    strategy = serializers.ChoiceField(choices=STRATEGIES, required=False)
+    architecture = _architecture_field()
+    strategy = _strategy_field()
 
 
 class CostsQuerySerializer(serializers.Serializer):
     region = serializers.ChoiceField(choices=REGION_CHOICES, required=False, default="us-east-1")
     instance_type = serializers.CharField(required=False, allow_blank=True, default="", max_length=40)
-    architecture = serializers.ChoiceField(choices=ARCHITECTURES, required=False)
+    architecture = _architecture_field()
 
 
 class AmiTestInputSerializer(serializers.Serializer):
@@ -39,8 +49,8 @@ class AmiTestInputSerializer(serializers.Serializer):
     regions = serializers.ListField(child=serializers.CharField(max_length=32), required=False, max_length=64,
                                     help_text="Default: us-east-1, us-west-2, eu-west-1, ap-south-1.")
     all_regions = serializers.BooleanField(default=False, help_text="Every commercial region.")
-    architecture = serializers.ChoiceField(choices=ARCHITECTURES, required=False)
-    strategy = serializers.ChoiceField(choices=STRATEGIES, required=False)
+    architecture = _architecture_field()
+    strategy = _strategy_field()
     deep = serializers.BooleanField(default=False,
                                     help_text="Also queue the AWS validation of answering registry AMIs.")
 
@@ -61,7 +71,7 @@ class CopySerializer(serializers.Serializer):
 
 class TriedSerializer(serializers.Serializer):
     tier = serializers.CharField()
-    outcome = serializers.ChoiceField(choices=["found", "not_found", "skipped", "refused", "unavailable", "error"])
+    outcome = serializers.ChoiceField(choices=list(OUTCOMES))
     reason = serializers.CharField()
     region = serializers.CharField(required=False)
 
@@ -89,8 +99,7 @@ class ResolutionOutputSerializer(serializers.Serializer):
     # cws fields
     template_name = serializers.CharField()
     target_region = serializers.CharField()
-    resolution_method = serializers.ChoiceField(choices=["direct_mapping", "registry", "dynamic_search", "marketplace",
-                                                         "cross_region", "fallback_script", "failed"])
+    resolution_method = serializers.ChoiceField(choices=[*TIER_NAMES, FAILED])
     ami_id = serializers.CharField(help_text='"" when none.')
     ami_name = serializers.CharField()
     ami_architecture = serializers.CharField()

@@ -8,8 +8,8 @@ from django.urls import path
 from resolver import api
 
 urlpatterns = [
-    path("ami/resolve/<path:template>", api.ResolveApi.as_view(), name="ami-resolve"),
-    path("ami/preview/<path:template>", api.PreviewApi.as_view(), name="ami-preview"),
-    path("ami/costs/<path:template>", api.CostsApi.as_view(), name="ami-costs"),
+    path("ami/resolve/<path:template>", api.AmiResolveApi.as_view(), name="ami-resolve"),
+    path("ami/preview/<path:template>", api.AmiPreviewApi.as_view(), name="ami-preview"),
+    path("ami/costs/<path:template>", api.AmiCostsApi.as_view(), name="ami-costs"),
     path("ami/test", api.AmiTestApi.as_view(), name="ami-test"),
 ]

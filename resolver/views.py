@@ -8,7 +8,9 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from amis.selectors import ami_search
-from resolver.services import resolve_preview, template_costs
+from resolver.context import CROSS, DIRECT, DYNAMIC, FAILED, MARKETPLACE, REGISTRY, SCRIPT
+from resolver.preview import resolve_preview
+from resolver.services import template_costs
 from templates.selectors import template_get
 
 # The regions of the matrix and the cost table: the resolver's default test regions
@@ -18,13 +20,13 @@ COST_REGIONS = ("us-east-1", "eu-west-1", "ap-south-1")
 COMMUNITY_AMIS_SHOWN = 12
 
 TIER_LABELS = {
-    "direct_mapping": "Direct mapping",
-    "registry": "Community registry",
-    "dynamic_search": "Discovery",
-    "marketplace": "Marketplace",
-    "cross_region": "Cross-region copy",
-    "fallback_script": "Script provisioning",
-    "failed": "No AMI",
+    DIRECT: "Direct mapping",
+    REGISTRY: "Community registry",
+    DYNAMIC: "Discovery",
+    MARKETPLACE: "Marketplace",
+    CROSS: "Cross-region copy",
+    SCRIPT: "Script provisioning",
+    FAILED: "No AMI",
 }
 
 
@@ -46,7 +48,7 @@ def _matrix(template, user) -> list[dict]:
     rows = []
     for region in MATRIX_REGIONS:
         preview = resolve_preview(template=template, region=region, user=user)
-        method = preview.get("resolution_method") or "failed"
+        method = preview.get("resolution_method") or FAILED
         source = preview.get("source_region") or ""
         maybe = [TIER_LABELS.get(t, t) for t in preview.get("may_answer_first") or []]
         rows.append({"region": region, "method": method, "label": TIER_LABELS.get(method, method),

@@ -78,6 +78,7 @@ hpc6a hpc6id hpc7a hpc7g
 
 _SLUG_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 _INSTANCE_TYPE_RE = re.compile(r"^([a-z][a-z0-9-]*)\.([a-z0-9-]+)$")
+INSTANCE_TYPE_RE = _INSTANCE_TYPE_RE   # public: the resolver checks instance types with it
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # Go's time.ParseDuration grammar (CloudWorkstation parses fallback_timeout with it).
 _DURATION_RE = re.compile(r"^(\d+(\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)((\d+(\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h))*$")

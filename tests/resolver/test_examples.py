@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from registry.errors import Unprocessable
-from resolver import services
+from resolver import preview, services
 from templates.models import Template
 from templates.services import template_load_path
 
@@ -29,5 +29,5 @@ def test_every_example_template_resolves(aws):
             assert answer["resolution_method"] in {"direct_mapping", "registry", "dynamic_search", "marketplace",
                                                    "cross_region", "fallback_script"}, template.slug
             assert answer["tried"] and answer["fallback_chain"], template.slug
-            preview = services.resolve_preview(template=template, region=region)
-            assert preview["aws_calls"] == 0
+            dry_run = preview.resolve_preview(template=template, region=region)
+            assert dry_run["aws_calls"] == 0

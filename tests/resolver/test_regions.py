@@ -15,7 +15,8 @@ def test_entries_name_known_regions_never_themselves_without_duplicates():
         assert len(set(fallbacks)) == len(fallbacks), region
 
 
-def test_the_issue_examples_are_kept_in_order():
+def test_the_specified_fallbacks_are_kept_in_order():
+    """The fallbacks the resolver was specified with (US East, EU West, India), closest first."""
     assert fallback_regions("us-east-1") == ("us-east-2", "us-west-2", "us-west-1")
     assert fallback_regions("eu-west-1") == ("eu-west-2", "eu-central-1", "us-east-1")
     assert fallback_regions("ap-south-1") == ("ap-southeast-1", "ap-northeast-1", "us-east-1")

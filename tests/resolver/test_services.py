@@ -13,6 +13,7 @@ from django.utils import timezone
 from amis.models import AMI, AMIRegion
 from registry.errors import InvalidInput, NotFound, Unprocessable
 from resolver import services
+from resolver import tiers as resolver_tiers
 from tests.factories import AMIFactory, AMIRegionFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -271,21 +272,21 @@ def test_cross_region_prefers_map_order_not_the_fastest_region(aws, make_templat
     west1 = aws.image("us-west-1", "x86_64")
     west2 = aws.image("us-west-2", "x86_64")
     template = make_template({"ami_mappings": {"us-west-1": west1, "us-west-2": west2}})
-    real = services._region_lookup
+    real = resolver_tiers.region_lookup
 
     def slow_us_west_2(ctx, region):
         if region == "us-west-2":
             time.sleep(0.3)
         return real(ctx, region)
 
-    monkeypatch.setattr(services, "_region_lookup", slow_us_west_2)
+    monkeypatch.setattr(resolver_tiers, "region_lookup", slow_us_west_2)
     answer = services.resolve(template=template, region="us-east-1")
     assert answer["source_region"] == "us-west-2" and answer["ami_id"] == west2   # us-west-2 before us-west-1
 
 
 def test_cross_region_regions_are_checked_concurrently(aws, make_template, monkeypatch):
     template = make_template({"ami_search": {"owner": "123456789012", "name_pattern": "none-*"}})
-    real = services._region_lookup
+    real = resolver_tiers.region_lookup
     state = {"now": 0, "max": 0, "regions": [], "starts": [], "ends": []}
     lock = threading.Lock()
 
@@ -303,7 +304,7 @@ def test_cross_region_regions_are_checked_concurrently(aws, make_template, monke
                 state["now"] -= 1
                 state["ends"].append(time.perf_counter())
 
-    monkeypatch.setattr(services, "_region_lookup", slow)
+    monkeypatch.setattr(resolver_tiers, "region_lookup", slow)
     answer = services.resolve(template=template, region="eu-west-1")
     assert sorted(state["regions"]) == sorted(["eu-west-2", "eu-central-1", "us-east-1"])
     assert state["max"] == 3                                 # all three fallback regions in flight at once
