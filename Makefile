@@ -22,9 +22,11 @@ venv deps: .venv/.deps
 deps-dev: .venv/.deps-dev
 
 run: .venv/.deps
+	$(PIP) install -q .  # the cws command-line client (pyproject.toml)
 	bash scripts/run_demo.sh
 
 test: .venv/.deps-dev
+	$(PIP) install -q .  # the cws command-line client (pyproject.toml)
 	bash scripts/ensure_services.sh
 	bash scripts/ensure_chromium.sh
 	DJANGO_SETTINGS_MODULE=registry.settings.test $(PY) manage.py makemigrations --check --dry-run
