@@ -111,9 +111,10 @@ def _describe(part: Part) -> str:
 
 
 def watch(tracker, out: Output, *, resume_hint: str, interval: float | None = None,
-          sleep: Callable[[float], None] = time.sleep) -> list[Part]:
+          sleep: Callable[[float], None] | None = None) -> list[Part]:
     """Poll ``tracker`` until every part has ended; returns the last parts."""
     interval = poll_interval() if interval is None else interval
+    sleep = sleep or time.sleep
     try:
         if out.json_mode:
             return _loop(tracker, lambda parts: None, interval, sleep)
