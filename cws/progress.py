@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 
-from cws.api import Registry, all_pages, quote_segment
+from cws.api import ApiError, Registry, all_pages, quote_segment
 from cws.errors import Interrupted
 from cws.output import Output
 
@@ -69,19 +69,30 @@ class CreationTracker:
                               progress=100 if r.get("status") == "completed" else 0, ami_id=r.get("ami_id") or "",
                               error=r.get("error") or "", detail=r.get("error") or "")
                  for region, r in (self.status.get("region_results") or {}).items()}
-        registry_id = self.status.get("registry_id")
-        ops = []
-        if registry_id:
-            ops = [op for op in all_pages(self.api, "/operations/", params={"ami": registry_id}, limit=200)
-                   if op.get("id") == self.creation_id or op.get("parent") == self.creation_id]
-        else:  # before AWS has answered there is no entry yet: the create operation alone
-            ops = [self.api.get(f"/operations/{quote_segment(self.creation_id)}")]
+        ops = self._operations(self.status.get("registry_id") if self.status.get("ami_id") else "")
         for op in ops:
             part = _operation_part(op)
             known = parts.get(part.region)
             if known is None or not known.done:
                 parts[part.region] = part
         return list(parts.values())
+
+    def _operations(self, registry_id: str) -> list[dict]:
+        """The create operation and its copies. The entry exists only once AWS has answered
+        CreateImage (and a worker has recorded it); until then, the create operation alone."""
+        if registry_id:
+            try:
+                return [op for op in all_pages(self.api, "/operations/", params={"ami": registry_id}, limit=200)
+                        if op.get("id") == self.creation_id or op.get("parent") == self.creation_id]
+            except ApiError as err:
+                if err.status != 404:
+                    raise
+        return [self.api.get(f"/operations/{quote_segment(self.creation_id)}")]
+
+    def finished(self, parts: list[Part]) -> bool:
+        # The creation's own status decides: when the create step fails, copies never start and
+        # their regions stay "pending" for good.
+        return self.status.get("status") in TERMINAL
 
     def final(self, parts: list[Part]) -> dict:
         return {**self.status, "parts": [p.__dict__ for p in parts]}
@@ -97,6 +108,9 @@ class OperationsTracker:
     def poll(self) -> list[Part]:
         self.operations = [self.api.get(f"/operations/{quote_segment(i)}") for i in self.ids]
         return [_operation_part(op) for op in self.operations]
+
+    def finished(self, parts: list[Part]) -> bool:
+        return bool(parts) and all(p.done for p in parts)
 
     def final(self, parts: list[Part]) -> dict:
         return {"operations": self.operations, "parts": [p.__dict__ for p in parts]}
@@ -130,7 +144,7 @@ def _loop(tracker, show, interval, sleep) -> list[Part]:
     while True:
         parts = tracker.poll()
         show(parts)
-        if parts and all(p.done for p in parts):
+        if tracker.finished(parts):
             return parts
         sleep(interval)
 
