@@ -85,7 +85,8 @@ def read_file(path: Path | None = None) -> dict:
     except FileNotFoundError:
         return {}
     except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise LocalError(f"cannot read {path}: {exc}", hint="fix or delete the file, then run `cws login` again")
+        raise LocalError(f"cannot read {path}: {exc}",
+                         hint="fix or delete the file, then run `cws login` again") from None
 
 
 def write_file(values: dict, path: Path | None = None) -> Path:
@@ -105,7 +106,7 @@ def write_file(values: dict, path: Path | None = None) -> Path:
                 os.unlink(tmp)
             raise
     except OSError as exc:
-        raise LocalError(f"cannot write {path}: {exc}")
+        raise LocalError(f"cannot write {path}: {exc}") from None
     return path
 
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import time
 
-import click
-
 from cws import aws
 from cws.api import all_pages, quote_segment
 from cws.core import State
@@ -24,14 +22,6 @@ def _may_manage(state: State, registry_id: str) -> bool:
     # The AMI object carries `shares` only for its owner and moderators (API.md).
     entry = state.api().get(f"/amis/{quote_segment(registry_id)}", what=registry_id)
     return entry.get("shares") is not None
-
-
-def ask(state: State, question: str, *, yes: bool) -> bool:
-    if yes:
-        return True
-    if not state.interactive:
-        return False
-    return click.confirm(question, default=False, err=True)
 
 
 def plan(state: State, resolution: dict) -> dict:

@@ -72,6 +72,14 @@ class State:
         """May we ask a question? Not in JSON mode, and only with a person on stdin."""
         return not self.json_mode and sys.stdin.isatty()
 
+    def confirm(self, question: str, *, yes: bool) -> bool:
+        """``--yes`` consents; without it ask a person, and take silence (no terminal) as no."""
+        if yes:
+            return True
+        if not self.interactive:
+            return False
+        return click.confirm(question, default=False, err=True)
+
 
 pass_state = click.make_pass_decorator(State, ensure=True)
 

@@ -19,6 +19,11 @@ from rich.text import Text
 from cws.errors import CwsError
 
 PIPE_WIDTH = 220
+# Columns of ids and short codes keep them on one line (a wrapped AMI id cannot be copied); the
+# others wrap when the terminal is narrow, but never below TEXT_MIN_WIDTH.
+UNWRAPPED = frozenset({"AMI", "ID", "TEMPLATE", "ARCH", "RATING", "STATE", "STATUS", "PROGRESS", "CREATED", "DATE", "STARS",
+                       "KIND", "REGION", "SEVERITY", "TIME", "DOWNLOADS", "OUTCOME", "SETTING"})
+TEXT_MIN_WIDTH = 10
 
 
 def stars(avg, count) -> str:
@@ -93,8 +98,12 @@ class Output:
         if not rows:
             self.line(empty, style="dim")
             return
-        table = Table(*[Column(c, overflow="fold") for c in columns], box=box.SIMPLE_HEAD, title=title, title_justify="left", header_style="bold",
-                      pad_edge=False, show_edge=False)
+        # Nothing is ever cut with an ellipsis: text folds, ids keep their line.
+        table = Table(*[Column(c, overflow="fold", no_wrap=c in UNWRAPPED,
+                               min_width=None if c in UNWRAPPED else min(TEXT_MIN_WIDTH, len(c) or TEXT_MIN_WIDTH))
+                        for c in columns],
+                      box=box.SIMPLE_HEAD, title=title,
+                      title_justify="left", header_style="bold", pad_edge=False, show_edge=False)
         for row in rows:
             table.add_row(*[cell if isinstance(cell, Text) else Text("" if cell is None else str(cell))
                             for cell in row])

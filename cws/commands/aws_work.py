@@ -134,8 +134,7 @@ def _creation_id(api: Registry, ref: str) -> str:
     that accept only operation ids answer 404 for the others; then the newest create operation
     of that AMI is looked up in ``/operations/?ami=``, which accepts every kind of id."""
     try:
-        api.get(f"/ami/status/{quote_segment(ref)}", what=ref)
-        return ref
+        return api.get(f"/ami/status/{quote_segment(ref)}", what=ref).get("creation_id") or ref
     except ApiError as err:
         if err.status != 404 or not (ref.startswith("ami-") or UUID_RE.match(ref)):
             raise
@@ -193,7 +192,7 @@ def list_mine(state: State, template, region):
     state.out.result(amis, lambda items: state.out.table(
         ["NAME", "AMI", "TEMPLATE", "STATUS", "VISIBILITY", "REGIONS", "CREATED"],
         [(a["name"], a["ami_id"], a.get("template") or "—", a["status"], a["visibility"],
-          ",".join(f"{r['region']}{'' if r['state'] == 'available' else '(' + r['state'] + ')'}"
+          ", ".join(f"{r['region']}{'' if r['state'] == 'available' else ' (' + r['state'] + ')'}"
                    for r in a.get("regions") or []), str(a["created_at"])[:10]) for a in items],
         empty="You have no AMIs yet: cws ami create <instance> --template T, or cws ami register."))
 

@@ -6,9 +6,8 @@ import shlex
 import click
 from rich.text import Text
 
-from cws.api import ApiError, FeatureMissing, quote_segment
+from cws.api import FeatureMissing, quote_segment
 from cws.core import State, command, pass_state
-from cws.errors import LocalError
 from cws.output import stars, yes_no
 
 # Friendly sort names → the registry's `ordering` values.
@@ -25,7 +24,7 @@ def badges(ami: dict) -> Text:
     if ami.get("verified"):
         text.append("verified ", style="green")
     scan = ami.get("scan_status") or "not_scanned"
-    text.append({"passed": "scan:passed", "failed": "scan:FAILED", "pending": "scan:pending"}.get(scan, "unscanned"),
+    text.append({"passed": "scan ok", "failed": "scan FAILED", "pending": "scan pending"}.get(scan, "unscanned"),
                 style={"passed": "green", "failed": "bold red"}.get(scan, "dim"))
     if ami.get("status") not in (None, "approved"):
         text.append(f" {ami['status']}", style="yellow")
@@ -33,7 +32,7 @@ def badges(ami: dict) -> Text:
 
 
 def regions_of(ami: dict) -> str:
-    return ",".join(r["region"] for r in ami.get("regions") or [] if r.get("state") == "available") or "—"
+    return ", ".join(r["region"] for r in ami.get("regions") or [] if r.get("state") == "available") or "—"
 
 
 @command("browse", examples=[
@@ -209,12 +208,7 @@ def rate(state: State, ami: str, stars_given: int, review: str | None, review_fi
 def reviews(state: State, ami: str, page: int, sort: str):
     """The reviews of an AMI (hidden ones are not shown)."""
     ordering = {"newest": "-created_at", "oldest": "created_at", "highest": "-rating", "lowest": "rating"}[sort]
-    try:
-        body = state.api().get(ami_path(ami, "/ratings/"), params={"page": page, "ordering": ordering}, what=ami)
-    except ApiError as err:
-        if err.status == 404 and page > 1 and "page" in err.message.lower():
-            raise LocalError(f"there is no page {page}") from None
-        raise
+    body = state.api().get(ami_path(ami, "/ratings/"), params={"page": page, "ordering": ordering}, what=ami)
 
     def render(d):
         state.out.table(["STARS", "USER", "DATE", "REVIEW"],

@@ -95,7 +95,7 @@ def launch(state: State, template, name, region, instance_type, ami_strategy, ar
     if method == "cross_region":
         copy_plan = copying.plan(state, resolution)
         if not dry_run:
-            if not copying.ask(state, copying.question(copy_plan), yes=yes):
+            if not state.confirm(copying.question(copy_plan), yes=yes):
                 raise Refused(f"not launched: the AMI is in {copy_plan['source_region']} and must be copied to "
                               f"{region} first", hint=f"run again with --yes to copy it, or launch in "
                                                       f"{copy_plan['source_region']}")

@@ -22,19 +22,11 @@ def _needs_claim(err: ApiError) -> bool:
     return err.code in CLAIM_CODES or "claim" in err.message.lower()
 
 
-def _confirm(state: State, question: str, *, yes: bool) -> bool:
-    if yes:
-        return True
-    if not state.interactive:
-        return False
-    return click.confirm(question, default=False, err=True)
-
-
 def add_claim_tag(state: State, ami_id: str, region: str, *, yes: bool) -> dict:
     """Tag the image with the caller's claim tag, with the caller's own AWS credentials."""
     claim = state.api().get("/me/claim", feature="claim tags")
     key, value = claim["key"], claim["value"]
-    if not _confirm(state, f"Tag {ami_id} in {region} with {key}={value} using your AWS credentials?", yes=yes):
+    if not state.confirm(f"Tag {ami_id} in {region} with {key}={value} using your AWS credentials?", yes=yes):
         raise Refused(f"{ami_id} needs your claim tag ({key}={value}) to be registered as yours",
                       hint=f"run again with --claim --yes, or: aws ec2 create-tags --region {region} "
                            f"--resources {ami_id} --tags Key={key},Value={value}")

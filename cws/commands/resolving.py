@@ -54,8 +54,8 @@ def render_resolution(out: Output, r: dict, *, details: bool = False) -> None:
         out.line(f"warning: {r['warning']}", style="yellow")
     if r.get("consent_required") and r.get("copy"):
         c = r["copy"]
-        out.line(f"needs a copy: {c['source_ami_id']} from {c['source_region']}, about ${float(c['estimated_cost']):.2f}"
-                 f" and {c['estimated_minutes']} min", style="yellow")
+        out.line(f"needs a copy: {c['source_ami_id']} from {c['source_region']}, about "
+                 f"${float(c['estimated_cost']):.2f} and {c['estimated_minutes']} min", style="yellow")
     tried_table(out, r.get("tried") or [])
     if details:
         checks = r.get("region_checks") or []
@@ -92,7 +92,7 @@ def resolve(state: State, template, region, architecture, strategy, details, yes
     copy_result = None
     if r.get("consent_required") and not no_copy:
         p = copying.plan(state, r)
-        if copying.ask(state, copying.question(p), yes=yes):
+        if state.confirm(copying.question(p), yes=yes):
             copy_result = copying.perform(state, p, wait=wait)
             if not state.json_mode:
                 state.out.line(f"Copy {'done' if copy_result.get('ami_id') and wait else 'started'}: "
@@ -161,7 +161,8 @@ def test(state: State, template, regions, all_regions, architecture, strategy):
         for region, r in sorted(t.get("region_results", {}).items()):
             style = "green" if r.get("status") == "passed" else "bold red"
             rows.append((region, Text(r.get("status", ""), style=style), r.get("resolution_method", ""),
-                         r.get("ami_id") or "—", f"{float(r.get('test_duration_ms') or 0):.0f} ms", r.get("error") or ""))
+                         r.get("ami_id") or "—", f"{float(r.get('test_duration_ms') or 0):.0f} ms",
+                         r.get("error") or ""))
         state.out.table(["REGION", "STATUS", "METHOD", "AMI", "TIME", "ERROR"], rows)
         state.out.line(f"{t['template_name']}: {t['overall_status']} — {t['available_regions']} of "
                        f"{t['total_regions']} region(s) have an answer", style="bold")
@@ -175,7 +176,8 @@ def render_costs(out: Output, c: dict) -> None:
     out.line(f"{c['template_name']} in {c['region']} on {c.get('instance_type') or 'the default instance type'}"
              + (f" (${float(c['hourly_price']):.4f}/hour)" if c.get("hourly_price") else ""), style="bold")
     out.table(["", "AMI", "SCRIPT"], [
-        ("launch (compute while booting)", f"${float(c['ami_launch_cost']):.4f}", f"${float(c['script_launch_cost']):.4f}"),
+        ("launch (compute while booting)", f"${float(c['ami_launch_cost']):.4f}",
+         f"${float(c['script_launch_cost']):.4f}"),
         ("setup", f"${float(c['ami_setup_cost']):.4f}", f"${float(c['script_setup_cost']):.4f}"),
         ("storage per month", f"${float(c['ami_storage_cost']):.4f}", "—"),
         ("setup time", f"{max(0, int(c['script_setup_time']) - int(c['time_savings']))} min",

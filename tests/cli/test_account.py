@@ -80,3 +80,23 @@ def test_one_login_serves_both_clients(live, cli, make_user):
     assert me["username"] == "shared" and me["token_source"].endswith("state.json (config.api_key)")
     assert cli("logout", "--json", env={"CWS_REGISTRY_URL": None}).ok().json()["still_signed_in_by"].startswith(
         "the CloudWorkstation client's key")
+
+
+def test_the_program_itself_in_a_process_of_its_own(live, cli, make_user, tmp_path):
+    """`python -m cws` (what the console script runs): a real process, real stdout and exit code."""
+    import os
+    import subprocess
+    import sys
+
+    make_user("alice", password="alice-password-123")
+    env = {**os.environ, "HOME": str(cli.home), "CWS_REGISTRY_URL": live}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    login = subprocess.run([sys.executable, "-m", "cws", "login", "-u", "alice", "--password-stdin"],
+                           input="alice-password-123\n", capture_output=True, text=True, env=env, timeout=60)
+    assert login.returncode == 0, login.stderr
+    me = subprocess.run([sys.executable, "-m", "cws", "whoami", "--json"], capture_output=True, text=True, env=env,
+                        timeout=60)
+    assert me.returncode == 0 and json.loads(me.stdout)["username"] == "alice"
+    bad = subprocess.run([sys.executable, "-m", "cws", "ami", "rate", "ami-0123456789abcdef0", "9"],
+                         capture_output=True, text=True, env=env, timeout=60)
+    assert bad.returncode == 2 and "9 is not in the range 1<=x<=5" in bad.stderr and bad.stdout == ""

@@ -3,7 +3,7 @@ field by field, human output against golden snapshots (tests/cli/golden/)."""
 import pytest
 from rest_framework.authtoken.models import Token
 
-from amis.models import AMI, AMIRegion
+from amis.models import AMIRegion
 from amis.services import download_record
 from ratings.services import rating_submit
 from tests.cli.conftest import assert_golden

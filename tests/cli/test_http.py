@@ -9,7 +9,7 @@ import pytest
 
 from cws.api import ApiError, FeatureMissing, Registry
 from cws.errors import LocalError
-from registry import throttling
+from tests.amis.test_throttling import rates  # noqa: F401 — the throttle-rates fixture
 
 
 class Script:
@@ -116,18 +116,8 @@ def test_error_messages_carry_what_the_server_said():
 
 # --- against the real registry --------------------------------------------------------------------
 
-@pytest.fixture
-def rates(monkeypatch):
-    def set_rates(**values):
-        table = {"anon": None, "user": None, "write": None, **values}
-        for cls in (throttling.AnonRateThrottle, throttling.UserRateThrottle, throttling.WriteRateThrottle):
-            monkeypatch.setattr(cls, "THROTTLE_RATES", table)
-
-    return set_rates
-
-
 @pytest.mark.django_db(transaction=True)
-def test_the_client_honours_the_registrys_retry_after(live, cli, rates):
+def test_the_client_honours_the_registrys_retry_after(live, cli, rates):  # noqa: F811
     rates(anon="1/sec")
     cli("ami", "browse", "--json").ok()
     waited = cli("ami", "browse", "--json").ok()  # throttled once, waited Retry-After (1 s), then served

@@ -97,3 +97,14 @@ def test_preview_test_and_costs(registry, cli):
     assert costs["script_setup_cost"] > costs["ami_setup_cost"]
     table = cli("ami", "costs", "r-rstudio", "-r", "eu-west-1").ok().stdout
     assert "launch (compute while booting)" in table and "break-even" in table
+
+
+def test_shell_completion_offers_the_registrys_templates(registry, cli):
+    from click.shell_completion import ShellComplete
+
+    from cws.cli import cli as root
+
+    complete = ShellComplete(root, {}, "cws", "_CWS_COMPLETE")
+    assert [c.value for c in complete.get_completions(["ami", "resolve"], "python-ml-")] == [
+        "python-ml-ami", "python-ml-graviton", "python-ml-spark"]
+    assert "resolve" in [c.value for c in complete.get_completions(["ami"], "res")]
