@@ -21,8 +21,8 @@ from cws.errors import CwsError
 PIPE_WIDTH = 220
 # Columns of ids and short codes keep them on one line (a wrapped AMI id cannot be copied); the
 # others wrap when the terminal is narrow, but never below TEXT_MIN_WIDTH.
-UNWRAPPED = frozenset({"AMI", "ID", "TEMPLATE", "ARCH", "RATING", "STATE", "STATUS", "PROGRESS", "CREATED", "DATE", "STARS",
-                       "KIND", "REGION", "SEVERITY", "TIME", "DOWNLOADS", "OUTCOME", "SETTING"})
+UNWRAPPED = frozenset({"AMI", "ID", "TEMPLATE", "ARCH", "RATING", "STATE", "STATUS", "PROGRESS", "CREATED", "DATE",
+                       "STARS", "KIND", "REGION", "SEVERITY", "TIME", "DOWNLOADS", "OUTCOME", "SETTING"})
 TEXT_MIN_WIDTH = 10
 
 
