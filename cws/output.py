@@ -91,23 +91,40 @@ class Output:
         self.console.print(grid)
 
     def table(self, columns: Sequence[str], rows: Iterable[Sequence], *, title: str | None = None,
-              empty: str = "nothing to show") -> None:
+              empty: str = "nothing to show", optional: Sequence[str] = ()) -> None:
+        """A table; ``optional`` columns are left out, in that order, while the table does not fit
+        the terminal (the ids and names a reader needs stay)."""
         if self.json_mode:
             return
-        rows = list(rows)
+        rows = [list(row) for row in rows]
         if not rows:
             self.line(empty, style="dim")
             return
+        columns = list(columns)
+        table = self._table(columns, rows, title)
+        for name in optional:
+            # Measured without the terminal's limit: rich clamps a measurement to the width it is given.
+            needed = table.__rich_measure__(self.console, self.console.options.update(max_width=10_000)).minimum
+            if needed <= self.console.width:
+                break
+            index = columns.index(name)
+            columns.pop(index)
+            for row in rows:
+                row.pop(index)
+            table = self._table(columns, rows, title)
+        self.console.print(table)
+
+    @staticmethod
+    def _table(columns: list[str], rows: list[list], title: str | None) -> Table:
         # Nothing is ever cut with an ellipsis: text folds, ids keep their line.
         table = Table(*[Column(c, overflow="fold", no_wrap=c in UNWRAPPED,
-                               min_width=None if c in UNWRAPPED else min(TEXT_MIN_WIDTH, len(c) or TEXT_MIN_WIDTH))
-                        for c in columns],
-                      box=box.SIMPLE_HEAD, title=title,
-                      title_justify="left", header_style="bold", pad_edge=False, show_edge=False)
+                               min_width=None if c in UNWRAPPED else TEXT_MIN_WIDTH) for c in columns],
+                      box=box.SIMPLE_HEAD, title=title, title_justify="left", header_style="bold", pad_edge=False,
+                      show_edge=False)
         for row in rows:
             table.add_row(*[cell if isinstance(cell, Text) else Text("" if cell is None else str(cell))
                             for cell in row])
-        self.console.print(table)
+        return table
 
     # --- errors -------------------------------------------------------------------------------
     def error(self, err: CwsError) -> None:

@@ -194,6 +194,7 @@ def list_mine(state: State, template, region):
         [(a["name"], a["ami_id"], a.get("template") or "—", a["status"], a["visibility"],
           ", ".join(f"{r['region']}{'' if r['state'] == 'available' else ' (' + r['state'] + ')'}"
                    for r in a.get("regions") or []), str(a["created_at"])[:10]) for a in items],
+        optional=("CREATED", "VISIBILITY", "TEMPLATE"),
         empty="You have no AMIs yet: cws ami create <instance> --template T, or cws ami register."))
 
 
@@ -208,4 +209,4 @@ def operations(state: State, ami, page):
         ["ID", "KIND", "STATE", "PROGRESS", "REGION", "AMI", "CREATED", "MESSAGE"],
         [(o["id"], o["kind"], o["state"], f"{o.get('progress', 0)}%", o.get("region", ""), o.get("ami_id", ""),
           str(o.get("created_at", ""))[:19], o.get("error") or o.get("message") or "") for o in b.get("results", [])],
-        empty="No operations."))
+        optional=("CREATED", "AMI", "PROGRESS"), empty="No operations."))

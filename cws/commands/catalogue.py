@@ -73,7 +73,7 @@ def browse(state: State, query, category, architecture, region, template, creato
             ["NAME", "AMI", "TEMPLATE", "ARCH", "REGIONS", "RATING", "DOWNLOADS", "BADGES"],
             [(Text(a["name"], style="bold"), a["ami_id"], a.get("template") or "—", a["architecture"],
               regions_of(a), stars(a.get("rating_avg"), a.get("rating_count")), a.get("download_count", 0),
-              badges(a)) for a in results],
+              badges(a)) for a in results], optional=("DOWNLOADS", "TEMPLATE", "BADGES"),
             empty="No AMIs match." + (" Try fewer filters." if any(v for k, v in params.items()
                                                                    if k not in ("page", "page_size")) else ""))
         count = data.get("count", len(results))

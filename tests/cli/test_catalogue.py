@@ -63,6 +63,13 @@ def test_browse_human_output(catalogue, cli):
     result = cli("ami", "browse", "--facets").ok()
     assert_golden("browse", result.stdout)
     assert cli("ami", "browse", "nothing-like-this").ok().stdout.strip() == "No AMIs match. Try fewer filters."
+    # An 80-column terminal: the optional columns go, every AMI id stays whole on its line.
+    narrow = cli("ami", "browse", env={"COLUMNS": "80"}).ok().stdout
+    header = narrow.splitlines()[0].split()
+    assert header[:2] == ["NAME", "AMI"] and "DOWNLOADS" not in header and "TEMPLATE" not in header
+    assert all(len(line) <= 80 for line in narrow.splitlines())
+    for ami in (catalogue["pytorch"], catalogue["graviton"], catalogue["rstats"]):
+        assert ami.ami_id in narrow
 
 
 def test_info(catalogue, cli):
