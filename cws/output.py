@@ -116,9 +116,17 @@ class Output:
 
     @staticmethod
     def _table(columns: list[str], rows: list[list], title: str | None) -> Table:
+        def floor(index: int, header: str) -> int | None:
+            # Text may wrap down to TEXT_MIN_WIDTH, or to its own width when narrower than that.
+            if header in UNWRAPPED:
+                return None
+            longest = max([len(header)] + [len(cell.plain if isinstance(cell, Text) else str(cell or ""))
+                                           for cell in (row[index] for row in rows)])
+            return min(TEXT_MIN_WIDTH, longest)
+
         # Nothing is ever cut with an ellipsis: text folds, ids keep their line.
-        table = Table(*[Column(c, overflow="fold", no_wrap=c in UNWRAPPED,
-                               min_width=None if c in UNWRAPPED else TEXT_MIN_WIDTH) for c in columns],
+        table = Table(*[Column(c, overflow="fold", no_wrap=c in UNWRAPPED, min_width=floor(i, c))
+                        for i, c in enumerate(columns)],
                       box=box.SIMPLE_HEAD, title=title, title_justify="left", header_style="bold", pad_edge=False,
                       show_edge=False)
         for row in rows:
