@@ -195,8 +195,6 @@ class Registry:
             if self.token:
                 message = f"the registry refused your token: {message}"
             hint = "run `cws login`"
-        elif status == 403:
-            pass
         elif status == 404:
             if what:
                 message = f"{message.rstrip('.')}: {what}"

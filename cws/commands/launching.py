@@ -101,6 +101,10 @@ def launch(state: State, template, name, region, instance_type, ami_strategy, ar
                                                       f"{copy_plan['source_region']}")
             copy_result = copying.perform(state, copy_plan, wait=True)
             image_id = copy_result["ami_id"]
+            if not image_id:  # the registry has a copy under way there already, started by someone else
+                raise Refused(f"a copy of the AMI into {region} is already under way",
+                              hint=f"launch when it is available: `cws ami resolve {template} --region {region}` "
+                                   "shows it")
     elif method == "fallback_script":
         user_data = provisioning.script(template_doc)
         if not image_id and resolution.get("base_image_parameter") and not dry_run:

@@ -119,17 +119,30 @@ def emulator():
     server.start()
     host, port = server.get_host_and_port()
     url = f"http://{host}:{port}"
+    _seed(url)
+    yield url
+    server.stop()
+
+
+def _seed(url: str) -> None:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("AWS_ENDPOINT_URL", url)
         aws_gateway.clear_client_cache()
         call_command("seed_emulator", stdout=io.StringIO())
     aws_gateway.clear_client_cache()
-    yield url
-    server.stop()
+
+
+def _seeded(url: str) -> bool:
+    ec2 = boto3.client("ec2", region_name="us-east-1", endpoint_url=url)
+    return bool(ec2.describe_instances(Filters=[{"Name": "tag:Name", "Values": ["cws-demo-instance"]}])["Reservations"])
 
 
 @pytest.fixture
 def registry(live_server, emulator, cli, monkeypatch, settings) -> Demo:
+    # moto keeps one state per process: a test elsewhere that resets it (mock_aws, /moto-api/reset)
+    # empties this server too; seed again then.
+    if not _seeded(emulator):
+        _seed(emulator)
     monkeypatch.setenv("AWS_ENDPOINT_URL", emulator)
     settings.REGISTRY_POLL_SECONDS = 1
     with override_settings(REGISTRY_EMULATOR=True):
