@@ -22,11 +22,9 @@ venv deps: .venv/.deps
 deps-dev: .venv/.deps-dev
 
 run: .venv/.deps
-	$(PIP) install -q .  # the cws command-line client (pyproject.toml)
 	bash scripts/run_demo.sh
 
 test: .venv/.deps-dev
-	$(PIP) install -q .  # the cws command-line client (pyproject.toml)
 	bash scripts/ensure_services.sh
 	bash scripts/ensure_chromium.sh
 	DJANGO_SETTINGS_MODULE=registry.settings.test $(PY) manage.py makemigrations --check --dry-run
@@ -42,6 +40,13 @@ beat: .venv/.deps
 
 migrate: .venv/.deps
 	$(PY) manage.py migrate --noinput
+
+# The cws command-line client (pyproject.toml): `make run` and `make test` install it into .venv
+# (an extra prerequisite of both; reinstalled when its sources change).
+run test: .venv/.cws
+.venv/.cws: pyproject.toml $(wildcard cws/*.py cws/commands/*.py) .venv/.deps
+	$(PIP) install -q .
+	touch $@
 
 # Resolver benchmark (~2.5 min): own moto server :5111, gunicorn :8101, database reg_bench, Redis db 12.
 bench-resolve: .venv/.deps-dev
