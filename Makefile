@@ -41,6 +41,13 @@ beat: .venv/.deps
 migrate: .venv/.deps
 	$(PY) manage.py migrate --noinput
 
+# The cws command-line client (pyproject.toml): `make run` and `make test` install it into .venv
+# (an extra prerequisite of both; reinstalled when its sources change).
+run test: .venv/.cws
+.venv/.cws: pyproject.toml $(wildcard cws/*.py cws/commands/*.py) .venv/.deps
+	$(PIP) install -q .
+	touch $@
+
 # Resolver benchmark (~2.5 min): own moto server :5111, gunicorn :8101, database reg_bench, Redis db 12.
 bench-resolve: .venv/.deps-dev
 	bash scripts/ensure_services.sh

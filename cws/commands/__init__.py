@@ -1,0 +1,1 @@
+"""The client's commands, one module per area; ``cws.cli`` assembles them."""
