@@ -63,8 +63,8 @@ def _address_kind(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | No
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     for kind, flag in (("loopback", ip.is_loopback), ("link-local (cloud metadata)", ip.is_link_local),
-                       ("private", ip.is_private), ("multicast", ip.is_multicast),
-                       ("unspecified", ip.is_unspecified), ("reserved", ip.is_reserved)):
+                       ("unspecified", ip.is_unspecified), ("private", ip.is_private),
+                       ("multicast", ip.is_multicast), ("reserved", ip.is_reserved)):
         if flag:
             return kind
     return None if ip.is_global else "non-public"
@@ -106,7 +106,7 @@ def url_problem(url: str) -> str | None:
     except ValueError:
         return None  # a host name: resolved and checked at delivery time
     refusal = address_refusal(parts.hostname)
-    return f"webhooks may not be sent to {refusal}" if refusal else None
+    return f"refused: {refusal}" if refusal else None
 
 
 def resolve_checked(host: str, port: int) -> str:
@@ -129,7 +129,7 @@ def _post_once(url: str, body: bytes, headers: dict, timeout: float):
     """One POST to ``url`` pinned to its checked address. Returns (status, location, excerpt)."""
     problem = url_problem(url)
     if problem:
-        raise RefusedDestination(f"refused: {problem}")
+        raise RefusedDestination(problem if problem.startswith("refused") else f"refused: {problem}")
     parts = urlsplit(url)
     https = parts.scheme == "https"
     port = parts.port or (443 if https else 80)

@@ -261,4 +261,6 @@ def _locked_manageable(webhook: Webhook, user) -> Webhook:
     _require_user(user)
     if webhook_get_manageable(user=user, webhook_id=webhook.pk) is None:
         raise NotFound("webhook not found")
-    return Webhook.objects.select_for_update().select_related("owner_user", "owner_community").get(pk=webhook.pk)
+    # of=self: the owner joins are outer joins, which PostgreSQL cannot lock.
+    return (Webhook.objects.select_for_update(of=("self",)).select_related("owner_user", "owner_community")
+            .get(pk=webhook.pk))
