@@ -6,6 +6,8 @@ from notifications.models import Subscription
 from templates.selectors import template_list
 
 EVENT_CHOICES = [(t.value, t.label) for t in SUBSCRIBABLE]
+# A text field (styled like the others) that phones still type as a URL.
+URL_ATTRS = {"inputmode": "url", "autocomplete": "url", "spellcheck": "false", "placeholder": "https://"}
 
 
 class NotificationSettingsForm(forms.Form):
@@ -40,7 +42,7 @@ class SubscriptionForm(forms.Form):
 
 class WebhookForm(forms.Form):
     name = forms.CharField(max_length=100)
-    url = forms.CharField(max_length=2000, label="URL", widget=forms.URLInput,
+    url = forms.CharField(max_length=2000, label="URL", widget=forms.TextInput(attrs=URL_ATTRS),
                           help_text="Receives POSTs of CloudEvents JSON, signed in the X-Registry-Signature header.")
     community = forms.ChoiceField(required=False, label="Owner",
                                   help_text="Community webhooks carry events about public AMIs only.")
@@ -52,4 +54,4 @@ class WebhookForm(forms.Form):
 
 class WebhookEditForm(forms.Form):
     name = forms.CharField(max_length=100)
-    url = forms.CharField(max_length=2000, label="URL", widget=forms.URLInput)
+    url = forms.CharField(max_length=2000, label="URL", widget=forms.TextInput(attrs=URL_ATTRS))
