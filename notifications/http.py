@@ -25,6 +25,8 @@ from urllib.parse import urljoin, urlsplit
 
 import urllib3
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
 
 MAX_REDIRECTS = 3
 EXCERPT_BYTES = 2048
@@ -83,7 +85,9 @@ def address_refusal(ip_text: str) -> str | None:
     if any(ip in network for network in _allowed_networks()):
         return None
     kind = _address_kind(ip)
-    return f"{ip} is a {kind} address" if kind else None
+    if kind is None:
+        return None
+    return f"{ip} is {'an' if kind[0] in 'aeiou' else 'a'} {kind} address"
 
 
 def url_problem(url: str) -> str | None:
@@ -101,6 +105,10 @@ def url_problem(url: str) -> str | None:
         return "credentials in the URL are not allowed (the signature authenticates the registry)"
     if port == 0:
         return "port 0 is not a valid port"
+    try:
+        URLValidator(schemes=["http", "https"])(url)
+    except ValidationError:
+        return "not a valid URL"
     try:
         ipaddress.ip_address(parts.hostname)
     except ValueError:
