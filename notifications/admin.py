@@ -3,7 +3,7 @@ made here is enabling or disabling an endpoint, through the service (audited).""
 from django.contrib import admin
 
 from notifications.models import EmailNotification, Event, Subscription, Webhook, WebhookAttempt, WebhookDelivery
-from notifications.services import webhook_update
+from notifications.services import webhook_moderate
 from registry.admin_site import ModeratorAdmin
 
 
@@ -42,13 +42,13 @@ class WebhookAdmin(_ReadOnly):
     @admin.action(description="Disable selected webhooks", permissions=["moderate"])
     def disable(self, request, queryset):
         for hook in queryset:
-            webhook_update(webhook=hook, user=request.user, is_active=False)
+            webhook_moderate(webhook=hook, moderator=request.user, is_active=False)
         self.message_user(request, f"{queryset.count()} webhook(s) disabled.")
 
     @admin.action(description="Enable selected webhooks (resets the failure count)", permissions=["moderate"])
     def enable(self, request, queryset):
         for hook in queryset:
-            webhook_update(webhook=hook, user=request.user, is_active=True)
+            webhook_moderate(webhook=hook, moderator=request.user, is_active=True)
         self.message_user(request, f"{queryset.count()} webhook(s) enabled.")
 
 

@@ -19,6 +19,7 @@ from notifications.tokens import unsubscribe_token_read
 from registry.audit import audit_record
 from registry.errors import Conflict, Forbidden, InvalidInput, NotFound
 from registry.models import Community
+from registry.permissions import is_moderator
 from templates.models import Template
 
 NAME_MAX = 100
@@ -214,17 +215,38 @@ def webhook_update(*, webhook: Webhook, user, name=None, url=None, is_active: bo
     before = _webhook_view(hook)
     for key, value in _clean_webhook_fields(name=name, url=url).items():
         setattr(hook, key, value)
-    if is_active is not None and bool(is_active) != hook.is_active:
-        hook.is_active = bool(is_active)
-        if hook.is_active:
-            hook.consecutive_failures, hook.disabled_at, hook.disabled_reason = 0, None, ""
-            hook.disabled_notice_at = None
-        else:
-            hook.disabled_at, hook.disabled_reason = timezone.now(), f"disabled by {user.get_username()}"
+    if is_active is not None:
+        _set_active(hook, bool(is_active), by=user)
     hook.save()
     after = _webhook_view(hook)
     if after != before:
         audit_record(actor=user, action="webhook.update", target=hook, before=before, after=after)
+    return hook
+
+
+def _set_active(hook: Webhook, active: bool, *, by) -> None:
+    if active == hook.is_active:
+        return
+    hook.is_active = active
+    if active:  # a fresh start: the count, the reason and the "disabled" notice
+        hook.consecutive_failures, hook.disabled_at, hook.disabled_reason = 0, None, ""
+        hook.disabled_notice_at = None
+    else:
+        hook.disabled_at, hook.disabled_reason = timezone.now(), f"disabled by {by.get_username()}"
+
+
+@transaction.atomic
+def webhook_moderate(*, webhook: Webhook, moderator, is_active: bool) -> Webhook:
+    """A moderator switches any endpoint off (an abusive or broken receiver) or on again (admin)."""
+    if not is_moderator(moderator):
+        raise Forbidden("only moderators may do this")
+    hook = Webhook.objects.select_for_update().get(pk=webhook.pk)
+    before = _webhook_view(hook)
+    _set_active(hook, bool(is_active), by=moderator)
+    hook.save()
+    if _webhook_view(hook) != before:
+        audit_record(actor=moderator, action="webhook.moderate", target=hook, before=before,
+                     after=_webhook_view(hook))
     return hook
 
 
