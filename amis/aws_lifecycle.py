@@ -758,6 +758,8 @@ def copy_image_step(*, operation_id) -> int | None:
         AMIRegion.objects.filter(pk=row.pk).update(state=AMIRegion.State.AVAILABLE, error="",
                                                    updated_at=timezone.now())
         operation_succeed(op, message=f"copy {row.image_id} available in {op.region}")
+        audit_record(actor=op.created_by, action="ami.copy_completed", target=ami,
+                     after={"region": op.region, "ami_id": row.image_id, "operation": str(op.pk)})
     # Copies made later get the entry's AWS grants (and public/deprecated state) too.
     grants_apply_all(ami=ami)
     if ami.status in (AMI.Status.DEPRECATED, AMI.Status.REVOKED):

@@ -23,18 +23,20 @@ from registry import aws
 from registry.permissions import is_moderator
 
 
-def ami_visibility_q(*, user) -> Q | None:
+def ami_visibility_q(*, user, revoked_as_listed: bool = False) -> Q | None:
     """The condition an AMI row must meet to be visible to ``user`` (None means: everything).
 
     Anonymous: approved + public. Signed in: also ``community``-visibility entries (every user
     belongs to the default community), their own entries, and approved or deprecated entries
     shared with them (user grant, or a community grant to a community they belong to — every
     user belongs to the default communities). Moderators: everything. Revoked entries are
-    visible only to owners and moderators.
+    visible only to owners and moderators. ``revoked_as_listed`` answers "who could see it just
+    before it was revoked" (revocation notices): only listed entries can be revoked.
     """
     if user is not None and is_moderator(user):
         return None
-    listed = Q(status__in=[AMI.Status.APPROVED, AMI.Status.DEPRECATED])
+    listed = Q(status__in=[AMI.Status.APPROVED, AMI.Status.DEPRECATED]
+               + ([AMI.Status.REVOKED] if revoked_as_listed else []))
     public = listed & Q(visibility=AMI.Visibility.PUBLIC)
     if user is None or not user.is_authenticated:
         return public
@@ -47,9 +49,9 @@ def ami_visibility_q(*, user) -> Q | None:
     return public | community | Q(creator=user) | shared
 
 
-def ami_list_visible_to(*, user) -> QuerySet[AMI]:
+def ami_list_visible_to(*, user, revoked_as_listed: bool = False) -> QuerySet[AMI]:
     """Every AMI ``user`` may see (no ordering or eager loading imposed)."""
-    condition = ami_visibility_q(user=user)
+    condition = ami_visibility_q(user=user, revoked_as_listed=revoked_as_listed)
     qs = AMI.objects.all()
     if condition is None:
         return qs

@@ -5,6 +5,7 @@ from typing import Any
 
 from django.db import models
 
+from registry.events import audit_event_announce_on_commit
 from registry.middleware import current_request
 from registry.models import AuditEvent
 
@@ -21,7 +22,8 @@ def audit_record(*, actor, action: str, target: models.Model | None = None, befo
     """Append one audit event. Call inside the service's transaction so both commit or neither.
 
     ``actor`` may be None (system jobs) or an anonymous user. IP, user agent and request id are
-    taken from the request being served, when there is one.
+    taken from the request being served, when there is one. Once the transaction commits, the
+    event is announced on ``registry.events.audit_event_committed`` (never for a rollback).
     """
     if target is not None:
         target_type = target_type or target._meta.label_lower
@@ -29,7 +31,7 @@ def audit_record(*, actor, action: str, target: models.Model | None = None, befo
         target_repr = target_repr or str(target)[:255]
     user = actor if actor is not None and getattr(actor, "is_authenticated", False) else None
     request = current_request()
-    return AuditEvent.objects.create(
+    event = AuditEvent.objects.create(
         actor=user,
         actor_username=user.get_username() if user else ("system" if actor is None else "anonymous"),
         action=action,
@@ -43,6 +45,8 @@ def audit_record(*, actor, action: str, target: models.Model | None = None, befo
         user_agent=(request.META.get("HTTP_USER_AGENT", "")[:255] if request is not None else ""),
         request_id=getattr(request, "request_id", "") if request is not None else "",
     )
+    audit_event_announce_on_commit(event)
+    return event
 
 
 def _jsonable(value: Any):

@@ -17,6 +17,7 @@ api_v1 = [
     path("amis/<str:ami>/shares/", include("sharing.urls")),
     path("", include("resolver.urls")),
     path("", include("registry.trust_urls")),
+    path("", include("notifications.urls")),
 ]
 
 urlpatterns = [
@@ -26,6 +27,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("admin/", admin.site.urls),
+    path("", include("notifications.web_urls")),
     path("", include("registry.web_urls")),
 ]
 

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "ratings",
     "sharing",
     "resolver",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -305,3 +306,29 @@ REGISTRY_RESOLVER_CACHE_ENABLED = env.bool("REGISTRY_RESOLVER_CACHE_ENABLED", de
 # Overrides of the cost model's defaults (resolver/costs.py DEFAULTS), e.g. as JSON in the environment:
 # REGISTRY_RESOLVER_COSTS='{"storage_per_gb_month": {"eu-": 0.12}, "default_ami_size_gb": 30}'
 REGISTRY_RESOLVER_COSTS = env.json("REGISTRY_RESOLVER_COSTS", default={})
+
+# --- Notifications (notifications/, docs/notifications.md) ---------------------------------------
+# Links in emails, feeds and webhook payloads point here (the CloudEvents `source` too).
+REGISTRY_SITE_URL = env("REGISTRY_SITE_URL", default="http://127.0.0.1:8000")
+# Email through Django's backend: consolemail:// prints messages (the demo); smtp+tls://user:pass@host:587 sends.
+EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+vars().update(EMAIL_CONFIG)
+DEFAULT_FROM_EMAIL = env("DJANGO_DEFAULT_FROM_EMAIL", default="CWS Registry <registry@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+REGISTRY_EMAIL_MAX_ATTEMPTS = env.int("REGISTRY_EMAIL_MAX_ATTEMPTS", default=6)
+# Webhooks: timeouts, retries with exponential backoff (base·2^(n−1), capped, ±20 % jitter), disabling.
+REGISTRY_WEBHOOK_TIMEOUT_SECONDS = env.float("REGISTRY_WEBHOOK_TIMEOUT_SECONDS", default=10)
+REGISTRY_WEBHOOK_MAX_ATTEMPTS = env.int("REGISTRY_WEBHOOK_MAX_ATTEMPTS", default=6)
+REGISTRY_WEBHOOK_RETRY_BASE_SECONDS = env.int("REGISTRY_WEBHOOK_RETRY_BASE_SECONDS", default=30)
+REGISTRY_WEBHOOK_RETRY_MAX_SECONDS = env.int("REGISTRY_WEBHOOK_RETRY_MAX_SECONDS", default=3600)
+REGISTRY_WEBHOOK_DISABLE_AFTER_FAILURES = env.int("REGISTRY_WEBHOOK_DISABLE_AFTER_FAILURES", default=20)
+# SSRF: webhooks never reach loopback/private/link-local (metadata) addresses unless allowed here.
+REGISTRY_WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env.bool("REGISTRY_WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=False)
+REGISTRY_WEBHOOK_ALLOWED_NETWORKS = env.list("REGISTRY_WEBHOOK_ALLOWED_NETWORKS", default=[])
+REGISTRY_NOTIFICATION_RETENTION_DAYS = env.int("REGISTRY_NOTIFICATION_RETENTION_DAYS", default=90)
+REGISTRY_FEED_ITEMS = env.int("REGISTRY_FEED_ITEMS", default=50)
+CELERY_BEAT_SCHEDULE = {
+    **CELERY_BEAT_SCHEDULE,
+    "notifications-resume": {"task": "notifications.resume", "schedule": 300.0},
+    "notifications-prune": {"task": "notifications.prune", "schedule": 24 * 3600.0},
+}
