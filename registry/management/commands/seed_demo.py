@@ -7,8 +7,8 @@ refuses unless told ``--i-know-this-is-a-demo``, and even then it never gives an
 documented password: new accounts get random ones (printed once), and a demo account that still
 has its documented password gets a new random one.
 
-Prints one ``account:`` line per demo account (the `make run` banner shows them) saying how to sign
-in, or that the password was changed since the demo set it.
+Prints one ``account:`` line per demo account (the `make run` banner shows them): its name and
+password, or why the password is not shown.
 """
 import os
 import secrets
@@ -81,7 +81,9 @@ class Command(BaseCommand):
             user.save(update_fields=["password"])
             note = "" if created else " (new password: the documented one is never kept in production mode)"
             lines.append(f"account: {username} / {password}  ({role}){note}")
-        elif not production and user.check_password(documented):
+        elif production:
+            lines.append(f"account: {username} ({role}; password not shown: set on an earlier run)")
+        elif user.check_password(documented):
             lines.append(f"account: {username} / {documented}  ({role})")
         else:
             lines.append(f"account: {username} ({role}; password changed since the demo set it)")
