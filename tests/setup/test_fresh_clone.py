@@ -107,7 +107,8 @@ def readme_api_block(readme: str, base_url: str, instance_id: str) -> str:
     """The README's "Try the API" block as a script, only the address and the instance id filled in;
     each command's output is followed by a marker line."""
     block = readme[readme.index("Try the API against the demo"):]
-    block = block[block.index("```bash\n") + 8:block.index("\n```")]
+    block = block[block.index("```bash\n") + 8:]
+    block = block[:block.index("\n```")]
     commands, current = [], ""
     for line in block.splitlines():
         current += line + "\n"
@@ -120,7 +121,7 @@ def readme_api_block(readme: str, base_url: str, instance_id: str) -> str:
         if command.startswith("INSTANCE="):
             command = f"INSTANCE={instance_id}\n"
         script.append(command.replace("localhost:8000", base_url.removeprefix("http://")).rstrip("\n")
-                      + ("" if "=" in command.split(" ")[0] else "; echo; echo '@@@'"))
+                      + ("" if "=" in command.split(" ")[0] else "\necho; echo '@@@'"))
     return "\n".join(script)
 
 
