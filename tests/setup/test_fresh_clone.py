@@ -197,7 +197,7 @@ def test_fresh_clone_make_run_with_postgresql_redis_and_a_worker(clone, database
 
         created = run_readme_examples(run, banner)
         # Queued for the worker, which then does the work: the progress page moves on its own.
-        assert created["status"] in ("pending", "queued", "running"), created
+        assert created["status"] not in ("completed", "failed"), created
         headers = {"Authorization": f"Token {token(run.url)}"}
         deadline = time.time() + 120
         while (status := requests.get(f"{run.url}/api/v1/ami/status/{created['creation_id']}", headers=headers,
