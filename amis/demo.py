@@ -26,7 +26,7 @@ from registry.demo import DEMO_INSTANCES, DEMO_TAG
 from templates.selectors import template_get
 
 # A syntactically valid placeholder used as the instance's source image when the emulator has
-# no stock AMIs (run_demo.sh starts moto with MOTO_EC2_LOAD_DEFAULT_AMIS=false).
+# no stock AMIs (a moto server started with MOTO_EC2_LOAD_DEFAULT_AMIS=false).
 PLACEHOLDER_BASE_IMAGE = "ami-0de0000000000000a"
 
 # key, owner (researcher|admin), region, arch, template slug, category, target status, visibility, name, description, tags
