@@ -21,16 +21,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
-import threading
 
 # NOTE: moto is a demo/test dependency (requirements-demo.txt), never imported by the registry.
+from moto import server as moto_server
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ec2.models import ec2_backends
 from moto.ec2.models.amis import Ami
 from moto.moto_api._internal import mock_random
-from moto.server import ThreadedMotoServer
 
 RANDOM_SEED = 20250101
 
@@ -59,20 +57,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--images", help="JSON plan written by `manage.py seed_emulator --plan`")
     args = parser.parse_args(argv)
+    if not 0 < args.port < 65536:
+        parser.error(f"--port {args.port} is not a TCP port")
 
     mock_random.seed(RANDOM_SEED)
     images = json.loads(open(args.images, encoding="utf-8").read()) if args.images else []
     added = install_images(images)
-    server = ThreadedMotoServer(ip_address=args.host, port=args.port, verbose=True)
-    server.start()
-    print(f"[emulator] moto server on http://{args.host}:{args.port} with {added} template images "
-          f"in their regions; LOCAL EMULATOR, nothing reaches real AWS", flush=True)
-
-    stopped = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stopped.set())
-    stopped.wait()
-    server.stop()
+    print(f"[emulator] {added} template images in their regions; serving on http://{args.host}:{args.port} "
+          "(LOCAL EMULATOR: nothing reaches real AWS)", flush=True)
+    # moto_server itself, in this process (its EC2 backends hold the images): a port it cannot bind
+    # ends the process with the reason, which run_demo.sh shows from the log.
+    moto_server.main(["-H", args.host, "-p", str(args.port)])
     return 0
 
 

@@ -58,6 +58,10 @@ wait_until() {  # NAME PID LOG SECONDS CHECK...: until CHECK succeeds; fail fast
 http_ok() { $PY -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=3)' "$1"; }
 port_in_use() { $PY -c 'import socket, sys; s = socket.socket(); s.settimeout(0.5); sys.exit(s.connect_ex((sys.argv[1], int(sys.argv[2]))) != 0)' "$1" "$2"; }
 
+is_port() { [[ $1 =~ ^[0-9]+$ ]] && [ "$1" -ge 1 ] && [ "$1" -le 65535 ]; }
+is_port "$WEB_PORT" || fail "RUN_ADDR=$RUN_ADDR: $WEB_PORT is not a TCP port"
+is_port "${MOTO_PORT:-5055}" || fail "MOTO_PORT=${MOTO_PORT:-} is not a TCP port"
+
 eval "$($PY scripts/devenv.py)"
 
 if port_in_use "$WEB_HOST" "$WEB_PORT"; then

@@ -237,24 +237,34 @@ def test_fresh_clone_make_run_with_sqlite_and_no_redis(clone):
 
 
 def test_a_service_that_does_not_start_stops_make_run_naming_its_log(clone):
-    # The emulator cannot listen on a port that does not exist.
-    run = MakeRun(clone, clone.parent / "home", DATABASE_URL="sqlite:///db.sqlite3", REDIS_URL="", MOTO_PORT="70000")
-    assert run.wait_for_exit(120) != 0
-    assert "ERROR: the AWS emulator stopped before it answered (log: .demo/emulator.log)" in run.output()
-    assert "last lines of .demo/emulator.log" in run.output()
+    home = clone.parent / "home"
+    # The emulator cannot listen on a port another program holds (bound, so it cannot be seen
+    # by connecting to it).
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        run = MakeRun(clone, home, DATABASE_URL="sqlite:///db.sqlite3", REDIS_URL="",
+                      MOTO_PORT=str(held.getsockname()[1]))
+        assert run.wait_for_exit(120) != 0
+    out = run.output()
+    assert "ERROR: the AWS emulator stopped before it answered (log: .demo/emulator.log)" in out
+    assert "last lines of .demo/emulator.log:" in out and "Address already in use" in out
     run.stop()
     # The worker refuses a concurrency that is not a number.
-    run = MakeRun(clone, clone.parent / "home", DATABASE_URL="sqlite:///db.sqlite3", REDIS_URL=REDIS,
-                  WORKER_CONCURRENCY="many")
+    run = MakeRun(clone, home, DATABASE_URL="sqlite:///db.sqlite3", REDIS_URL=REDIS, WORKER_CONCURRENCY="many")
     assert run.wait_for_exit(180) != 0
-    assert "ERROR: the Celery worker stopped before it answered (log: .demo/worker.log)" in run.output()
+    out = run.output()
+    assert "ERROR: the Celery worker stopped before it answered (log: .demo/worker.log)" in out
+    assert "last lines of .demo/worker.log:" in out
     run.stop()
-    # The address is taken.
+    # The web address is taken; a port that is no port.
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         address = "127.0.0.1:%d" % taken.getsockname()[1]
-        run = MakeRun(clone, clone.parent / "home", DATABASE_URL="sqlite:///db.sqlite3", REDIS_URL="", RUN_ADDR=address)
+        run = MakeRun(clone, home, DATABASE_URL="sqlite:///db.sqlite3", REDIS_URL="", RUN_ADDR=address)
         assert run.wait_for_exit(60) != 0
     assert f"ERROR: {address} is in use" in run.output()
+    run.stop()
+    run = MakeRun(clone, home, DATABASE_URL="sqlite:///db.sqlite3", REDIS_URL="", MOTO_PORT="70000")
+    assert run.wait_for_exit(60) != 0 and "ERROR: MOTO_PORT=70000 is not a TCP port" in run.output()
     run.stop()
