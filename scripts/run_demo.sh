@@ -28,7 +28,7 @@ fail() {  # message [log]: stop here, showing the end of the log
 # too (the worker's pool, runserver's reloaded child).
 started=()
 stop_all() {
-  trap - EXIT INT TERM
+  trap - EXIT HUP INT TERM
   local group
   for group in "${started[@]}"; do kill -TERM -- "-$group" 2>/dev/null || true; done
   for group in "${started[@]}"; do
@@ -37,6 +37,7 @@ stop_all() {
   done
 }
 trap stop_all EXIT
+trap 'exit 129' HUP
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
@@ -78,6 +79,9 @@ if [ "${REGISTRY_DEMO_EMULATOR:-0}" = 1 ]; then
   wait_until "the AWS emulator" "$STARTED_PID" "$STATE/emulator.log" 60 http_ok "$AWS_ENDPOINT_URL/moto-api/"
 fi
 
+$PY manage.py migrate --noinput
+# The worker starts once the tables exist (what it runs at start may read them) and boots while
+# the demo data loads; tasks the seeding queues wait for it in the broker.
 if [ "${REGISTRY_DEMO_WORKER:-0}" = 1 ]; then
   say "starting a Celery worker (queues default,aws) on $CELERY_BROKER_URL (log: $STATE/worker.log)"
   : >"$STATE/worker.log"
@@ -85,15 +89,13 @@ if [ "${REGISTRY_DEMO_WORKER:-0}" = 1 ]; then
     --concurrency="${WORKER_CONCURRENCY:-2}" -n "demo-$$@%h" --without-gossip --without-mingle
   WORKER_PID=$STARTED_PID
 fi
-
-$PY manage.py migrate --noinput
-if [ "${REGISTRY_DEMO_WORKER:-0}" = 1 ]; then
-  wait_until "the Celery worker" "$WORKER_PID" "$STATE/worker.log" 90 grep -q " ready\.$" "$STATE/worker.log"
-fi
 : >"$STATE/seed.log"
 # The emulator starts empty: running instances and tagged images to create/copy/share from.
 if [ "${REGISTRY_EMULATOR:-0}" = 1 ]; then $PY manage.py seed_emulator | tee -a "$STATE/seed.log"; fi
 $PY manage.py seed_demo | tee -a "$STATE/seed.log"
+if [ "${REGISTRY_DEMO_WORKER:-0}" = 1 ]; then
+  wait_until "the Celery worker" "$WORKER_PID" "$STATE/worker.log" 90 grep -q " ready\.$" "$STATE/worker.log"
+fi
 
 say "starting the web server on http://$RUN_ADDR/"
 setsid $PY manage.py runserver "$RUN_ADDR" </dev/null &
