@@ -15,7 +15,8 @@ process can, by adding the images to its EC2 backend before it serves. moto's ow
 the one region its template maps it to, owned by the template's publisher account.
 
 moto's random generator is seeded, so a fresh emulator seeded by the same code gives the demo's
-instances and images the same ids every time (the registry's demo rows stay true across runs).
+instances and images the same ids every time (the registry's demo rows stay true across runs);
+``seed_emulator`` re-seeds it at random once the demo is made, so what users create gets new ids.
 """
 from __future__ import annotations
 

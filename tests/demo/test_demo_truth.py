@@ -177,3 +177,28 @@ def test_template_availability_table_says_what_the_resolver_says(demo, client, a
             assert (label, ami_id) == (TIER_LABELS[answer[0]], answer[1]), (template.slug, region)
             compared += 1
     assert compared == len(MATRIX_REGIONS) * Template.objects.count()
+
+
+def test_a_fresh_emulator_gives_the_demo_the_same_ids_and_users_new_ones(tmp_path, monkeypatch, settings):
+    """Demo rows in a kept database stay true when make run starts a new emulator; an image a user
+    creates next never gets the id of one created in an earlier run."""
+    settings.REGISTRY_EMULATOR = True
+    seen = []
+    for run in ("first", "second"):
+        (tmp_path / run).mkdir()
+        launcher = LauncherProcess(tmp_path / run)
+        try:
+            monkeypatch.setenv("AWS_ENDPOINT_URL", launcher.url)
+            aws_gateway.clear_client_cache()
+            out = io.StringIO()
+            call_command("seed_emulator", stdout=out)
+            instance_id = demo_instance_id(out.getvalue())
+            made = aws_gateway.call("us-east-1", "ec2", "create_image", InstanceId=instance_id,
+                                    Name=f"user-image-{run}")["ImageId"]
+            seen.append((instance_id, made))
+        finally:
+            launcher.stop()
+            aws_gateway.clear_client_cache()
+    (first_instance, first_made), (second_instance, second_made) = seen
+    assert first_instance == second_instance
+    assert first_made != second_made

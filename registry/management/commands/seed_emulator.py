@@ -22,6 +22,9 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
+import urllib.error
+import urllib.request
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -61,12 +64,25 @@ class Command(BaseCommand):
                 if self._tagged_image(region, key) is None:
                     self._image(key, region, bases[(region, arch)], arch)
                     created += 1
+            self._unseed(endpoint)
             self.stdout.write(f"emulator: {created} demo images created, ready at {endpoint} "
                               f"(LOCAL EMULATOR — nothing reaches real AWS)")
         except aws.AwsError as exc:
             raise CommandError(f"the emulator at {endpoint} did not answer as expected: {exc.code} {exc.message}")
 
     # -- pieces ---------------------------------------------------------------------------------------
+    @staticmethod
+    def _unseed(endpoint: str) -> None:
+        """The demo's own resources got fixed ids (scripts/demo_emulator.py seeds moto's random
+        generator); what users make from now on must not: a fresh emulator would otherwise hand the
+        same ids out again, to images whose namesakes a kept database already registered."""
+        request = urllib.request.Request(f"{endpoint.rstrip('/')}/moto-api/seed?a={secrets.randbelow(2**31)}",
+                                         method="POST")
+        try:
+            urllib.request.urlopen(request, timeout=10).close()
+        except (urllib.error.URLError, OSError):
+            pass  # not a moto server: nothing was seeded either
+
     @staticmethod
     def _check_template_images(endpoint: str) -> None:
         missing = [f"{i['image_id']} ({i['template']}: {i['source']})" for i in example_mapped_images()
