@@ -14,14 +14,18 @@ SHELL := /bin/bash
 	$(PIP) install -q -r requirements.txt
 	touch $@
 
-.venv/.deps-dev: requirements.txt requirements-dev.txt .venv/.deps
+.venv/.deps-demo: requirements-demo.txt .venv/.deps
+	$(PIP) install -q -r requirements-demo.txt
+	touch $@
+
+.venv/.deps-dev: requirements-dev.txt .venv/.deps-demo
 	$(PIP) install -q -r requirements-dev.txt
 	touch $@
 
 venv deps: .venv/.deps
 deps-dev: .venv/.deps-dev
 
-run: .venv/.deps
+run: .venv/.deps-demo
 	bash scripts/run_demo.sh
 
 test: .venv/.deps-dev
@@ -54,4 +58,4 @@ bench-resolve: .venv/.deps-dev
 	$(PY) bench/bench_resolve.py
 
 clean:
-	rm -rf .venv staticfiles db.sqlite3 .coverage htmlcov .moto_server.*
+	rm -rf .venv staticfiles db.sqlite3 .coverage htmlcov .moto_server.* .demo

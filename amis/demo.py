@@ -11,6 +11,9 @@ Idempotent: images are looked up by tag before creating, and an image already re
 left alone, so running the seeder on every start changes nothing after the first run. Every
 write goes through the services (audit log, signals and counters stay consistent). Ratings and
 downloads on these entries come from the ratings demo.
+
+``demo_context`` (a context processor that ``registry.settings.demo`` installs) gives the submit
+wizard the emulator's running demo instances, so /submit/ offers them.
 """
 from __future__ import annotations
 
@@ -19,11 +22,11 @@ from django.conf import settings
 from amis import services
 from amis.models import AMI
 from registry import aws
+from registry.demo import DEMO_INSTANCES, DEMO_TAG
 from templates.selectors import template_get
 
-DEMO_TAG = "cws-demo"
 # A syntactically valid placeholder used as the instance's source image when the emulator has
-# no stock AMIs (run_demo.sh starts moto with MOTO_EC2_LOAD_DEFAULT_AMIS=false).
+# no stock AMIs (a moto server started with MOTO_EC2_LOAD_DEFAULT_AMIS=false).
 PLACEHOLDER_BASE_IMAGE = "ami-0de0000000000000a"
 
 # key, owner (researcher|admin), region, arch, template slug, category, target status, visibility, name, description, tags
@@ -43,6 +46,11 @@ DEMO_AMIS = [
     ("spark", "researcher", "us-west-2", "arm64", "python-ml-spark", "Big Data", "pending_review", "public",
      "Spark + Python ML (pending review)", "Apache Spark 3.5 with PySpark notebooks, waiting for a moderator.",
      {"framework": "spark"}),
+    # The README's resolve example (python-ml-ami in eu-west-1) is answered by this entry: the
+    # template maps no image there and forbids cross-region copies.
+    ("python-ml-eu", "researcher", "eu-west-1", "arm64", "python-ml-ami", "Machine Learning", "approved",
+     "public", "Python ML on Graviton (Ireland)", "JupyterLab, NumPy, pandas and scikit-learn on arm64, "
+     "built from the python-ml-ami template.", {"framework": "scikit-learn"}),
     ("bioconda-draft", "researcher", "us-east-1", "x86_64", "bioinformatics-conda", "Bioinformatics", "draft",
      "private", "Bioconda workstation (draft)", "A draft the researcher has not submitted yet.",
      {"channel": "bioconda"}),
@@ -115,3 +123,29 @@ def seed(stdout=None, admin=None, researcher=None, moderator=None, **kwargs) -> 
         write(f"amis: {created} demo AMIs registered, {len(done) - created} already present"
               + (f", {skipped} skipped (no tagged image in real AWS)" if skipped else "") + ".")
     return done
+
+
+def demo_instances() -> list[dict]:
+    """The emulator's running demo instances (``registry.demo.DEMO_INSTANCES``); [] outside the demo
+    or when the emulator does not answer."""
+    if not getattr(settings, "REGISTRY_EMULATOR", False):
+        return []
+    found = []
+    for region in dict.fromkeys(region for _name, region, _arch, _type in DEMO_INSTANCES):
+        try:
+            reservations = aws.call(region, "ec2", "describe_instances", Filters=[
+                {"Name": f"tag:{DEMO_TAG}", "Values": ["instance"]},
+                {"Name": "instance-state-name", "Values": ["running"]}]).get("Reservations", [])
+        except aws.AwsError:
+            continue
+        for instance in (i for r in reservations for i in r.get("Instances", [])):
+            tags = {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
+            found.append({"id": instance["InstanceId"], "name": tags.get("Name", ""), "region": region,
+                          "architecture": instance.get("Architecture", ""),
+                          "instance_type": instance.get("InstanceType", "")})
+    return found
+
+
+def demo_context(request) -> dict:
+    """Context processor of the demo settings: lazy, so only a page that shows the instances asks AWS."""
+    return {"demo_instances": demo_instances}

@@ -1,9 +1,21 @@
 """Demo-data hooks: each app may add `demo.py` with `seed(stdout, admin, researcher, moderator)`.
 
-Called by `manage.py seed_demo` in dependency order; every hook must be idempotent."""
+Called by `manage.py seed_demo` in dependency order; every hook must be idempotent.
+
+Also the one home of what the demo's local AWS emulator holds (``seed_emulator`` makes it, the
+apps' demo modules read it): the tag that marks demo resources, the regions seeded and the
+running instances researchers can create AMIs from.
+"""
 import importlib
 
 DEMO_APPS = ["templates", "amis", "ratings", "sharing", "resolver"]
+
+# Every resource the demo makes in the emulator carries this tag (value: what it is).
+DEMO_TAG = "cws-demo"
+DEMO_REGIONS = ("us-east-1", "us-west-2", "eu-west-1")
+# (Name tag, region, architecture, instance type): running instances for POST /ami/create and /submit/.
+DEMO_INSTANCES = (("cws-demo-instance", "us-east-1", "x86_64", "t3.large"),
+                  ("cws-demo-instance-arm64", "us-west-2", "arm64", "t4g.large"))
 
 
 def run_demo_hooks(**kwargs):

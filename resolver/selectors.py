@@ -62,8 +62,10 @@ def image_ids_revoked(image_ids: Iterable[str]) -> set[str]:
     ids = sorted({i for i in image_ids if i})
     if not ids:
         return set()
-    canonical = AMI.objects.filter(status=AMI.Status.REVOKED, ami_id__in=ids).values_list("ami_id", flat=True)
-    regional = AMIRegion.objects.filter(ami__status=AMI.Status.REVOKED, image_id__in=ids).values_list(
+    # No ordering in the parts of the UNION: SQLite (the demo's fallback database) refuses it.
+    canonical = AMI.objects.filter(status=AMI.Status.REVOKED, ami_id__in=ids).order_by().values_list(
+        "ami_id", flat=True)
+    regional = AMIRegion.objects.filter(ami__status=AMI.Status.REVOKED, image_id__in=ids).order_by().values_list(
         "image_id", flat=True)
     return set(canonical.union(regional))
 

@@ -8,9 +8,10 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from amis.selectors import ami_search
+from registry import aws
+from registry.errors import ApplicationError, Unprocessable
 from resolver.context import CROSS, DIRECT, DYNAMIC, FAILED, MARKETPLACE, REGISTRY, SCRIPT
-from resolver.preview import resolve_preview
-from resolver.services import template_costs
+from resolver.services import resolve, template_costs
 from templates.selectors import template_get
 
 # The regions of the matrix and the cost table: the resolver's default test regions
@@ -44,16 +45,21 @@ def _readable(value, depth: int = 0):
 
 
 def _matrix(template, user) -> list[dict]:
-    """Which tier would answer in each region, from the resolver's dry run (no AWS calls)."""
+    """Which tier answers in each region: the resolver's own answer for this visitor (cached like any
+    resolution), so the table and ``cws ami resolve`` never disagree."""
     rows = []
     for region in MATRIX_REGIONS:
-        preview = resolve_preview(template=template, region=region, user=user)
-        method = preview.get("resolution_method") or FAILED
-        source = preview.get("source_region") or ""
-        maybe = [TIER_LABELS.get(t, t) for t in preview.get("may_answer_first") or []]
+        try:
+            answer = resolve(template=template, region=region, user=user)
+        except Unprocessable as exc:      # the strategy forbids every remaining tier (ami_required)
+            answer = {"resolution_method": FAILED, "warning": exc.message}
+        except (ApplicationError, aws.AwsError) as exc:
+            answer = {"resolution_method": FAILED, "warning": f"not resolved: {exc.message}"}
+        method = answer.get("resolution_method") or FAILED
+        source = answer.get("source_region") or ""
         rows.append({"region": region, "method": method, "label": TIER_LABELS.get(method, method),
-                     "ami_id": preview.get("ami_id") or "", "source_region": source if source != region else "",
-                     "warning": f"{' or '.join(maybe)} may answer first (needs an AWS call)" if maybe else ""})
+                     "ami_id": answer.get("ami_id") or "", "source_region": source if source != region else "",
+                     "warning": answer.get("warning") or ""})
     return rows
 
 

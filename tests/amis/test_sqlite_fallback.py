@@ -1,5 +1,5 @@
 """The embedded fallback of `make run`: a fresh SQLite file migrates, and register → submit →
-approve → anonymous search works on it (PostgreSQL-only search degrades, never crashes).
+approve → anonymous search → resolve works on it (PostgreSQL-only search degrades, never crashes).
 
 Runs in subprocesses with the base settings, exactly as `make run` would without PostgreSQL;
 AWS is in-process moto inside the script."""
@@ -50,6 +50,16 @@ with mock_aws():
     assert download.status_code == 201, download.content
     stats = client.get(f"/api/v1/amis/{image_id}/stats").json()
     assert stats["download_count"] == 1, stats
+    # The resolver too (its revoked-id check is a UNION, which SQLite accepts only without ORDER BY).
+    from templates.services import template_create
+
+    from django.conf import settings
+
+    example = (settings.BASE_DIR / "templates" / "examples" / "ami-python-ml.yml").read_text()
+    template_create(source_yaml=example.replace("ami-0123456789abcdef0", image_id))
+    resolved = client.get("/api/v1/ami/resolve/python-ml-ami", {"region": "us-east-1"})
+    assert resolved.status_code == 200, resolved.content
+    assert resolved.json()["resolution_method"] == "direct_mapping", resolved.json()
     print("SMOKE-OK", json.dumps(body["facets"], sort_keys=True))
 '''
 

@@ -1,12 +1,17 @@
 """``manage.py seed_emulator`` against a moto server: a running demo instance, base and demo images
-tagged ``cws-demo=<key>``; idempotent; refuses to run without an emulator endpoint."""
+tagged ``cws-demo=<key>``; idempotent; refuses to run without an emulator endpoint, and against an
+emulator that lacks the images the shipped templates map."""
+import json
+
 import boto3
 import pytest
 from django.core.management import CommandError, call_command
 
 from amis.demo import DEMO_AMIS
 from amis.models import Operation
+from templates.demo import example_mapped_images
 from tests.conftest import client_for
+from tests.demo.emulator import launcher_module
 from tests.factories import TemplateFactory
 
 pytestmark = pytest.mark.django_db
@@ -17,7 +22,14 @@ def demo_images(url, region):
         Owners=["self"], Filters=[{"Name": "tag-key", "Values": ["cws-demo"]}])["Images"]
 
 
-def test_seed_emulator_is_idempotent_and_gives_a_running_instance(moto_url, user, django_capture_on_commit_callbacks):
+@pytest.fixture
+def template_images(moto_url):
+    """What scripts/demo_emulator.py adds before serving (the moto server runs in this process)."""
+    launcher_module().install_images(example_mapped_images())
+
+
+def test_seed_emulator_is_idempotent_and_gives_a_running_instance(moto_url, template_images, user,
+                                                                  django_capture_on_commit_callbacks):
     call_command("seed_emulator")
     first = {r: sorted(i["ImageId"] for i in demo_images(moto_url, r)) for r in ("us-east-1", "us-west-2", "eu-west-1")}
     call_command("seed_emulator")
@@ -48,3 +60,18 @@ def test_seed_emulator_refuses_real_aws(monkeypatch):
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with pytest.raises(CommandError, match="never to real AWS"):
         call_command("seed_emulator")
+
+
+def test_seed_emulator_refuses_an_emulator_without_the_template_images(moto_url):
+    with pytest.raises(CommandError, match=r"lacks \d+ image\(s\) the shipped templates map: ami-") as err:
+        call_command("seed_emulator")
+    assert "not started by `make run`" in str(err.value)
+
+
+def test_plan_lists_every_mapping_of_the_shipped_examples(capsys):
+    call_command("seed_emulator", "--plan")
+    plan = json.loads(capsys.readouterr().out)
+    assert {(i["region"], i["image_id"]) for i in plan} >= {("us-east-1", "ami-0123456789abcdef0"),
+                                                             ("us-west-2", "ami-04c1d2e3f4a5b6c78")}
+    assert {i["architecture"] for i in plan} == {"x86_64", "arm64"}
+    assert all(i["owner_id"] != "123456789012" for i in plan)  # never the emulator's own account

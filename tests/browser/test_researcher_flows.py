@@ -11,6 +11,7 @@ from playwright.sync_api import expect
 from amis.models import AMI
 from ratings.models import Rating
 from tests.browser.conftest import PHONE
+from tests.demo.emulator import launcher_module
 from tests.factories import AMIFactory, AMIRegionFactory, TemplateFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -56,8 +57,13 @@ def _catalogue():
     return torch
 
 
-def test_signup_search_open_rate(new_page, screenshot, transactional_db):
+def test_signup_search_open_rate(new_page, screenshot, transactional_db, aws):
     torch = _catalogue()
+    # The image the template maps exists (in moto): the template page's table asks the resolver.
+    launcher_module().install_images([{"template": "python-ml", "file": "python-ml.yml", "region": "us-east-1",
+                                       "image_id": TEMPLATE_DOC["ami_config"]["ami_mappings"]["us-east-1"],
+                                       "source": "ami_mappings.us-east-1", "architecture": "x86_64",
+                                       "owner_id": "210987654321"}])
     page = new_page()
 
     # Sign up.
@@ -104,7 +110,7 @@ def test_signup_search_open_rate(new_page, screenshot, transactional_db):
     assert phone.locator(".ami-card").first.bounding_box()["y"] < phone.locator(".facets").bounding_box()["y"]
     screenshot(phone, "browse-phone")
 
-    # The template page: matrix from the resolver's preview and the cost comparison.
+    # The template page: availability from the resolver and the cost comparison.
     page.goto("/templates/python-ml/")
     expect(page.locator(".matrix")).to_contain_text("Direct mapping")
     expect(page.locator(".matrix")).to_contain_text("Community registry")

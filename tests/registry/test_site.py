@@ -35,12 +35,14 @@ def test_healthz_names_a_stopped_broker_with_503(client, settings):
     from registry.celery import app
 
     settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
-    old = app.conf.broker_url
-    app.conf.broker_url = "redis://127.0.0.1:1/0"
+    # The app reads Django settings with the CELERY_ namespace: the namespaced key is the one it
+    # honours (assigning conf.broker_url would be shadowed by it).
+    old = app.conf["CELERY_BROKER_URL"]
+    app.conf.update({"CELERY_BROKER_URL": "redis://127.0.0.1:1/0"})
     try:
         resp = client.get("/healthz")
     finally:
-        app.conf.broker_url = old
+        app.conf.update({"CELERY_BROKER_URL": old})
     assert resp.status_code == 503
     assert resp.json()["failed"] == ["broker"]
 

@@ -5,25 +5,33 @@ Creates, in the emulator at ``AWS_ENDPOINT_URL`` only (it refuses to run against
 * instances boot from the emulator's stock Amazon images (x86_64 / arm64); when the server runs
   without them (``MOTO_EC2_LOAD_DEFAULT_AMIS=false``) base images tagged ``cws-demo=base-<arch>`` are
   registered instead (moto then reports no architecture for what is built from them);
-* a **running** instance tagged ``Name=cws-demo-instance`` (x86_64, us-east-1) and
-  ``cws-demo-instance-arm64`` (arm64, us-west-2): use them with ``POST /api/v1/ami/create``;
+* the **running** instances of ``registry.demo.DEMO_INSTANCES`` (``cws-demo-instance``, x86_64,
+  us-east-1; ``cws-demo-instance-arm64``, arm64, us-west-2): use them with ``POST /api/v1/ami/create``
+  or on /submit/;
 * the demo catalogue's images (``amis.demo.DEMO_AMIS``) in their regions, tagged ``cws-demo=<key>``,
   which ``seed_demo`` then registers.
+
+Then it checks that the emulator holds every image the shipped templates map
+(``templates.demo.example_mapped_images``): ``scripts/demo_emulator.py`` creates those when it
+starts, from the plan ``seed_emulator --plan`` prints. An emulator started otherwise fails here,
+with what to do, instead of serving templates whose mappings point nowhere.
 
 Idempotent: everything is looked up by tag first, so running it on every start changes nothing.
 """
 from __future__ import annotations
 
+import json
 import os
+import secrets
+import urllib.error
+import urllib.request
 
 from django.core.management.base import BaseCommand, CommandError
 
+from amis.demo import DEMO_AMIS
 from registry import aws
-
-TAG = "cws-demo"
-REGIONS = ("us-east-1", "us-west-2", "eu-west-1")
-INSTANCES = (("cws-demo-instance", "us-east-1", "x86_64", "t3.large"),
-             ("cws-demo-instance-arm64", "us-west-2", "arm64", "t4g.large"))
+from registry.demo import DEMO_INSTANCES, DEMO_REGIONS, DEMO_TAG
+from templates.demo import example_mapped_images
 
 
 def _tags(**tags) -> list[dict]:
@@ -33,14 +41,22 @@ def _tags(**tags) -> list[dict]:
 class Command(BaseCommand):
     help = "Seed the local AWS emulator (moto server at AWS_ENDPOINT_URL) with a running instance and demo images."
 
+    def add_arguments(self, parser):
+        parser.add_argument("--plan", action="store_true",
+                            help="only print (JSON) the images the shipped templates map, for scripts/demo_emulator.py")
+
     def handle(self, *args, **options):
+        if options["plan"]:
+            self.stdout.write(json.dumps(example_mapped_images(), indent=1))
+            return
         endpoint = os.environ.get("AWS_ENDPOINT_URL", "")
         if not endpoint:
             raise CommandError("AWS_ENDPOINT_URL is not set: seed_emulator only writes to the local emulator, "
                                "never to real AWS")
         try:
-            bases = {(r, a): self._base_image(r, a) for r in REGIONS for a in ("x86_64", "arm64")}
-            for name, region, arch, itype in INSTANCES:
+            self._check_template_images(endpoint)
+            bases = {(r, a): self._base_image(r, a) for r in DEMO_REGIONS for a in ("x86_64", "arm64")}
+            for name, region, arch, itype in DEMO_INSTANCES:
                 instance_id = self._instance(name, region, bases[(region, arch)], itype)
                 self.stdout.write(f"emulator: running instance {instance_id} ({name}, {arch}, {region})")
             created = 0
@@ -48,6 +64,7 @@ class Command(BaseCommand):
                 if self._tagged_image(region, key) is None:
                     self._image(key, region, bases[(region, arch)], arch)
                     created += 1
+            self._unseed(endpoint)
             self.stdout.write(f"emulator: {created} demo images created, ready at {endpoint} "
                               f"(LOCAL EMULATOR — nothing reaches real AWS)")
         except aws.AwsError as exc:
@@ -55,17 +72,35 @@ class Command(BaseCommand):
 
     # -- pieces ---------------------------------------------------------------------------------------
     @staticmethod
-    def _demo_images() -> list[tuple[str, str, str]]:
+    def _unseed(endpoint: str) -> None:
+        """The demo's own resources got fixed ids (scripts/demo_emulator.py seeds moto's random
+        generator); what users make from now on must not: a fresh emulator would otherwise hand the
+        same ids out again, to images whose namesakes a kept database already registered."""
+        request = urllib.request.Request(f"{endpoint.rstrip('/')}/moto-api/seed?a={secrets.randbelow(2**31)}",
+                                         method="POST")
         try:
-            from amis.demo import DEMO_AMIS
-        except ImportError:
-            return []
+            urllib.request.urlopen(request, timeout=10).close()
+        except (urllib.error.URLError, OSError):
+            pass  # not a moto server: nothing was seeded either
+
+    @staticmethod
+    def _check_template_images(endpoint: str) -> None:
+        missing = [f"{i['image_id']} ({i['template']}: {i['source']})" for i in example_mapped_images()
+                   if (aws.describe_image(i["region"], i["image_id"]) or {}).get("State") != "available"]
+        if missing:
+            raise CommandError(
+                f"the emulator at {endpoint} lacks {len(missing)} image(s) the shipped templates map: "
+                f"{', '.join(missing)}. It was not started by `make run` (scripts/demo_emulator.py): stop it "
+                "(or choose another MOTO_PORT) and run `make run` again.")
+
+    @staticmethod
+    def _demo_images() -> list[tuple[str, str, str]]:
         return [(row[0], row[2], row[3]) for row in DEMO_AMIS if aws.is_known_region(row[2])]
 
     @staticmethod
     def _tagged_image(region: str, key: str) -> str | None:
         images = aws.call(region, "ec2", "describe_images", Owners=["self"],
-                          Filters=[{"Name": f"tag:{TAG}", "Values": [key]}]).get("Images", [])
+                          Filters=[{"Name": f"tag:{DEMO_TAG}", "Values": [key]}]).get("Images", [])
         return images[0]["ImageId"] if images else None
 
     def _base_image(self, region: str, arch: str) -> str:
@@ -84,7 +119,7 @@ class Command(BaseCommand):
                             BlockDeviceMappings=[{"DeviceName": "/dev/xvda",
                                                   "Ebs": {"VolumeSize": 8, "VolumeType": "gp3"}}],
                             Description=f"Demo base OS image ({arch})")["ImageId"]
-        aws.call(region, "ec2", "create_tags", Resources=[image_id], Tags=_tags(**{TAG: key}))
+        aws.call(region, "ec2", "create_tags", Resources=[image_id], Tags=_tags(**{DEMO_TAG: key}))
         return image_id
 
     @staticmethod
@@ -96,7 +131,7 @@ class Command(BaseCommand):
                 return instance["InstanceId"]
         resp = aws.call(region, "ec2", "run_instances", ImageId=image_id, MinCount=1, MaxCount=1,
                         InstanceType=instance_type, TagSpecifications=[
-                            {"ResourceType": "instance", "Tags": _tags(Name=name, **{TAG: "instance"})}])
+                            {"ResourceType": "instance", "Tags": _tags(Name=name, **{DEMO_TAG: "instance"})}])
         return resp["Instances"][0]["InstanceId"]
 
     @staticmethod
@@ -106,6 +141,6 @@ class Command(BaseCommand):
                            InstanceType=itype)["Instances"][0]["InstanceId"]
         image_id = aws.call(region, "ec2", "create_image", InstanceId=builder, Name=f"cws-demo-{key}",
                             Description=f"CloudWorkstation demo image '{key}'",
-                            TagSpecifications=[{"ResourceType": "image", "Tags": _tags(**{TAG: key})}])["ImageId"]
+                            TagSpecifications=[{"ResourceType": "image", "Tags": _tags(**{DEMO_TAG: key})}])["ImageId"]
         aws.call(region, "ec2", "terminate_instances", InstanceIds=[builder])
         return image_id
