@@ -1,6 +1,6 @@
 """REST endpoints of API.md *Community AMIs* (thin: parse → one service/selector → render).
 
-Every endpoint that names an AMI looks it up through ``amis.selectors.ami_get_visible`` first:
+Every endpoint that names an AMI looks it up through ``amis.selectors.ami_get_visible_or_404`` first:
 an AMI the caller may not see answers 404 everywhere, before any permission check (403 only
 for an AMI the caller can see but may not change), so private entries never leak.
 """
@@ -14,13 +14,15 @@ from rest_framework.permissions import AllowAny, IsAuthenticated, IsAuthenticate
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from amis import selectors, services
-from amis.filters import AMIFilter
+from amis import metadata, registration, selectors, services
+from amis.filters import ORDERINGS, AMIFilter
 from amis.models import AMI
+from amis.selectors import ami_get_visible_or_404
 from amis.serializers import (AMIDetailOutputSerializer, AMIListOutputSerializer, AMIOutputSerializer,
                               AMIStatsOutputSerializer, DownloadOutputSerializer, ShareBriefSerializer,
                               StrictCharField, TagsField)
-from registry.errors import Forbidden, InvalidInput, NotFound
+from registry.aws import COMMERCIAL_REGIONS
+from registry.errors import Forbidden, InvalidInput
 from registry.permissions import is_moderator
 
 TAGS = ["amis"]
@@ -36,9 +38,6 @@ def _param(name: str, description: str, type_=OpenApiTypes.STR, enum=None) -> Op
 
 
 def _browse_parameters() -> list[OpenApiParameter]:
-    from amis.filters import ORDERINGS
-    from registry.aws import COMMERCIAL_REGIONS
-
     return [
         _param("q", "Full-text search over name, description, tags, template and creator; every word is "
                     "matched as a prefix (`pyto` finds PyTorch)."),
@@ -60,10 +59,7 @@ def _browse_parameters() -> list[OpenApiParameter]:
 
 def ami_for_request(request, ref: str) -> AMI:
     """The AMI named by ``ref`` if the caller may see it; 404 otherwise (never 403)."""
-    ami = selectors.ami_get_visible(user=request.user, ref=ref)
-    if ami is None:
-        raise NotFound("AMI not found")
-    return ami
+    return ami_get_visible_or_404(user=request.user, ref=ref)
 
 
 def _require_moderator(request) -> None:
@@ -80,7 +76,7 @@ def ami_detail_data(request, ami: AMI) -> dict:
     return data
 
 
-class AMIListCreateApi(GenericAPIView):
+class AmiListCreateApi(GenericAPIView):
     """``GET /amis/`` browse/search with facets; ``POST /amis/`` register an existing image."""
 
     permission_classes = [IsAuthenticatedOrReadOnly]
@@ -89,13 +85,13 @@ class AMIListCreateApi(GenericAPIView):
     class InputSerializer(serializers.Serializer):
         ami_id = StrictCharField(max_length=21)
         region = StrictCharField(max_length=32)
-        name = StrictCharField(max_length=services.NAME_MAX)
-        description = StrictCharField(max_length=services.DESCRIPTION_MAX, required=False, allow_blank=True,
+        name = StrictCharField(max_length=metadata.NAME_MAX)
+        description = StrictCharField(max_length=metadata.DESCRIPTION_MAX, required=False, allow_blank=True,
                                       default="")
         template = StrictCharField(max_length=200, required=False, allow_blank=True, allow_null=True,
                                    help_text="Template slug or exact name.")
-        version = StrictCharField(max_length=services.VERSION_MAX, required=False, allow_blank=True, default="")
-        category = StrictCharField(max_length=services.CATEGORY_MAX, required=False, allow_blank=True, default="",
+        version = StrictCharField(max_length=metadata.VERSION_MAX, required=False, allow_blank=True, default="")
+        category = StrictCharField(max_length=metadata.CATEGORY_MAX, required=False, allow_blank=True, default="",
                                    help_text="Required unless a template is given (then it defaults to the "
                                              "template's category).")
         tags = TagsField(required=False, default=dict)
@@ -129,23 +125,23 @@ class AMIListCreateApi(GenericAPIView):
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
         values["template"] = values.get("template") or None
-        ami = services.ami_register(user=request.user, **values)
+        ami = registration.ami_register(user=request.user, **values)
         ami = selectors.ami_get_visible(user=request.user, ref=str(ami.pk))
         return Response(ami_detail_data(request, ami), status=status.HTTP_201_CREATED)
 
 
-class AMIDetailApi(APIView):
+class AmiDetailApi(APIView):
     """``GET/PATCH/DELETE /amis/{ami}``."""
 
     permission_classes = [IsAuthenticatedOrReadOnly]
     EDITABLE = ("name", "description", "tags", "category", "version")
 
     class UpdateInputSerializer(serializers.Serializer):
-        name = StrictCharField(max_length=services.NAME_MAX, required=False)
-        description = StrictCharField(max_length=services.DESCRIPTION_MAX, required=False, allow_blank=True)
+        name = StrictCharField(max_length=metadata.NAME_MAX, required=False)
+        description = StrictCharField(max_length=metadata.DESCRIPTION_MAX, required=False, allow_blank=True)
         tags = TagsField(required=False)
-        category = StrictCharField(max_length=services.CATEGORY_MAX, required=False, allow_blank=True)
-        version = StrictCharField(max_length=services.VERSION_MAX, required=False, allow_blank=True)
+        category = StrictCharField(max_length=metadata.CATEGORY_MAX, required=False, allow_blank=True)
+        version = StrictCharField(max_length=metadata.VERSION_MAX, required=False, allow_blank=True)
 
     @extend_schema(responses={200: AMIDetailOutputSerializer, 404: ERRORS[404]}, tags=TAGS, operation_id="amis_retrieve",
                    summary="One AMI, with rating histogram (and grants for its owner/moderators)")
@@ -180,11 +176,11 @@ class AMIDetailApi(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class AMISubmitApi(APIView):
+class AmiSubmitApi(APIView):
     permission_classes = [IsAuthenticated]
 
     class InputSerializer(serializers.Serializer):
-        description = StrictCharField(max_length=services.DESCRIPTION_MAX, required=False, allow_blank=True)
+        description = StrictCharField(max_length=metadata.DESCRIPTION_MAX, required=False, allow_blank=True)
         public = serializers.BooleanField(required=False, allow_null=True, default=None,
                                           help_text="true → public, false → private; omitted keeps it.")
         signature = StrictCharField(max_length=400, required=False, allow_null=True, allow_blank=True,
@@ -200,7 +196,7 @@ class AMISubmitApi(APIView):
         return Response(ami_detail_data(request, ami_for_request(request, ami)))
 
 
-class AMIApproveApi(APIView):
+class AmiApproveApi(APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(request=None, responses={200: AMIDetailOutputSerializer, **ERRORS}, tags=TAGS,
@@ -216,7 +212,7 @@ class _ReasonInput(serializers.Serializer):
     reason = StrictCharField(max_length=2000)
 
 
-class AMIRejectApi(APIView):
+class AmiRejectApi(APIView):
     permission_classes = [IsAuthenticated]
 
     class InputSerializer(_ReasonInput):
@@ -233,7 +229,7 @@ class AMIRejectApi(APIView):
         return Response(ami_detail_data(request, ami_for_request(request, ami)))
 
 
-class AMIDeprecateApi(APIView):
+class AmiDeprecateApi(APIView):
     permission_classes = [IsAuthenticated]
 
     class InputSerializer(serializers.Serializer):
@@ -245,8 +241,7 @@ class AMIDeprecateApi(APIView):
                    summary="Deprecate an approved entry, optionally naming its replacement (owner or moderator)")
     def post(self, request, ami: str):
         entry = ami_for_request(request, ami)
-        if not selectors.ami_can_manage(user=request.user, ami=entry):
-            raise Forbidden("only the owner or a moderator may do this")
+        selectors.ami_require_manage(user=request.user, ami=entry)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         replacement = None
@@ -260,7 +255,7 @@ class AMIDeprecateApi(APIView):
         return Response(ami_detail_data(request, ami_for_request(request, ami)))
 
 
-class AMIRevokeApi(APIView):
+class AmiRevokeApi(APIView):
     permission_classes = [IsAuthenticated]
 
     class InputSerializer(_ReasonInput):
@@ -277,7 +272,7 @@ class AMIRevokeApi(APIView):
         return Response(ami_detail_data(request, ami_for_request(request, ami)))
 
 
-class AMIStatsApi(APIView):
+class AmiStatsApi(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(responses={200: AMIStatsOutputSerializer, 404: ERRORS[404]}, tags=TAGS,
@@ -286,14 +281,14 @@ class AMIStatsApi(APIView):
         return Response(selectors.ami_stats(ami=ami_for_request(request, ami)))
 
 
-class AMIDownloadCreateApi(APIView):
+class AmiDownloadCreateApi(APIView):
     """Anyone who can see an AMI may record a download/launch of it (the cws client does)."""
 
     permission_classes = [AllowAny]
 
     class InputSerializer(serializers.Serializer):
         region = StrictCharField(max_length=32)
-        client = StrictCharField(max_length=services.CLIENT_MAX, required=False, allow_blank=True, default="")
+        client = StrictCharField(max_length=metadata.CLIENT_MAX, required=False, allow_blank=True, default="")
 
     @extend_schema(request=InputSerializer, responses={201: DownloadOutputSerializer, 400: ERRORS[400],
                                                        404: ERRORS[404], 409: ERRORS[409]},

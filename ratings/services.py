@@ -160,3 +160,35 @@ def rating_hide(*, rating: Rating, moderator, reason: str) -> Rating:
     audit_record(actor=moderator, action="rating.hide", target=rating, before={"is_hidden": False},
                  after={"is_hidden": True}, reason=reason.strip())
     return rating
+
+
+# What becomes of a user's ratings when their account is erased (``DELETE /me``).
+ERASE_ANONYMISE = "anonymise"
+ERASE_DELETE = "delete"
+ERASE_CHOICES = (ERASE_ANONYMISE, ERASE_DELETE)
+
+
+def rating_erase_choice_check(reviews: str) -> None:
+    if reviews not in ERASE_CHOICES:
+        raise InvalidInput("reviews must be 'anonymise' or 'delete'",
+                           errors={"reviews": ["Must be 'anonymise' or 'delete'."]})
+
+
+@transaction.atomic
+def rating_user_erase(*, user, reviews: str = ERASE_ANONYMISE) -> dict:
+    """Account erasure (called by ``registry.composers.gdpr``): the user's ratings are anonymised
+    (kept, shown as "deleted user"; aggregates unchanged) or deleted (aggregates recomputed).
+
+    Like every ratings writer it locks the affected AMI rows first — in id order, so it never
+    deadlocks with concurrent rating writers — so the aggregates stay exact. Returns
+    ``{"ratings_anonymised": n}`` or ``{"ratings_deleted": n}`` (recorded in the ``user.erase`` event).
+    """
+    rating_erase_choice_check(reviews)
+    rated = sorted(set(Rating.objects.filter(user=user).values_list("ami_id", flat=True)), key=str)
+    list(AMI.objects.select_for_update().filter(pk__in=rated).order_by("pk").values_list("pk", flat=True))
+    if reviews == ERASE_DELETE:
+        deleted = Rating.objects.filter(user=user).delete()[0]
+        for ami_id in rated:
+            ami_rating_aggregates_refresh(ami_id=ami_id)
+        return {"ratings_deleted": deleted}
+    return {"ratings_anonymised": Rating.objects.filter(user=user).update(user=None, updated_at=timezone.now())}

@@ -12,7 +12,7 @@ from django.db.models.functions import Cast
 from amis.models import AMI, AMIRegion
 from amis.selectors import ami_list_visible_to
 from registry import aws
-from registry.policy import policy_check, policy_for_user
+from amis.policy import policy_check, policy_for_user
 from resolver import cache
 
 # Bayesian average: a new AMI with one 5-star rating must not outrank one with 200 ratings at 4.8.

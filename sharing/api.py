@@ -10,10 +10,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from amis.models import AMI
-from amis.selectors import ami_get_visible
-from registry.errors import Forbidden, NotFound
+from amis.selectors import ami_get_visible_or_404, ami_require_manage
+from registry.errors import NotFound
 from sharing.models import Share
-from sharing.selectors import share_can_manage, share_get, share_list_for_ami
+from sharing.selectors import share_get, share_list_for_ami
 from sharing.serializers import ShareOutputSerializer
 from sharing.services import share_create, share_delete
 
@@ -27,13 +27,11 @@ ERRORS = {
 
 
 def _managed_ami_or_error(request, ref: str) -> AMI:
-    ami = ami_get_visible(user=request.user, ref=ref)
-    if ami is None:
-        raise NotFound("AMI not found.")
+    ami = ami_get_visible_or_404(user=request.user, ref=ref)
     if not request.user.is_authenticated:
         raise exceptions.NotAuthenticated()
-    if not share_can_manage(ami=ami, user=request.user):
-        raise Forbidden("only the owner or a moderator may see or change the grants of this AMI")
+    ami_require_manage(user=request.user, ami=ami,
+                       message="only the owner or a moderator may see or change the grants of this AMI")
     return ami
 
 

@@ -2,7 +2,7 @@
 import pytest
 from moto.ec2.models import ec2_backends
 
-from amis import services
+from amis import registration
 from amis.models import AMI, AMIRegion
 from registry import aws as aws_gateway
 from registry.errors import Conflict, InvalidInput
@@ -17,7 +17,7 @@ def register(user, image_id, region="us-east-1", **kw):
     kw.setdefault("name", "PyTorch workstation")
     kw.setdefault("description", "GPU ready")
     kw.setdefault("category", "Machine Learning")
-    return services.ami_register(user=user, ami_id=image_id, region=region, **kw)
+    return registration.ami_register(user=user, ami_id=image_id, region=region, **kw)
 
 
 def test_register_records_facts_from_aws_not_from_the_client(aws, user):
@@ -76,7 +76,7 @@ def test_register_api_returns_the_ami_object(aws, user):
     ("ami-0123456789abcdef0", "", "region"),
 ])
 def test_register_validates_ids_before_calling_aws(user, mocker, ami_id, region, field):
-    describe = mocker.patch("amis.services.aws.describe_image")
+    describe = mocker.patch("amis.registration.aws.describe_image")
     with pytest.raises(InvalidInput) as exc:
         register(user, ami_id, region)
     assert field in exc.value.errors
@@ -122,7 +122,7 @@ def test_register_twice_is_409(aws, user, other_user):
 
 def test_register_a_regional_copy_of_another_entry_is_409(aws, user, mocker):
     copy = AMIRegionFactory(ami=AMIFactory(), region="eu-west-1", image_id=fake_ami_id())
-    describe = mocker.patch("amis.services.aws.describe_image")
+    describe = mocker.patch("amis.registration.aws.describe_image")
     with pytest.raises(Conflict):
         register(user, copy.image_id, "eu-west-1")
     describe.assert_not_called()
@@ -140,44 +140,6 @@ def test_register_requires_sign_in(api_client):
                                                  "name": "x", "category": "ML"}, format="json")
     assert response.status_code == 401
     assert response.json()["code"] == "unauthorized"
-
-
-@pytest.fixture
-def only_our_receiver(monkeypatch):
-    """ami_registered with no other receivers (the trust app's verifier is tested in its own suite):
-    this tests the hook's contract, not any one verifier."""
-    from amis.signals import ami_registered
-
-    monkeypatch.setattr(ami_registered, "receivers", [])
-    ami_registered.sender_receivers_cache.clear()
-    yield ami_registered
-    ami_registered.sender_receivers_cache.clear()
-
-
-def test_register_passes_the_signature_to_the_trust_hook(aws, user, only_our_receiver):
-    seen = []
-
-    def receiver(sender, ami, user, signature, **kwargs):
-        seen.append((ami.ami_id, user.username, signature, AMI.objects.filter(pk=ami.pk).exists()))
-
-    only_our_receiver.connect(receiver, weak=False)
-    image_id = aws.image("us-east-1")
-    register(user, image_id, signature="c2lnbmF0dXJl")
-    # Called inside the transaction, with the row already written.
-    assert seen == [(image_id, user.username, "c2lnbmF0dXJl", True)]
-
-
-def test_a_refusing_trust_hook_rolls_the_registration_back(aws, user, only_our_receiver):
-    def receiver(sender, **kwargs):
-        raise InvalidInput("bad signature", errors={"signature": ["Does not verify."]})
-
-    only_our_receiver.connect(receiver, weak=False)
-    image_id = aws.image("us-east-1")
-    response = client_for(user).post("/api/v1/amis/", {"ami_id": image_id, "region": "us-east-1", "name": "x",
-                                                       "category": "ML", "signature": "bad"}, format="json")
-    assert response.status_code == 400 and response.json()["errors"] == {"signature": ["Does not verify."]}
-    assert not AMI.objects.exists() and not AMIRegion.objects.exists()
-    assert not AuditEvent.objects.filter(action="ami.register").exists()
 
 
 def test_register_sends_ami_changed(aws, user, django_capture_on_commit_callbacks):
