@@ -14,7 +14,7 @@ from rest_framework.permissions import AllowAny, IsAuthenticated, IsAuthenticate
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from amis import metadata, registration, selectors, services
+from amis import downloads, metadata, selectors, services
 from amis.filters import ORDERINGS, AMIFilter
 from amis.models import AMI
 from amis.selectors import ami_get_visible_or_404
@@ -125,7 +125,7 @@ class AmiListCreateApi(GenericAPIView):
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
         values["template"] = values.get("template") or None
-        ami = registration.ami_register(user=request.user, **values)
+        ami = services.ami_register(user=request.user, **values)
         ami = selectors.ami_get_visible(user=request.user, ref=str(ami.pk))
         return Response(ami_detail_data(request, ami), status=status.HTTP_201_CREATED)
 
@@ -297,6 +297,6 @@ class AmiDownloadCreateApi(APIView):
         entry = ami_for_request(request, ami)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        download = services.download_record(ami=entry, user=request.user, **data.validated_data)
+        download = downloads.download_record(ami=entry, user=request.user, **data.validated_data)
         download.download_count = AMI.objects.values_list("download_count", flat=True).get(pk=entry.pk)
         return Response(DownloadOutputSerializer(download).data, status=status.HTTP_201_CREATED)

@@ -6,7 +6,7 @@ from django import forms
 
 from amis.metadata import CATEGORY_MAX, NAME_MAX, VERSION_MAX
 from amis.models import AMI
-from amis.registration import SOURCE_CREATE, SOURCE_REGISTER
+from amis.wizard_services import SOURCE_CREATE, SOURCE_REGISTER
 from registry import aws
 
 REGION_CHOICES = [(r, r) for r in aws.COMMERCIAL_REGIONS]

@@ -1,30 +1,31 @@
 """Use-cases that change the catalogue. One function per use-case; API, admin, tasks, pages,
 composers and commands all call these. Each owns its transaction and writes its audit event.
 
-Registering an existing image and the submit wizard are in ``amis.registration``; the AWS work
-(create, copy, deprecate/revoke/deregister in AWS, validate) in ``amis.aws_*``.
+Here: registering an existing image, the lifecycle (submit, approve, reject, deprecate, revoke),
+editing, deleting, and what erasing an owner does to an entry. Elsewhere: downloads
+(``amis.downloads``), the wizard (``amis.wizard_services``), the AWS work (create, copy,
+deprecate/revoke/deregister in AWS, validate: ``amis.aws_*``), trust (``amis.signatures``,
+``amis.scanner``) and institution policies (``amis.policy``).
 """
 from __future__ import annotations
 
-from datetime import datetime
-
-from django.db import transaction
-from django.db.models import Count, F
-from django.db.models.functions import TruncDate
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from amis.aws_public import ami_public_sync_enqueue
 from amis.aws_retire import ami_aws_deprecate_enqueue, ami_aws_revoke_enqueue, ami_deregister_enqueue
-from amis.metadata import CATEGORY_MAX, CLIENT_MAX, DESCRIPTION_MAX, NAME_MAX, VERSION_MAX, tags_clean, text_clean
-from amis.models import AMI, Download, DownloadDaily
+from amis.metadata import CATEGORY_MAX, DESCRIPTION_MAX, NAME_MAX, VERSION_MAX, tags_clean, text_clean
+from amis.models import AMI, AMIRegion
 from amis.scanner import ami_scan_gate, ami_scan_request
-from amis.selectors import ami_require_manage, ami_require_owner
+from amis.selectors import ami_is_registered, ami_require_manage, ami_require_owner
 from amis.signals import ami_changed_notify
 from amis.signatures import ami_signature_require_valid
 from registry import aws
 from registry.audit import audit_record
-from registry.errors import Conflict, Forbidden, InvalidInput
+from registry.aws_images import image_facts
+from registry.errors import ApplicationError, Conflict, Forbidden, InvalidInput
 from registry.permissions import is_moderator
+from templates.selectors import template_get
 
 S = AMI.Status
 
@@ -174,7 +175,140 @@ def _revoked(ami: AMI, *, actor, before: str, reason: str) -> AMI:
     return ami
 
 
-# --- Registration, editing, deletion -------------------------------------------------------------
+# --- Registration of an existing image ------------------------------------------------------------
+
+def _aws_unavailable(exc: aws.AwsError) -> ApplicationError:
+    if isinstance(exc, aws.AwsTransientError):
+        return ApplicationError(f"AWS did not answer ({exc.code or 'error'}): try again later",
+                                code="aws_unavailable", status_code=503)
+    return ApplicationError(f"AWS refused the request ({exc.code or 'error'}): {exc.message}",
+                            code="aws_error", status_code=502)
+
+
+def ami_ids_check(*, ami_id, region) -> None:
+    errors: dict[str, list[str]] = {}
+    if not aws.is_ami_id(ami_id):
+        errors["ami_id"] = ["Not a valid AMI id (ami- followed by 8 or 17 hex digits)."]
+    if not aws.is_known_region(region):
+        errors["region"] = [f"Unknown AWS region '{region}'." if isinstance(region, str) else "Must be a string."]
+    if errors:
+        raise InvalidInput("; ".join(f"{k}: {v[0]}" for k, v in errors.items()), errors=errors)
+
+
+def _not_yet_registered(ami_id: str) -> None:
+    if ami_is_registered(image_id=ami_id):
+        raise Conflict(f"{ami_id} is already registered", code="already_registered",
+                       errors={"ami_id": [f"{ami_id} is already in the registry."]})
+
+
+def ami_image_for_registration(*, region: str, ami_id: str) -> dict:
+    """DescribeImages' answer for an image that may be registered, or the reason it may not.
+
+    400 for a malformed id or unknown region, 409 when the image is already in the catalogue
+    (canonically or as a regional copy), 400 when AWS does not know it, it is not ``available``
+    or its architecture is not one the catalogue lists; 503/502 when AWS fails. Every error names
+    the ``ami_id`` field. Makes the one AWS call outside any transaction.
+    """
+    ami_ids_check(ami_id=ami_id, region=region)
+    _not_yet_registered(ami_id)
+    try:
+        image = aws.describe_image(region, ami_id)
+    except aws.AwsError as exc:
+        raise _aws_unavailable(exc) from exc
+    if image is None:
+        raise InvalidInput(f"AMI {ami_id} does not exist in {region} (or is not visible to the registry's account)",
+                           code="ami_not_found", errors={"ami_id": [
+                               f"No such image in {region} (or the registry's AWS account cannot see it): "
+                               f"check the id and the region."]})
+    state = image.get("State") or "unknown"
+    if state != "available":
+        raise InvalidInput(f"AMI {ami_id} is not available in {region} (state: {state})", code="ami_not_available",
+                           errors={"ami_id": [f"Image state is '{state}', must be 'available'."]},
+                           extra={"state": state})
+    architecture = image.get("Architecture") or ""
+    if architecture not in AMI.Architecture.values:
+        raise InvalidInput(f"AMI {ami_id} has unsupported architecture '{architecture}'",
+                           errors={"ami_id": [f"Architecture must be one of {', '.join(AMI.Architecture.values)}."]})
+    return image
+
+
+def metadata_clean(*, name, description, version, category, tags, visibility, template) -> dict:
+    values = {
+        "name": text_clean("name", name, max_length=NAME_MAX, required=True),
+        "description": text_clean("description", description, max_length=DESCRIPTION_MAX),
+        "version": text_clean("version", version, max_length=VERSION_MAX),
+        "category": text_clean("category", category, max_length=CATEGORY_MAX),
+        "tags": tags_clean(tags),
+    }
+    if visibility not in AMI.Visibility.values:
+        raise InvalidInput(f"visibility: must be one of {', '.join(AMI.Visibility.values)}",
+                           errors={"visibility": [f"Must be one of {', '.join(AMI.Visibility.values)}."]})
+    if template is not None and not hasattr(template, "pk"):
+        ref = template
+        template = template_get(ref) if isinstance(ref, str) else None
+        if template is None:
+            raise InvalidInput(f"template: unknown template '{ref}'", errors={"template": [f"Unknown template '{ref}'."]})
+    if not values["category"] and template is not None:
+        values["category"] = (template.category or "")[:CATEGORY_MAX]
+    return {**values, "visibility": visibility, "template": template}
+
+
+def ami_register_locked(*, user, image: dict, region: str, values: dict, signature: str | None) -> AMI:
+    """The entry and its source-region row, audited, inside the caller's transaction (``ami_register``,
+    the wizard). ``image`` is ``ami_image_for_registration``'s answer, ``values`` ``metadata_clean``'s."""
+    facts = image_facts(image)
+    ami = AMI.objects.create(ami_id=image["ImageId"], source_region=region, creator=user, status=AMI.Status.DRAFT,
+                             **values, **facts)
+    AMIRegion.objects.create(ami=ami, region=region, image_id=ami.ami_id, state=AMIRegion.State.AVAILABLE,
+                             is_source=True)
+    audit_record(actor=user, action="ami.register", target=ami,
+                 after={"status": ami.status, "ami_id": ami.ami_id, "region": region,
+                        "visibility": ami.visibility, "architecture": facts["architecture"],
+                        "owner_account_id": facts["owner_account_id"]})
+    if signature:
+        # The manifest is rebuilt from the answer just fetched: no second AWS call in the transaction.
+        ami_signature_require_valid(ami=ami, signature=signature, user=user, image=image)
+    ami_changed_notify(ami_id=ami.pk)
+    return ami
+
+
+def ami_register(*, user, ami_id: str, region: str, name: str, description: str = "", template=None,
+                 version: str = "", category: str = "", tags: dict | list | None = None,
+                 visibility: str = AMI.Visibility.PRIVATE, signature: str | None = None) -> AMI:
+    """Register an existing AWS image as a ``draft`` catalogue entry owned by ``user``.
+
+    Called by ``POST /api/v1/amis/`` and the demo seeder (the wizard goes through
+    ``amis.wizard_services.ami_submit_from_wizard``).
+
+    - ``ami_id`` and ``region`` are validated before any AWS call (400 naming the field), then the
+      metadata (``amis.metadata``), then the image (``ami_image_for_registration``).
+    - Architecture, platform, owner account, creation date, root snapshots + root volume size,
+      name, ENA, boot mode and IMDS support are recorded from AWS's answer, never from the caller.
+    - 409 when the image is already registered (checked before and, against races, by the unique
+      constraints at insert).
+    - ``template``: a ``templates.Template`` or its slug/name (400 when unknown). ``category``
+      defaults to the template's category.
+    - ``signature``: a publisher signature, verified in the same transaction (422 with the precise
+      failure code refuses the registration; nothing is stored).
+    Creates the entry plus its source ``AMIRegion`` (``is_source``, ``available``), writes one
+    ``ami.register`` audit event, sends ``ami_changed``. AWS errors: 503 (transient) / 502.
+    """
+    if not (user is not None and user.is_authenticated):
+        raise Forbidden("sign in to register an AMI")
+    ami_ids_check(ami_id=ami_id, region=region)
+    values = metadata_clean(name=name, description=description, version=version, category=category, tags=tags,
+                             visibility=visibility, template=template)
+    # AWS first, outside any transaction: no row lock is held across network I/O.
+    image = ami_image_for_registration(region=region, ami_id=ami_id)
+    try:
+        with transaction.atomic():
+            return ami_register_locked(user=user, image=image, region=region, values=values, signature=signature)
+    except IntegrityError as exc:
+        # Lost a race with a concurrent registration of the same image: the constraints decide.
+        raise Conflict(f"{ami_id} is already registered", code="already_registered") from exc
+
+
+# --- Editing, deletion -----------------------------------------------------------------------------
 
 @transaction.atomic
 def ami_update(*, ami: AMI, user, **changes) -> AMI:
@@ -277,63 +411,3 @@ def ami_release_from_owner(*, ami: AMI, actor, transfer_to=None) -> str:
     before, ami.status = ami.status, S.REVOKED
     _revoked(ami, actor=actor, before=before, reason="owner account erased")
     return "revoked"
-
-
-# --- Downloads ---------------------------------------------------------------------------------------
-
-def download_record(*, ami: AMI, region: str, user=None, client: str = "") -> Download:
-    """Record one download/launch of ``ami`` in ``region`` by ``user`` (None/anonymous allowed).
-
-    One ``ami_downloads`` row per call and ``download_count = download_count + 1`` in the same
-    transaction (an F() update: exact under any concurrency, no read-modify-write). 400 on an
-    unknown region or an over-long client string; 409 for a revoked entry. Not audited (it is
-    telemetry, not a state change); the row itself is the record.
-    """
-    if not aws.is_known_region(region):
-        raise InvalidInput(f"region: unknown AWS region '{region}'", errors={"region": ["Unknown AWS region."]})
-    client = text_clean("client", client, max_length=CLIENT_MAX)
-    if ami.status == S.REVOKED:
-        raise Conflict("this AMI has been revoked", code="invalid_transition", extra={"current_status": ami.status})
-    who = user if user is not None and user.is_authenticated else None
-    with transaction.atomic():
-        download = Download.objects.create(ami=ami, region=region, user=who, client=client)
-        AMI.objects.filter(pk=ami.pk).update(download_count=F("download_count") + 1)
-    return download
-
-
-def downloads_delink_user(*, user) -> int:
-    """Account erasure: the user's downloads stay counted but no longer name them. Returns the count."""
-    return Download.objects.filter(user=user).update(user=None)
-
-
-# Raw rows deleted per statement when rolling up (keeps each DELETE short).
-ROLLUP_BATCH = 5000
-
-
-def downloads_rollup(*, before: datetime, dry_run: bool) -> tuple[int, int]:
-    """Retention: fold raw downloads older than ``before`` into per-day ``DownloadDaily`` rows (per
-    AMI, day and region) and delete them. ``download_count`` is never touched and ``ami_stats``
-    adds both tables, so every figure stays exact. Safe to run concurrently: the raw rows are
-    claimed with ``skip_locked``, so each is folded once. Returns (raw rows folded, daily rows
-    created or incremented); a dry run only counts.
-    """
-    old = Download.objects.filter(at__lt=before)
-    groups = list(old.annotate(day=TruncDate("at")).values("ami_id", "day", "region")
-                  .annotate(n=Count("id")).order_by())
-    if dry_run or not groups:
-        return sum(g["n"] for g in groups), len(groups)
-    with transaction.atomic():
-        ids = list(old.select_for_update(skip_locked=True).values_list("id", flat=True))
-        if not ids:
-            return 0, 0
-        groups = list(Download.objects.filter(id__in=ids).annotate(day=TruncDate("at"))
-                      .values("ami_id", "day", "region").annotate(n=Count("id")).order_by())
-        for g in groups:
-            row, created = DownloadDaily.objects.select_for_update().get_or_create(
-                ami_id=g["ami_id"], day=g["day"], region=g["region"], defaults={"count": g["n"]})
-            if not created:
-                DownloadDaily.objects.filter(pk=row.pk).update(count=F("count") + g["n"])
-        for start in range(0, len(ids), ROLLUP_BATCH):
-            Download.objects.filter(id__in=ids[start:start + ROLLUP_BATCH]).delete()
-    return len(ids), len(groups)
-

@@ -30,7 +30,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from amis.models import AMI, AMISignature, Download, Operation, ScanException
-from amis.services import ami_release_from_owner, downloads_delink_user
+from amis.downloads import downloads_delink_user
+from amis.services import ami_release_from_owner
 from amis.signatures import publisher_keys_erase
 from ratings.models import Rating
 from ratings.services import rating_erase_choice_check, rating_user_erase

@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from amis.services import downloads_rollup
+from amis.downloads import downloads_rollup
 from registry.audit import audit_record, audit_retention_apply
 
 

@@ -4,7 +4,7 @@ A page composed across apps — the catalogue's services, the templates to choos
 resolver's cost model for the per-region copy estimates — so it sits with the composers, above
 every app, instead of making ``amis`` import the resolver. It keeps its answers in the session
 (nothing is written until the last step is confirmed, so a half-finished wizard leaves no draft
-behind); step 1 runs the very checks of the services (``amis.registration.ami_source_check``),
+behind); step 1 runs the very checks of the services (``amis.wizard_services.ami_source_check``),
 and the last step is one service call (``ami_submit_from_wizard``).
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from amis.forms import WizardConfirmForm, WizardMetadataForm, WizardRegionsForm, WizardSourceForm, tags_format
-from amis.registration import SOURCE_CREATE, ami_source_check, ami_submit_from_wizard
+from amis.wizard_services import SOURCE_CREATE, ami_source_check, ami_submit_from_wizard
 from registry.errors import ApplicationError
 from registry.forms import form_add_service_errors
 from registry.web_errors import raise_page_error

@@ -40,7 +40,7 @@ VALID = {"ami_id": "ami-0123456789abcdef0", "region": "us-east-1", "name": "A na
     ({"name": "nul\x00byte"}, "name"),
 ])
 def test_register_bad_input(user, mocker, change, field):
-    describe = mocker.patch("amis.registration.aws.describe_image")  # must never be reached
+    describe = mocker.patch("amis.services.aws.describe_image")  # must never be reached
     response = client_for(user).post("/api/v1/amis/", {**VALID, **change}, format="json")
     assert response.status_code == 400, response.content
     body = response.json()

@@ -2,7 +2,7 @@
 import pytest
 from moto.ec2.models import ec2_backends
 
-from amis import registration
+from amis import services
 from amis.models import AMI, AMIRegion
 from registry import aws as aws_gateway
 from registry.errors import Conflict, InvalidInput
@@ -17,7 +17,7 @@ def register(user, image_id, region="us-east-1", **kw):
     kw.setdefault("name", "PyTorch workstation")
     kw.setdefault("description", "GPU ready")
     kw.setdefault("category", "Machine Learning")
-    return registration.ami_register(user=user, ami_id=image_id, region=region, **kw)
+    return services.ami_register(user=user, ami_id=image_id, region=region, **kw)
 
 
 def test_register_records_facts_from_aws_not_from_the_client(aws, user):
@@ -76,7 +76,7 @@ def test_register_api_returns_the_ami_object(aws, user):
     ("ami-0123456789abcdef0", "", "region"),
 ])
 def test_register_validates_ids_before_calling_aws(user, mocker, ami_id, region, field):
-    describe = mocker.patch("amis.registration.aws.describe_image")
+    describe = mocker.patch("amis.services.aws.describe_image")
     with pytest.raises(InvalidInput) as exc:
         register(user, ami_id, region)
     assert field in exc.value.errors
@@ -122,7 +122,7 @@ def test_register_twice_is_409(aws, user, other_user):
 
 def test_register_a_regional_copy_of_another_entry_is_409(aws, user, mocker):
     copy = AMIRegionFactory(ami=AMIFactory(), region="eu-west-1", image_id=fake_ami_id())
-    describe = mocker.patch("amis.registration.aws.describe_image")
+    describe = mocker.patch("amis.services.aws.describe_image")
     with pytest.raises(Conflict):
         register(user, copy.image_id, "eu-west-1")
     describe.assert_not_called()

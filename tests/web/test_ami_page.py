@@ -205,7 +205,7 @@ def test_deprecate_with_replacement(login, ami, user):
 
 
 def test_copy_to_regions_goes_to_progress(login, user, aws, django_capture_on_commit_callbacks):
-    from amis.registration import ami_register
+    from amis.services import ami_register
 
     image_id = aws.image("us-east-1")
     ami = ami_register(user=user, ami_id=image_id, region="us-east-1", name="Real image")
