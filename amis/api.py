@@ -22,8 +22,8 @@ from amis.serializers import (AMIDetailOutputSerializer, AMIListOutputSerializer
                               AMIStatsOutputSerializer, DownloadOutputSerializer, ShareBriefSerializer,
                               StrictCharField, TagsField)
 from registry.aws import COMMERCIAL_REGIONS
-from registry.errors import Forbidden, InvalidInput
-from registry.permissions import is_moderator
+from registry.errors import InvalidInput
+from registry.permissions import moderator_required
 
 TAGS = ["amis"]
 ERRORS = {400: OpenApiResponse(description="Invalid input (envelope with `errors`)"),
@@ -60,11 +60,6 @@ def _browse_parameters() -> list[OpenApiParameter]:
 def ami_for_request(request, ref: str) -> AMI:
     """The AMI named by ``ref`` if the caller may see it; 404 otherwise (never 403)."""
     return ami_get_visible_or_404(user=request.user, ref=ref)
-
-
-def _require_moderator(request) -> None:
-    if not is_moderator(request.user):
-        raise Forbidden("only moderators may do this")
 
 
 def ami_detail_data(request, ami: AMI) -> dict:
@@ -203,7 +198,7 @@ class AmiApproveApi(APIView):
                    summary="Approve a pending entry (moderator)")
     def post(self, request, ami: str):
         entry = ami_for_request(request, ami)
-        _require_moderator(request)
+        moderator_required(request.user)
         services.ami_approve(ami=entry, moderator=request.user)
         return Response(ami_detail_data(request, ami_for_request(request, ami)))
 
@@ -222,7 +217,7 @@ class AmiRejectApi(APIView):
                    summary="Reject a pending entry with a reason (moderator)")
     def post(self, request, ami: str):
         entry = ami_for_request(request, ami)
-        _require_moderator(request)
+        moderator_required(request.user)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.ami_reject(ami=entry, moderator=request.user, reason=data.validated_data["reason"])
@@ -265,7 +260,7 @@ class AmiRevokeApi(APIView):
                    summary="Revoke an approved or deprecated entry (moderator): never resolved again")
     def post(self, request, ami: str):
         entry = ami_for_request(request, ami)
-        _require_moderator(request)
+        moderator_required(request.user)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.ami_revoke(ami=entry, moderator=request.user, reason=data.validated_data["reason"])

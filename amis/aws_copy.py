@@ -24,7 +24,7 @@ from amis.operations import (TERMINAL, OpKind, operation_enqueue_on_commit, oper
                              operation_progress, operation_save, operation_succeed, operation_timed_out,
                              poll_seconds, setting_seconds)
 from amis.selectors import ami_require_manage
-from amis.signals import ami_copy_available
+from amis.signals import ami_changed_notify, ami_copy_available
 from registry import aws
 from registry.audit import audit_record
 from registry.aws_images import (IMAGE_DEAD_STATES, aws_image_name, image_find_by_tag, image_state_error, tag_list,
@@ -212,6 +212,7 @@ def copy_image_step(*, operation_id) -> int | None:
     if ami.status != AMI.Status.REVOKED:
         ami_public_sync(ami=ami)
     ami_copy_available.send(sender=AMI, ami_id=ami.pk, region=op.region)
+    ami_changed_notify(ami_id=ami.pk)  # a new available region: cached resolutions may be stale
     if ami.status in (AMI.Status.DEPRECATED, AMI.Status.REVOKED):
         images_deprecate([(op.region, row.image_id)], when=ami.deprecated_at or timezone.now())
     return None

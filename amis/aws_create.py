@@ -23,7 +23,7 @@ from amis.models import AMI, AMIRegion, Operation
 from amis.operations import (TERMINAL, OpKind, operation_enqueue_on_commit, operation_fail, operation_mark_running,
                              operation_progress, operation_save, operation_succeed, operation_timed_out,
                              poll_seconds, setting_seconds)
-from amis.signals import ami_copy_available, ami_grants_requested
+from amis.signals import ami_changed_notify, ami_copy_available, ami_grants_requested
 from registry import aws
 from registry.audit import audit_record
 from registry.aws_images import (IMAGE_DEAD_STATES, aws_image_name, image_facts, image_find_by_tag, image_state_error,
@@ -315,3 +315,4 @@ def _create_finish(op: Operation, image: dict) -> None:
     if ami.status != AMI.Status.REVOKED:
         ami_public_sync(ami=ami)
     ami_copy_available.send(sender=AMI, ami_id=ami.pk, region=op.region)
+    ami_changed_notify(ami_id=ami.pk)

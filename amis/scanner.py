@@ -31,8 +31,8 @@ from registry import aws
 from registry.audit import audit_record
 from registry.aws_images import root_mapping, snapshot_ids
 from registry.celery import task_send
-from registry.errors import Conflict, Forbidden, InvalidInput
-from registry.permissions import is_moderator
+from registry.errors import Conflict, InvalidInput
+from registry.permissions import moderator_required
 
 logger = logging.getLogger(__name__)
 
@@ -327,8 +327,7 @@ def scan_exception_create(*, ami: AMI, moderator, reason: str, expires_at: datet
     """Moderator records that ``ami`` may be approved despite its failed scan until ``expires_at``.
     Raises Forbidden (not a moderator), InvalidInput (no reason, expiry not in the future or more
     than a year ahead). Audited ``scan.exception``."""
-    if not is_moderator(moderator):
-        raise Forbidden("only moderators may record scan exceptions")
+    moderator_required(moderator, message="only moderators may record scan exceptions")
     reason = (reason or "").strip()
     if not reason:
         raise InvalidInput("a reason is required", errors={"reason": ["This field is required."]})

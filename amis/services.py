@@ -24,7 +24,7 @@ from registry import aws
 from registry.audit import audit_record
 from registry.aws_images import image_facts
 from registry.errors import ApplicationError, Conflict, Forbidden, InvalidInput
-from registry.permissions import is_moderator
+from registry.permissions import moderator_required
 from templates.selectors import template_get
 
 S = AMI.Status
@@ -61,11 +61,6 @@ def _transition(ami: AMI, *, to: str, actor, action: str, reason: str = "", extr
     return before
 
 
-def _require_moderator(user) -> None:
-    if not is_moderator(user):
-        raise Forbidden("only moderators may do this")
-
-
 @transaction.atomic
 def ami_submit(*, ami: AMI, user, description: str | None = None, public: bool | None = None,
                signature: str | None = None) -> AMI:
@@ -100,7 +95,7 @@ def ami_submit(*, ami: AMI, user, description: str | None = None, public: bool |
 @transaction.atomic
 def ami_approve(*, ami: AMI, moderator) -> AMI:
     """Moderator approves a pending entry (409 from any other status)."""
-    _require_moderator(moderator)
+    moderator_required(moderator)
     ami = _lock(ami)
     before = _transition(ami, to=S.APPROVED, actor=moderator, action="ami.approve")
     ami_scan_gate(ami=ami)  # 409 scan_failed unless a moderator's scan exception is active
@@ -118,7 +113,7 @@ def ami_approve(*, ami: AMI, moderator) -> AMI:
 @transaction.atomic
 def ami_reject(*, ami: AMI, moderator, reason: str) -> AMI:
     """Moderator rejects a pending entry; the reason is required and shown to the owner."""
-    _require_moderator(moderator)
+    moderator_required(moderator)
     if not (reason or "").strip():
         raise InvalidInput("a reason is required to reject", errors={"reason": ["This field is required."]})
     ami = _lock(ami)
@@ -155,7 +150,7 @@ def ami_deprecate(*, ami: AMI, user, reason: str = "", replacement: AMI | None =
 @transaction.atomic
 def ami_revoke(*, ami: AMI, moderator, reason: str) -> AMI:
     """Moderator revokes an approved or deprecated entry: never resolved again, grants withdrawn."""
-    _require_moderator(moderator)
+    moderator_required(moderator)
     if not (reason or "").strip():
         raise InvalidInput("a reason is required to revoke", errors={"reason": ["This field is required."]})
     ami = _lock(ami)

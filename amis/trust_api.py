@@ -17,9 +17,8 @@ from amis import signatures
 from amis.models import AMISignature
 from amis.scanner import ami_scan_request, scan_exception_active, scan_exception_create
 from amis.selectors import ami_get_visible_or_404, ami_require_manage
-from registry.errors import Forbidden
 from registry.models import PublisherKey
-from registry.permissions import is_moderator
+from registry.permissions import moderator_required
 from registry.schema_errors import errors
 
 
@@ -256,8 +255,7 @@ class AmiScanExceptionApi(APIView):
     @extend_schema(request=InputSerializer, responses={201: ScanExceptionOutputSerializer, **errors(400, 401, 403, 404)},
                    tags=["trust"])
     def post(self, request, ami: str):
-        if not is_moderator(request.user):
-            raise Forbidden("only moderators may record scan exceptions")
+        moderator_required(request.user, message="only moderators may record scan exceptions")
         entry = ami_get_visible_or_404(user=request.user, ref=ami)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

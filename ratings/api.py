@@ -16,8 +16,8 @@ from ratings.models import REVIEW_MAX_LENGTH
 from ratings.selectors import rating_get, rating_list_for_ami
 from ratings.serializers import RatingModerationOutputSerializer, RatingOutputSerializer
 from ratings.services import rating_delete, rating_hide, rating_submit
-from registry.errors import Forbidden, NotFound
-from registry.permissions import is_moderator
+from registry.errors import NotFound
+from registry.permissions import moderator_required
 
 AMI_PARAM = OpenApiParameter("ami", OpenApiTypes.STR, OpenApiParameter.PATH,
                              description="Registry uuid, canonical AMI id or any regional copy's AMI id.")
@@ -99,8 +99,7 @@ class RatingHideApi(APIView):
     def post(self, request, ami: str, rating_id: int):
         ami_obj = ami_get_visible_or_404(user=request.user, ref=ami)
         # Checked before looking the rating up: non-moderators learn nothing about rating ids.
-        if not is_moderator(request.user):
-            raise Forbidden("only moderators may hide reviews")
+        moderator_required(request.user, message="only moderators may hide reviews")
         obj = rating_get(ami=ami_obj, rating_id=rating_id)
         if obj is None:
             raise NotFound("rating not found")

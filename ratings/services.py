@@ -16,11 +16,11 @@ from django.db.models import Avg, Count, Sum
 from django.utils import timezone
 
 from amis.models import AMI
-from amis.selectors import ami_list_visible_to
+from amis.selectors import ami_is_owner, ami_list_visible_to
 from ratings.models import REVIEW_MAX_LENGTH, Rating
 from registry.audit import audit_record
 from registry.errors import Conflict, Forbidden, InvalidInput, NotFound
-from registry.permissions import is_moderator
+from registry.permissions import moderator_required
 
 # Only listed entries collect reviews: drafts, submissions and revoked entries are not "out there".
 RATEABLE_STATUSES = (AMI.Status.APPROVED, AMI.Status.DEPRECATED)
@@ -87,7 +87,7 @@ def rating_submit(*, ami: AMI, user, rating: int, review: str = "") -> tuple[Rat
     # private entry never leaks: invisible means "not found", exactly as the API says.
     if not ami_list_visible_to(user=user).filter(pk=ami.pk).exists():
         raise NotFound("AMI not found.")
-    if ami.creator_id is not None and ami.creator_id == user.pk:
+    if ami_is_owner(user=user, ami=ami):
         raise Forbidden("you cannot rate your own AMI", code="own_ami")
     if ami.status not in RATEABLE_STATUSES:
         raise Conflict(f"only approved or deprecated AMIs can be rated; this one is '{ami.status}'",
@@ -141,8 +141,7 @@ def rating_delete(*, ami: AMI, user) -> None:
 def rating_hide(*, rating: Rating, moderator, reason: str) -> Rating:
     """Moderator hides a review: omitted from lists and excluded from the average. Audited as
     ``rating.hide``; hiding an already hidden review changes nothing (idempotent)."""
-    if not is_moderator(moderator):
-        raise Forbidden("only moderators may hide reviews")
+    moderator_required(moderator, message="only moderators may hide reviews")
     if not (reason or "").strip():
         raise InvalidInput("a reason is required to hide a review", errors={"reason": ["This field is required."]})
     _ami_lock(rating.ami_id)  # serialise with rating writers
