@@ -2,8 +2,7 @@
 
 Every view first resolves ``<ami>`` with the visibility selector: an AMI the caller cannot see
 answers 404, never 403, so private entries do not leak."""
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.filters import OrderingFilter
 from rest_framework.generics import ListAPIView
@@ -12,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from amis.selectors import ami_get_visible_or_404
+from amis.serializers import AMI_PARAM
 from ratings.models import REVIEW_MAX_LENGTH
 from ratings.selectors import rating_get, rating_list_for_ami
 from ratings.serializers import RatingModerationOutputSerializer, RatingOutputSerializer
@@ -19,8 +19,6 @@ from ratings.services import rating_delete, rating_hide, rating_submit
 from registry.errors import NotFound
 from registry.permissions import moderator_required
 
-AMI_PARAM = OpenApiParameter("ami", OpenApiTypes.STR, OpenApiParameter.PATH,
-                             description="Registry uuid, canonical AMI id or any regional copy's AMI id.")
 ERRORS = {
     400: OpenApiResponse(description="Invalid input (the envelope names the field)."),
     401: OpenApiResponse(description="Not signed in."),

@@ -3,22 +3,20 @@
 Order of checks on every view: the AMI must be visible to the caller (else 404, so private
 entries do not leak), then the caller must be signed in (401) and be its owner or a moderator (403).
 """
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from amis.models import AMI
 from amis.selectors import ami_get_visible_or_404, ami_require_manage
+from amis.serializers import AMI_PARAM
 from registry.errors import NotFound
 from sharing.models import Share
 from sharing.selectors import share_get, share_list_for_ami
 from sharing.serializers import ShareOutputSerializer
 from sharing.services import share_create, share_delete
 
-AMI_PARAM = OpenApiParameter("ami", OpenApiTypes.STR, OpenApiParameter.PATH,
-                             description="Registry uuid, canonical AMI id or any regional copy's AMI id.")
 ERRORS = {
     401: OpenApiResponse(description="Not signed in."),
     403: OpenApiResponse(description="Not the owner or a moderator."),

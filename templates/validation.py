@@ -67,8 +67,8 @@ hpc6a hpc6id hpc7a hpc7g
 """.split())
 
 _SLUG_RE = re.compile(r"^[A-Za-z0-9_-]+$")
-_INSTANCE_TYPE_RE = re.compile(r"^([a-z][a-z0-9-]*)\.([a-z0-9-]+)$")
-INSTANCE_TYPE_RE = _INSTANCE_TYPE_RE   # public: the resolver checks instance types with it
+# Public: every check of an instance type (templates, the resolver) uses this one pattern.
+INSTANCE_TYPE_RE = re.compile(r"^([a-z][a-z0-9-]*)\.([a-z0-9-]+)$")
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # Go's time.ParseDuration grammar (CloudWorkstation parses fallback_timeout with it).
 _DURATION_RE = re.compile(r"^(\d+(\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)((\d+(\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h))*$")
@@ -167,7 +167,7 @@ def _check_region(c: _Collector, path: str, region: Any) -> bool:
 def _check_instance_type(c: _Collector, path: str, value: Any) -> None:
     if not c.string(path, value, allow_empty=False):
         return
-    match = _INSTANCE_TYPE_RE.match(value)
+    match = INSTANCE_TYPE_RE.match(value)
     if not match:
         c.add(path, f"invalid instance type '{value}', must look like 't3.medium'")
     elif match.group(1) not in INSTANCE_FAMILIES:
@@ -214,6 +214,13 @@ def _check_packages(c: _Collector, value: Any) -> None:
             _check_string_list(c, f"packages.{kind}", value[kind])
 
 
+def _check_required_name(c: _Collector, path: str, item: dict) -> None:
+    if item.get("name") is None:
+        c.add(f"{path}.name", "name is required")
+    else:
+        c.string(f"{path}.name", item["name"], allow_empty=False)
+
+
 def _check_services(c: _Collector, value: Any) -> None:
     if value is None or not c.sequence("services", value):
         return
@@ -221,10 +228,7 @@ def _check_services(c: _Collector, value: Any) -> None:
         path = f"services.{i}"
         if not c.mapping(path, service):
             continue
-        if "name" not in service or service["name"] is None:
-            c.add(f"{path}.name", "name is required")
-        else:
-            c.string(f"{path}.name", service["name"], allow_empty=False)
+        _check_required_name(c, path, service)
         if service.get("port") is not None:
             _check_port(c, f"{path}.port", service["port"])
         config = service.get("config")
@@ -244,10 +248,7 @@ def _check_users(c: _Collector, value: Any) -> None:
         path = f"users.{i}"
         if not c.mapping(path, user):
             continue
-        if "name" not in user or user["name"] is None:
-            c.add(f"{path}.name", "name is required")
-        else:
-            c.string(f"{path}.name", user["name"], allow_empty=False)
+        _check_required_name(c, path, user)
         _check_string_list(c, f"{path}.groups", user.get("groups"))
         if user.get("shell") is not None:
             c.string(f"{path}.shell", user["shell"], allow_empty=False)
