@@ -1,12 +1,8 @@
-from datetime import timedelta
-
-from django.conf import settings
 from django.contrib import admin, messages
-from django.utils import timezone
 
 from amis import services
 from amis.models import AMI, AMIRegion, AMISignature, Download, Operation, ScanException, ScanResult
-from amis.scanner import ami_scan_request, scan_exception_create
+from amis.scanner import ami_scan_request, scan_exception_create, scan_exception_default_expiry
 from registry.admin_actions import reason_action
 from registry.admin_site import ModeratorAdmin
 from registry.errors import ApplicationError
@@ -62,9 +58,7 @@ class ScanExceptionInline(_ReadOnlyInline):
 
 
 def _scan_exception(ami, user, reason):
-    days = getattr(settings, "REGISTRY_SCAN_EXCEPTION_DAYS", 30)
-    return scan_exception_create(ami=ami, moderator=user, reason=reason,
-                                 expires_at=timezone.now() + timedelta(days=days))
+    return scan_exception_create(ami=ami, moderator=user, reason=reason, expires_at=scan_exception_default_expiry())
 
 
 @admin.register(AMI)

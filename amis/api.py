@@ -129,7 +129,6 @@ class AmiDetailApi(APIView):
     """``GET/PATCH/DELETE /amis/{ami}``."""
 
     permission_classes = [IsAuthenticatedOrReadOnly]
-    EDITABLE = ("name", "description", "tags", "category", "version")
 
     class UpdateInputSerializer(serializers.Serializer):
         name = StrictCharField(max_length=metadata.NAME_MAX, required=False)
@@ -148,7 +147,7 @@ class AmiDetailApi(APIView):
     def patch(self, request, ami: str):
         entry = ami_for_request(request, ami)
         if isinstance(request.data, dict):
-            unknown = sorted(set(request.data) - set(self.EDITABLE))
+            unknown = sorted(set(request.data) - set(services.EDITABLE_FIELDS))
             if unknown:
                 raise InvalidInput(f"not editable: {', '.join(unknown)}",
                                    errors={k: ["This field cannot be changed here."] for k in unknown})

@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 
 from amis.aws_copy import ami_copy_request
 from amis.aws_create import ami_create_request
-from amis.metadata import MAX_COPY_REGIONS
+from amis.metadata import DESCRIPTION_MAX, MAX_COPY_REGIONS, NAME_MAX, TAG_VALUE_MAX, VERSION_MAX
 from amis.models import AMIRegion, Operation
 from amis.operations import operation_poke
 from amis.selectors import (ami_get_visible_or_404, ami_list_owned_by, create_estimates, creation_status,
@@ -85,11 +85,12 @@ class AmiCreateApi(APIView):
     class InputSerializer(serializers.Serializer):
         instance_id = serializers.CharField(max_length=40)
         template_name = serializers.CharField(max_length=200, help_text="Template slug or exact name")
-        name = serializers.CharField(max_length=200, required=False, allow_blank=True,
+        name = serializers.CharField(max_length=NAME_MAX, required=False, allow_blank=True,
                                      help_text="Default: cws-<template>-<unix time>")
-        description = serializers.CharField(max_length=10_000, required=False, allow_blank=True)
-        version = serializers.CharField(max_length=50, required=False, allow_blank=True)
-        tags = serializers.DictField(child=serializers.CharField(max_length=256, allow_blank=True), required=False)
+        description = serializers.CharField(max_length=DESCRIPTION_MAX, required=False, allow_blank=True)
+        version = serializers.CharField(max_length=VERSION_MAX, required=False, allow_blank=True)
+        tags = serializers.DictField(child=serializers.CharField(max_length=TAG_VALUE_MAX, allow_blank=True),
+                                     required=False)
         public = serializers.BooleanField(required=False, default=False,
                                           help_text="Make the image public in AWS once a moderator approves it")
         share_with = serializers.ListField(child=serializers.CharField(max_length=12), required=False,

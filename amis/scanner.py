@@ -322,6 +322,11 @@ def ami_scan_gate(*, ami: AMI) -> None:
                        code="scan_required")
 
 
+def scan_exception_default_expiry() -> datetime:
+    """When an exception recorded without an explicit expiry ends (``REGISTRY_SCAN_EXCEPTION_DAYS``, 30)."""
+    return timezone.now() + timedelta(days=int(getattr(settings, "REGISTRY_SCAN_EXCEPTION_DAYS", 30)))
+
+
 @transaction.atomic
 def scan_exception_create(*, ami: AMI, moderator, reason: str, expires_at: datetime) -> ScanException:
     """Moderator records that ``ami`` may be approved despite its failed scan until ``expires_at``.

@@ -29,6 +29,8 @@ from templates.selectors import template_get
 
 S = AMI.Status
 
+# What ``ami_update`` may change: descriptive metadata only, never the facts AWS reports.
+EDITABLE_FIELDS = ("name", "description", "tags", "category", "version")
 # Statuses in which the owner may still edit the entry's metadata (ami_update). Frozen while a
 # moderator reviews it (pending_review) and once revoked.
 EDITABLE_STATUSES = frozenset({S.DRAFT, S.REJECTED, S.APPROVED, S.DEPRECATED})
@@ -314,8 +316,7 @@ def ami_update(*, ami: AMI, user, **changes) -> AMI:
     ``revoked``. AWS-derived facts are not editable. Unknown keys → 400. One ``ami.update`` audit
     event with the changed fields before/after (nothing written when nothing changed).
     """
-    allowed = {"name", "description", "tags", "category", "version"}
-    unknown = sorted(set(changes) - allowed)
+    unknown = sorted(set(changes) - set(EDITABLE_FIELDS))
     if unknown:
         raise InvalidInput(f"not editable: {', '.join(unknown)}", errors={k: ["This field cannot be changed."]
                                                                           for k in unknown})
