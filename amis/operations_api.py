@@ -1,8 +1,8 @@
 """REST endpoints of the AWS lifecycle (API.md *Operations* and the cws-shaped *AMI operations*).
 
 Thin: parse → one service (``amis.aws_create``, ``amis.aws_copy``) or selector → render. An AMI
-named in a path is looked up through the visibility selector first (404 when invisible, never 403); an operation
-is visible to whoever started it and to moderators (404 otherwise).
+named in a path is looked up through the visibility selector first (404 when invisible, never
+403); an operation is visible to whoever started it and to moderators (404 otherwise).
 """
 from __future__ import annotations
 
