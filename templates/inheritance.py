@@ -28,8 +28,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from templates.validation import merge_errors, slug_of, validate_fields, validate_whole
-from templates.yaml_parse import Errors
+from templates.validation import slug_of, validate_fields, validate_whole
+from templates.yaml_parse import Errors, merge_errors
 
 IDENTITY_KEYS = ("name", "slug", "inherits")
 PACKAGE_KINDS = ("system", "conda", "spack", "pip")

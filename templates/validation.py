@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from registry.aws import AMI_ID_RE, REGION_SET
-from templates.yaml_parse import DOCUMENT_PATH, Errors, kind_of, parse_yaml
+from templates.yaml_parse import Errors, ErrorCollector, join_path, kind_of, merge_errors, parse_yaml
 
 # --- vocabularies ---------------------------------------------------------------------------
 KNOWN_BASES = (
@@ -81,56 +81,6 @@ _OWNER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 AMI_ID_FORMAT = "ami- followed by 8 or 17 lowercase hex digits"
 
 # --- validation -----------------------------------------------------------------------------
-def _join(path: str, part: Any) -> str:
-    return f"{path}.{part}" if path else str(part)
-
-
-class _Collector:
-    """Accumulates ``{path: [messages]}`` in first-seen order, without duplicates."""
-
-    def __init__(self):
-        self.errors: Errors = {}
-
-    def add(self, path: str, message: str) -> None:
-        messages = self.errors.setdefault(path or DOCUMENT_PATH, [])
-        if message not in messages:
-            messages.append(message)
-
-    # Type helpers: each returns True when the value has the wanted type (and reports if not).
-    def string(self, path: str, value: Any, *, allow_empty: bool = True) -> bool:
-        if not isinstance(value, str):
-            self.add(path, f"must be a string, not a {kind_of(value)}")
-            return False
-        if not allow_empty and not value.strip():
-            self.add(path, "must not be empty")
-            return False
-        return True
-
-    def mapping(self, path: str, value: Any) -> bool:
-        if not isinstance(value, dict):
-            self.add(path, f"must be a mapping, not a {kind_of(value)}")
-            return False
-        return True
-
-    def sequence(self, path: str, value: Any) -> bool:
-        if not isinstance(value, list):
-            self.add(path, f"must be a list, not a {kind_of(value)}")
-            return False
-        return True
-
-    def boolean(self, path: str, value: Any) -> bool:
-        if not isinstance(value, bool):
-            self.add(path, f"must be true or false, not a {kind_of(value)}")
-            return False
-        return True
-
-    def scalar(self, path: str, value: Any) -> bool:
-        if isinstance(value, (dict, list)) or value is None:
-            self.add(path, f"must be a string, not a {kind_of(value)}")
-            return False
-        return True
-
-
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -140,31 +90,31 @@ def _is_number(value: Any) -> bool:
             and math.isfinite(value))
 
 
-def _check_port(c: _Collector, path: str, value: Any) -> None:
+def _check_port(c: ErrorCollector, path: str, value: Any) -> None:
     if not _is_int(value):
         c.add(path, f"port must be an integer between 1 and 65535, not a {kind_of(value)}")
     elif not 1 <= value <= 65535:
         c.add(path, f"port {value} out of range, must be between 1 and 65535")
 
 
-def _check_arch(c: _Collector, path: str, value: Any) -> None:
+def _check_arch(c: ErrorCollector, path: str, value: Any) -> None:
     if value not in ARCHITECTURES or not isinstance(value, str):
         c.add(path, f"invalid architecture '{value}', must be 'x86_64' or 'arm64'")
 
 
-def _check_ami_id(c: _Collector, path: str, value: Any) -> None:
+def _check_ami_id(c: ErrorCollector, path: str, value: Any) -> None:
     if not isinstance(value, str) or not AMI_ID_RE.match(value):
         c.add(path, f"invalid AMI ID format '{value}', must be {AMI_ID_FORMAT}")
 
 
-def _check_region(c: _Collector, path: str, region: Any) -> bool:
+def _check_region(c: ErrorCollector, path: str, region: Any) -> bool:
     if not isinstance(region, str) or region not in REGION_SET:
         c.add(path, f"unknown AWS region '{region}'")
         return False
     return True
 
 
-def _check_instance_type(c: _Collector, path: str, value: Any) -> None:
+def _check_instance_type(c: ErrorCollector, path: str, value: Any) -> None:
     if not c.string(path, value, allow_empty=False):
         return
     match = INSTANCE_TYPE_RE.match(value)
@@ -174,7 +124,7 @@ def _check_instance_type(c: _Collector, path: str, value: Any) -> None:
         c.add(path, f"unknown instance family '{match.group(1)}'")
 
 
-def _check_date(c: _Collector, path: str, value: Any) -> None:
+def _check_date(c: ErrorCollector, path: str, value: Any) -> None:
     ok = isinstance(value, str) and bool(_DATE_RE.match(value))
     if ok:
         try:
@@ -185,19 +135,19 @@ def _check_date(c: _Collector, path: str, value: Any) -> None:
         c.add(path, f"invalid date format '{value}', must be YYYY-MM-DD")
 
 
-def _check_string_list(c: _Collector, path: str, value: Any) -> None:
+def _check_string_list(c: ErrorCollector, path: str, value: Any) -> None:
     if value is None or not c.sequence(path, value):
         return
     for i, item in enumerate(value):
-        c.string(_join(path, i), item, allow_empty=False)
+        c.string(join_path(path, i), item, allow_empty=False)
 
 
-def _check_scalar_map(c: _Collector, path: str, value: Any, *, non_empty_values: bool = False) -> None:
+def _check_scalar_map(c: ErrorCollector, path: str, value: Any, *, non_empty_values: bool = False) -> None:
     """A ``{key: scalar}`` map such as ``tags`` or ``required_tags``."""
     if value is None or not c.mapping(path, value):
         return
     for key, item in value.items():
-        sub = _join(path, key)
+        sub = join_path(path, key)
         if not str(key).strip():
             c.add(path, "tag key cannot be empty")
         if not c.scalar(sub, item):
@@ -206,7 +156,7 @@ def _check_scalar_map(c: _Collector, path: str, value: Any, *, non_empty_values:
             c.add(sub, "tag value cannot be empty")
 
 
-def _check_packages(c: _Collector, value: Any) -> None:
+def _check_packages(c: ErrorCollector, value: Any) -> None:
     if value is None or not c.mapping("packages", value):
         return
     for kind in PACKAGE_KINDS:
@@ -214,14 +164,14 @@ def _check_packages(c: _Collector, value: Any) -> None:
             _check_string_list(c, f"packages.{kind}", value[kind])
 
 
-def _check_required_name(c: _Collector, path: str, item: dict) -> None:
+def _check_required_name(c: ErrorCollector, path: str, item: dict) -> None:
     if item.get("name") is None:
         c.add(f"{path}.name", "name is required")
     else:
         c.string(f"{path}.name", item["name"], allow_empty=False)
 
 
-def _check_services(c: _Collector, value: Any) -> None:
+def _check_services(c: ErrorCollector, value: Any) -> None:
     if value is None or not c.sequence("services", value):
         return
     for i, service in enumerate(value):
@@ -241,7 +191,7 @@ def _check_services(c: _Collector, value: Any) -> None:
             c.boolean(f"{path}.enable", service["enable"])
 
 
-def _check_users(c: _Collector, value: Any) -> None:
+def _check_users(c: ErrorCollector, value: Any) -> None:
     if value is None or not c.sequence("users", value):
         return
     for i, user in enumerate(value):
@@ -254,7 +204,7 @@ def _check_users(c: _Collector, value: Any) -> None:
             c.string(f"{path}.shell", user["shell"], allow_empty=False)
 
 
-def _check_instance_defaults(c: _Collector, value: Any) -> None:
+def _check_instance_defaults(c: ErrorCollector, value: Any) -> None:
     if value is None or not c.mapping("instance_defaults", value):
         return
     if value.get("type") is not None:
@@ -276,7 +226,7 @@ def _check_instance_defaults(c: _Collector, value: Any) -> None:
                 c.add(path, f"cost must be a non-negative number of dollars per hour, not '{cost}'")
 
 
-def _check_ami_search(c: _Collector, value: Any) -> None:
+def _check_ami_search(c: ErrorCollector, value: Any) -> None:
     base = "ami_config.ami_search"
     if not c.mapping(base, value):
         return
@@ -310,7 +260,7 @@ def _check_ami_search(c: _Collector, value: Any) -> None:
     _check_scalar_map(c, f"{base}.required_tags", value.get("required_tags"), non_empty_values=True)
 
 
-def _check_marketplace(c: _Collector, value: Any) -> None:
+def _check_marketplace(c: ErrorCollector, value: Any) -> None:
     base = "ami_config.marketplace_search"
     if not c.mapping(base, value):
         return
@@ -328,7 +278,7 @@ def _check_marketplace(c: _Collector, value: Any) -> None:
         c.string(f"{base}.publisher", value["publisher"], allow_empty=False)
 
 
-def _check_ami_config(c: _Collector, value: Any) -> None:
+def _check_ami_config(c: ErrorCollector, value: Any) -> None:
     base = "ami_config"
     if value is None or not c.mapping(base, value):
         return
@@ -383,7 +333,7 @@ def _check_ami_config(c: _Collector, value: Any) -> None:
 
 def validate_fields(doc: dict) -> Errors:
     """Per-value rules on one template's own document (before inheritance). Never raises."""
-    c = _Collector()
+    c = ErrorCollector()
     for key in ("name", "description"):
         if doc.get(key) is not None:
             c.string(key, doc[key], allow_empty=False)
@@ -440,7 +390,7 @@ def validate_whole(doc: dict) -> Errors:
     Runs on the document after inheritance, so a child may take ``base`` from its parent.
     Type problems are left to ``validate_fields`` (values of the wrong type are skipped here).
     """
-    c = _Collector()
+    c = ErrorCollector()
     for key in ("name", "description", "base"):
         value = doc.get(key)
         if value is None or (isinstance(value, str) and not value.strip()):
@@ -468,15 +418,6 @@ def validate_whole(doc: dict) -> Errors:
         if has_mappings and not ami.get("ssh_user"):
             c.add("ami_config.ssh_user", "ssh_user must be specified when using AMI mappings")
     return c.errors
-
-
-def merge_errors(*many: Errors) -> Errors:
-    out: Errors = {}
-    for errors in many:
-        for path, messages in errors.items():
-            bucket = out.setdefault(path, [])
-            bucket.extend(m for m in messages if m not in bucket)
-    return out
 
 
 def derive_slug(name: str) -> str:

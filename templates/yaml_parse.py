@@ -1,4 +1,5 @@
-"""Hostile-input-safe YAML parsing of a template: bytes or text → a JSON-compatible ``dict``.
+"""Hostile-input-safe YAML parsing of a template: bytes or text → a JSON-compatible ``dict``; and
+the error format every check reports in (``{dotted path: [messages]}``, ``ErrorCollector``).
 
 Bounded in every dimension an attacker controls: size (256 KiB), nesting depth, node count
 *after* alias expansion ("billion laughs"), encoding. Uses PyYAML's safe constructor only. Pure
@@ -214,3 +215,64 @@ def parse_yaml(source: str | bytes | None) -> tuple[dict | None, Errors]:
     if data is None:
         return fail("document is empty")
     return fail(f"the document must be a mapping of keys to values, not a {kind_of(data)}")
+
+
+# --- the error format: {dotted path: [messages]} ------------------------------------------------
+
+def join_path(path: str, part: Any) -> str:
+    return f"{path}.{part}" if path else str(part)
+
+
+class ErrorCollector:
+    """Accumulates ``{path: [messages]}`` in first-seen order, without duplicates."""
+
+    def __init__(self):
+        self.errors: Errors = {}
+
+    def add(self, path: str, message: str) -> None:
+        messages = self.errors.setdefault(path or DOCUMENT_PATH, [])
+        if message not in messages:
+            messages.append(message)
+
+    # Type helpers: each returns True when the value has the wanted type (and reports if not).
+    def string(self, path: str, value: Any, *, allow_empty: bool = True) -> bool:
+        if not isinstance(value, str):
+            self.add(path, f"must be a string, not a {kind_of(value)}")
+            return False
+        if not allow_empty and not value.strip():
+            self.add(path, "must not be empty")
+            return False
+        return True
+
+    def mapping(self, path: str, value: Any) -> bool:
+        if not isinstance(value, dict):
+            self.add(path, f"must be a mapping, not a {kind_of(value)}")
+            return False
+        return True
+
+    def sequence(self, path: str, value: Any) -> bool:
+        if not isinstance(value, list):
+            self.add(path, f"must be a list, not a {kind_of(value)}")
+            return False
+        return True
+
+    def boolean(self, path: str, value: Any) -> bool:
+        if not isinstance(value, bool):
+            self.add(path, f"must be true or false, not a {kind_of(value)}")
+            return False
+        return True
+
+    def scalar(self, path: str, value: Any) -> bool:
+        if isinstance(value, (dict, list)) or value is None:
+            self.add(path, f"must be a string, not a {kind_of(value)}")
+            return False
+        return True
+
+
+def merge_errors(*many: Errors) -> Errors:
+    out: Errors = {}
+    for errors in many:
+        for path, messages in errors.items():
+            bucket = out.setdefault(path, [])
+            bucket.extend(m for m in messages if m not in bucket)
+    return out
