@@ -2,9 +2,11 @@ from django.contrib import admin, messages
 
 from amis import services
 from amis.models import AMI, AMIRegion, AMISignature, Download, Operation, ScanException, ScanResult
+from amis.scanner import ami_scan_request, scan_exception_create, scan_exception_default_expiry
 from registry.admin_actions import reason_action
 from registry.admin_site import ModeratorAdmin
 from registry.errors import ApplicationError
+from registry.permissions import is_moderator
 
 
 class AMIRegionInline(admin.TabularInline):
@@ -24,8 +26,6 @@ class _ReadOnlyInline(admin.TabularInline):
 
     def has_view_permission(self, request, obj=None):
         # Moderators hold no Django model permissions: visibility follows the moderator rule.
-        from registry.permissions import is_moderator
-
         return is_moderator(request.user)
 
     def has_add_permission(self, request, obj=None):
@@ -58,16 +58,7 @@ class ScanExceptionInline(_ReadOnlyInline):
 
 
 def _scan_exception(ami, user, reason):
-    from datetime import timedelta
-
-    from django.conf import settings
-    from django.utils import timezone
-
-    from amis.scanner import scan_exception_create
-
-    days = getattr(settings, "REGISTRY_SCAN_EXCEPTION_DAYS", 30)
-    return scan_exception_create(ami=ami, moderator=user, reason=reason,
-                                 expires_at=timezone.now() + timedelta(days=days))
+    return scan_exception_create(ami=ami, moderator=user, reason=reason, expires_at=scan_exception_default_expiry())
 
 
 @admin.register(AMI)
@@ -99,8 +90,6 @@ class AMIAdmin(ModeratorAdmin):
 
     @admin.action(description="Scan selected AMIs now", permissions=["moderate"])
     def scan_now(self, request, queryset):
-        from amis.scanner import ami_scan_request
-
         for ami in queryset:
             ami_scan_request(ami=ami, user=request.user)
         self.message_user(request, f"Queued {queryset.count()} scan(s).", messages.SUCCESS)

@@ -1,6 +1,6 @@
 """REST endpoints of API.md *Community AMIs* (thin: parse → one service/selector → render).
 
-Every endpoint that names an AMI looks it up through ``amis.selectors.ami_get_visible`` first:
+Every endpoint that names an AMI looks it up through ``amis.selectors.ami_get_visible_or_404`` first:
 an AMI the caller may not see answers 404 everywhere, before any permission check (403 only
 for an AMI the caller can see but may not change), so private entries never leak.
 """
@@ -14,14 +14,16 @@ from rest_framework.permissions import AllowAny, IsAuthenticated, IsAuthenticate
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from amis import selectors, services
-from amis.filters import AMIFilter
+from amis import downloads, metadata, selectors, services
+from amis.filters import ORDERINGS, AMIFilter
 from amis.models import AMI
+from amis.selectors import ami_get_visible_or_404
 from amis.serializers import (AMIDetailOutputSerializer, AMIListOutputSerializer, AMIOutputSerializer,
                               AMIStatsOutputSerializer, DownloadOutputSerializer, ShareBriefSerializer,
                               StrictCharField, TagsField)
-from registry.errors import Forbidden, InvalidInput, NotFound
-from registry.permissions import is_moderator
+from registry.aws import COMMERCIAL_REGIONS
+from registry.errors import InvalidInput
+from registry.permissions import moderator_required
 
 TAGS = ["amis"]
 ERRORS = {400: OpenApiResponse(description="Invalid input (envelope with `errors`)"),
@@ -36,9 +38,6 @@ def _param(name: str, description: str, type_=OpenApiTypes.STR, enum=None) -> Op
 
 
 def _browse_parameters() -> list[OpenApiParameter]:
-    from amis.filters import ORDERINGS
-    from registry.aws import COMMERCIAL_REGIONS
-
     return [
         _param("q", "Full-text search over name, description, tags, template and creator; every word is "
                     "matched as a prefix (`pyto` finds PyTorch)."),
@@ -60,15 +59,7 @@ def _browse_parameters() -> list[OpenApiParameter]:
 
 def ami_for_request(request, ref: str) -> AMI:
     """The AMI named by ``ref`` if the caller may see it; 404 otherwise (never 403)."""
-    ami = selectors.ami_get_visible(user=request.user, ref=ref)
-    if ami is None:
-        raise NotFound("AMI not found")
-    return ami
-
-
-def _require_moderator(request) -> None:
-    if not is_moderator(request.user):
-        raise Forbidden("only moderators may do this")
+    return ami_get_visible_or_404(user=request.user, ref=ref)
 
 
 def ami_detail_data(request, ami: AMI) -> dict:
@@ -80,7 +71,7 @@ def ami_detail_data(request, ami: AMI) -> dict:
     return data
 
 
-class AMIListCreateApi(GenericAPIView):
+class AmiListCreateApi(GenericAPIView):
     """``GET /amis/`` browse/search with facets; ``POST /amis/`` register an existing image."""
 
     permission_classes = [IsAuthenticatedOrReadOnly]
@@ -89,13 +80,13 @@ class AMIListCreateApi(GenericAPIView):
     class InputSerializer(serializers.Serializer):
         ami_id = StrictCharField(max_length=21)
         region = StrictCharField(max_length=32)
-        name = StrictCharField(max_length=services.NAME_MAX)
-        description = StrictCharField(max_length=services.DESCRIPTION_MAX, required=False, allow_blank=True,
+        name = StrictCharField(max_length=metadata.NAME_MAX)
+        description = StrictCharField(max_length=metadata.DESCRIPTION_MAX, required=False, allow_blank=True,
                                       default="")
         template = StrictCharField(max_length=200, required=False, allow_blank=True, allow_null=True,
                                    help_text="Template slug or exact name.")
-        version = StrictCharField(max_length=services.VERSION_MAX, required=False, allow_blank=True, default="")
-        category = StrictCharField(max_length=services.CATEGORY_MAX, required=False, allow_blank=True, default="",
+        version = StrictCharField(max_length=metadata.VERSION_MAX, required=False, allow_blank=True, default="")
+        category = StrictCharField(max_length=metadata.CATEGORY_MAX, required=False, allow_blank=True, default="",
                                    help_text="Required unless a template is given (then it defaults to the "
                                              "template's category).")
         tags = TagsField(required=False, default=dict)
@@ -134,18 +125,17 @@ class AMIListCreateApi(GenericAPIView):
         return Response(ami_detail_data(request, ami), status=status.HTTP_201_CREATED)
 
 
-class AMIDetailApi(APIView):
+class AmiDetailApi(APIView):
     """``GET/PATCH/DELETE /amis/{ami}``."""
 
     permission_classes = [IsAuthenticatedOrReadOnly]
-    EDITABLE = ("name", "description", "tags", "category", "version")
 
     class UpdateInputSerializer(serializers.Serializer):
-        name = StrictCharField(max_length=services.NAME_MAX, required=False)
-        description = StrictCharField(max_length=services.DESCRIPTION_MAX, required=False, allow_blank=True)
+        name = StrictCharField(max_length=metadata.NAME_MAX, required=False)
+        description = StrictCharField(max_length=metadata.DESCRIPTION_MAX, required=False, allow_blank=True)
         tags = TagsField(required=False)
-        category = StrictCharField(max_length=services.CATEGORY_MAX, required=False, allow_blank=True)
-        version = StrictCharField(max_length=services.VERSION_MAX, required=False, allow_blank=True)
+        category = StrictCharField(max_length=metadata.CATEGORY_MAX, required=False, allow_blank=True)
+        version = StrictCharField(max_length=metadata.VERSION_MAX, required=False, allow_blank=True)
 
     @extend_schema(responses={200: AMIDetailOutputSerializer, 404: ERRORS[404]}, tags=TAGS, operation_id="amis_retrieve",
                    summary="One AMI, with rating histogram (and grants for its owner/moderators)")
@@ -157,7 +147,7 @@ class AMIDetailApi(APIView):
     def patch(self, request, ami: str):
         entry = ami_for_request(request, ami)
         if isinstance(request.data, dict):
-            unknown = sorted(set(request.data) - set(self.EDITABLE))
+            unknown = sorted(set(request.data) - set(services.EDITABLE_FIELDS))
             if unknown:
                 raise InvalidInput(f"not editable: {', '.join(unknown)}",
                                    errors={k: ["This field cannot be changed here."] for k in unknown})
@@ -180,11 +170,11 @@ class AMIDetailApi(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class AMISubmitApi(APIView):
+class AmiSubmitApi(APIView):
     permission_classes = [IsAuthenticated]
 
     class InputSerializer(serializers.Serializer):
-        description = StrictCharField(max_length=services.DESCRIPTION_MAX, required=False, allow_blank=True)
+        description = StrictCharField(max_length=metadata.DESCRIPTION_MAX, required=False, allow_blank=True)
         public = serializers.BooleanField(required=False, allow_null=True, default=None,
                                           help_text="true → public, false → private; omitted keeps it.")
         signature = StrictCharField(max_length=400, required=False, allow_null=True, allow_blank=True,
@@ -200,14 +190,14 @@ class AMISubmitApi(APIView):
         return Response(ami_detail_data(request, ami_for_request(request, ami)))
 
 
-class AMIApproveApi(APIView):
+class AmiApproveApi(APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(request=None, responses={200: AMIDetailOutputSerializer, **ERRORS}, tags=TAGS,
                    summary="Approve a pending entry (moderator)")
     def post(self, request, ami: str):
         entry = ami_for_request(request, ami)
-        _require_moderator(request)
+        moderator_required(request.user)
         services.ami_approve(ami=entry, moderator=request.user)
         return Response(ami_detail_data(request, ami_for_request(request, ami)))
 
@@ -216,7 +206,7 @@ class _ReasonInput(serializers.Serializer):
     reason = StrictCharField(max_length=2000)
 
 
-class AMIRejectApi(APIView):
+class AmiRejectApi(APIView):
     permission_classes = [IsAuthenticated]
 
     class InputSerializer(_ReasonInput):
@@ -226,14 +216,14 @@ class AMIRejectApi(APIView):
                    summary="Reject a pending entry with a reason (moderator)")
     def post(self, request, ami: str):
         entry = ami_for_request(request, ami)
-        _require_moderator(request)
+        moderator_required(request.user)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.ami_reject(ami=entry, moderator=request.user, reason=data.validated_data["reason"])
         return Response(ami_detail_data(request, ami_for_request(request, ami)))
 
 
-class AMIDeprecateApi(APIView):
+class AmiDeprecateApi(APIView):
     permission_classes = [IsAuthenticated]
 
     class InputSerializer(serializers.Serializer):
@@ -245,8 +235,7 @@ class AMIDeprecateApi(APIView):
                    summary="Deprecate an approved entry, optionally naming its replacement (owner or moderator)")
     def post(self, request, ami: str):
         entry = ami_for_request(request, ami)
-        if not selectors.ami_can_manage(user=request.user, ami=entry):
-            raise Forbidden("only the owner or a moderator may do this")
+        selectors.ami_require_manage(user=request.user, ami=entry)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         replacement = None
@@ -260,7 +249,7 @@ class AMIDeprecateApi(APIView):
         return Response(ami_detail_data(request, ami_for_request(request, ami)))
 
 
-class AMIRevokeApi(APIView):
+class AmiRevokeApi(APIView):
     permission_classes = [IsAuthenticated]
 
     class InputSerializer(_ReasonInput):
@@ -270,14 +259,14 @@ class AMIRevokeApi(APIView):
                    summary="Revoke an approved or deprecated entry (moderator): never resolved again")
     def post(self, request, ami: str):
         entry = ami_for_request(request, ami)
-        _require_moderator(request)
+        moderator_required(request.user)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.ami_revoke(ami=entry, moderator=request.user, reason=data.validated_data["reason"])
         return Response(ami_detail_data(request, ami_for_request(request, ami)))
 
 
-class AMIStatsApi(APIView):
+class AmiStatsApi(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(responses={200: AMIStatsOutputSerializer, 404: ERRORS[404]}, tags=TAGS,
@@ -286,14 +275,14 @@ class AMIStatsApi(APIView):
         return Response(selectors.ami_stats(ami=ami_for_request(request, ami)))
 
 
-class AMIDownloadCreateApi(APIView):
+class AmiDownloadCreateApi(APIView):
     """Anyone who can see an AMI may record a download/launch of it (the cws client does)."""
 
     permission_classes = [AllowAny]
 
     class InputSerializer(serializers.Serializer):
         region = StrictCharField(max_length=32)
-        client = StrictCharField(max_length=services.CLIENT_MAX, required=False, allow_blank=True, default="")
+        client = StrictCharField(max_length=metadata.CLIENT_MAX, required=False, allow_blank=True, default="")
 
     @extend_schema(request=InputSerializer, responses={201: DownloadOutputSerializer, 400: ERRORS[400],
                                                        404: ERRORS[404], 409: ERRORS[409]},
@@ -302,6 +291,6 @@ class AMIDownloadCreateApi(APIView):
         entry = ami_for_request(request, ami)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        download = services.download_record(ami=entry, user=request.user, **data.validated_data)
+        download = downloads.download_record(ami=entry, user=request.user, **data.validated_data)
         download.download_count = AMI.objects.values_list("download_count", flat=True).get(pk=entry.pk)
         return Response(DownloadOutputSerializer(download).data, status=status.HTTP_201_CREATED)

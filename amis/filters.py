@@ -18,6 +18,7 @@ from django.db.models.functions import Cast, Ln, Lower
 from django.utils import timezone
 
 from amis.models import AMI, AMIRegion
+from amis.ranking import bayesian_rating, ranking_settings
 from registry.aws import COMMERCIAL_REGIONS
 
 # The text-search configuration: English stemming ("models" finds "model"); prefix terms make
@@ -57,17 +58,13 @@ def search_query(terms: list[str]) -> SearchQuery:
 
 
 def best_score_expression():
-    """The default "best" order as one SQL expression (weights from ``ranking_settings``).
+    """The default "best" order as one SQL expression (weights from ``amis.ranking``).
 
     A Bayesian average (so one 5-star review does not beat fifty 4.8s), plus a log of downloads,
     plus a bonus for fresh entries, minus a penalty that sinks deprecated entries.
     """
-    from amis.selectors import ranking_settings
-
     p = ranking_settings()
-    n = Cast("rating_count", FloatField())
-    avg = Cast("rating_avg", FloatField())
-    bayes = (Value(p["prior_weight"] * p["prior_mean"]) + avg * n) / (Value(p["prior_weight"]) + n)
+    bayes = bayesian_rating(count="rating_count", average="rating_avg")
     downloads = Ln(Cast("download_count", FloatField()) + Value(1.0))
     fresh_since = timezone.now() - timedelta(days=p["fresh_days"])
     fresh = Case(When(created_at__gte=fresh_since, then=Value(p["fresh_bonus"])), default=Value(0.0),

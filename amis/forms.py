@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from django import forms
 
+from amis.metadata import CATEGORY_MAX, NAME_MAX, VERSION_MAX
 from amis.models import AMI
-from ratings.models import REVIEW_MAX_LENGTH
+from amis.wizard_services import SOURCE_CREATE, SOURCE_REGISTER
 from registry import aws
-from sharing.models import Share
 
 REGION_CHOICES = [(r, r) for r in aws.COMMERCIAL_REGIONS]
 
@@ -54,30 +54,14 @@ SORT_CHOICES = [
 ]
 
 
-# --- AMI page ------------------------------------------------------------------------------------------
-
-class RatingForm(forms.Form):
-    rating = forms.TypedChoiceField(
-        label="Your rating", coerce=int, choices=[(i, f"{i} star{'s' if i > 1 else ''}") for i in range(5, 0, -1)],
-        widget=forms.RadioSelect, error_messages={"required": "Choose from 1 to 5 stars."})
-    review = forms.CharField(label="Review (optional)", required=False, max_length=REVIEW_MAX_LENGTH,
-                             widget=forms.Textarea(attrs={"rows": 4}),
-                             help_text="Plain text. What worked, what was missing, which instance type you used.")
-
+# --- AMI page (the rating and share forms are ratings' and sharing's) ---------------------------------
 
 class AMIEditForm(forms.Form):
-    name = forms.CharField(max_length=200)
+    name = forms.CharField(max_length=NAME_MAX)
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 5}))
-    category = forms.CharField(max_length=100, required=False)
-    version = forms.CharField(max_length=50, required=False)
+    category = forms.CharField(max_length=CATEGORY_MAX, required=False)
+    version = forms.CharField(max_length=VERSION_MAX, required=False)
     tags = TagsField()
-
-
-class ShareForm(forms.Form):
-    grantee_type = forms.ChoiceField(label="Share with", choices=Share.GranteeType.choices)
-    grantee = forms.CharField(
-        max_length=255,
-        help_text="A 12-digit AWS account id, an organization or OU ARN, a registry username or a community slug.")
 
 
 class CopyForm(forms.Form):
@@ -103,8 +87,8 @@ class DeprecateForm(forms.Form):
 class WizardSourceForm(forms.Form):
     """Step 1: an existing image, or an image to create from a running instance."""
 
-    MODE_REGISTER = "register"
-    MODE_CREATE = "create"
+    MODE_REGISTER = SOURCE_REGISTER
+    MODE_CREATE = SOURCE_CREATE
     mode = forms.ChoiceField(
         label="What do you want to submit?", widget=forms.RadioSelect, initial=MODE_REGISTER,
         choices=[(MODE_REGISTER, "Register an existing AMI"), (MODE_CREATE, "Create an AMI from a running instance")])
@@ -139,12 +123,12 @@ class WizardSourceForm(forms.Form):
 class WizardMetadataForm(forms.Form):
     """Step 2."""
 
-    name = forms.CharField(max_length=200)
+    name = forms.CharField(max_length=NAME_MAX)
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 5}),
                                   help_text="What is installed, for whom, how it was tested.")
     template = forms.ChoiceField(required=False, help_text="The workstation template this image is built for.")
-    category = forms.CharField(max_length=100, required=False, help_text="Defaults to the template's category.")
-    version = forms.CharField(max_length=50, required=False)
+    category = forms.CharField(max_length=CATEGORY_MAX, required=False, help_text="Defaults to the template's category.")
+    version = forms.CharField(max_length=VERSION_MAX, required=False)
     tags = TagsField()
 
     def __init__(self, *args, template_choices=(), template_required: bool = False, **kwargs):

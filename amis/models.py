@@ -6,6 +6,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+from templates.validation import ARCHITECTURES
+
 
 class AMI(models.Model):
     """One listed image (table ``ami_registry``). Counters are denormalised and kept exact by services."""
@@ -23,9 +25,8 @@ class AMI(models.Model):
         COMMUNITY = "community", "Community"
         PUBLIC = "public", "Public"
 
-    class Architecture(models.TextChoices):
-        X86_64 = "x86_64", "x86_64"
-        ARM64 = "arm64", "arm64"
+    # The architectures templates know (templates.validation, the one home of the list).
+    Architecture = models.TextChoices("Architecture", [(a.upper(), (a, a)) for a in ARCHITECTURES])
 
     class ScanStatus(models.TextChoices):
         NOT_SCANNED = "not_scanned", "Not scanned"
@@ -95,7 +96,7 @@ class AMI(models.Model):
                                                            "deprecated", "revoked"]), name="ami_status_valid"),
             models.CheckConstraint(condition=Q(visibility__in=["private", "community", "public"]),
                                    name="ami_visibility_valid"),
-            models.CheckConstraint(condition=Q(architecture__in=["x86_64", "arm64"]), name="ami_architecture_valid"),
+            models.CheckConstraint(condition=Q(architecture__in=list(ARCHITECTURES)), name="ami_architecture_valid"),
             models.CheckConstraint(condition=Q(scan_status__in=["not_scanned", "pending", "passed", "failed"]),
                                    name="ami_scan_status_valid"),
             models.CheckConstraint(condition=Q(rating_avg__gte=0) & Q(rating_avg__lte=5), name="ami_rating_avg_range"),

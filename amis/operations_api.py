@@ -1,12 +1,12 @@
 """REST endpoints of the AWS lifecycle (API.md *Operations* and the cws-shaped *AMI operations*).
 
-Thin: parse → one service or read in ``amis.aws_lifecycle`` → render. An AMI named in a path is
-looked up through the visibility selector first (404 when invisible, never 403); an operation
-is visible to whoever started it and to moderators (404 otherwise).
+Thin: parse → one service (``amis.aws_create``, ``amis.aws_copy``) or selector → render. An AMI
+named in a path is looked up through the visibility selector first (404 when invisible, never
+403); an operation is visible to whoever started it and to moderators (404 otherwise).
 """
 from __future__ import annotations
 
-from django.db.models import Prefetch, Q
+from django.db.models import Q
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -15,11 +15,14 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from amis import aws_lifecycle
-from amis.models import AMI, AMIRegion, Operation
-from amis.selectors import ami_get_visible
+from amis.aws_copy import ami_copy_request
+from amis.aws_create import ami_create_request
+from amis.metadata import DESCRIPTION_MAX, MAX_COPY_REGIONS, NAME_MAX, TAG_VALUE_MAX, VERSION_MAX
+from amis.models import AMIRegion, Operation
+from amis.operations import operation_poke
+from amis.selectors import (ami_get_visible_or_404, ami_list_owned_by, create_estimates, creation_status,
+                            operation_get_for_or_404, operation_list_for)
 from amis.serializers import AMIOutputSerializer
-from registry.errors import NotFound
 
 TAGS = ["operations"]
 ERRORS = {400: OpenApiResponse(description="Invalid input (envelope with `errors`)"),
@@ -70,17 +73,8 @@ class CreationStatusOutputSerializer(serializers.Serializer):
 
 
 def _operation_for(request, operation_id: str) -> Operation:
-    op = aws_lifecycle.operation_get_for(user=request.user, operation_id=operation_id)
-    if op is None:
-        raise NotFound("operation not found")
-    return aws_lifecycle.operation_poke(op)
-
-
-def _ami_for(request, ref: str) -> AMI:
-    ami = ami_get_visible(user=request.user, ref=ref)
-    if ami is None:
-        raise NotFound("AMI not found")
-    return ami
+    """The caller's operation (404 otherwise), advanced first when it waits in eager mode."""
+    return operation_poke(operation_get_for_or_404(user=request.user, operation_id=operation_id))
 
 
 class AmiCreateApi(APIView):
@@ -91,18 +85,19 @@ class AmiCreateApi(APIView):
     class InputSerializer(serializers.Serializer):
         instance_id = serializers.CharField(max_length=40)
         template_name = serializers.CharField(max_length=200, help_text="Template slug or exact name")
-        name = serializers.CharField(max_length=200, required=False, allow_blank=True,
+        name = serializers.CharField(max_length=NAME_MAX, required=False, allow_blank=True,
                                      help_text="Default: cws-<template>-<unix time>")
-        description = serializers.CharField(max_length=10_000, required=False, allow_blank=True)
-        version = serializers.CharField(max_length=50, required=False, allow_blank=True)
-        tags = serializers.DictField(child=serializers.CharField(max_length=256, allow_blank=True), required=False)
+        description = serializers.CharField(max_length=DESCRIPTION_MAX, required=False, allow_blank=True)
+        version = serializers.CharField(max_length=VERSION_MAX, required=False, allow_blank=True)
+        tags = serializers.DictField(child=serializers.CharField(max_length=TAG_VALUE_MAX, allow_blank=True),
+                                     required=False)
         public = serializers.BooleanField(required=False, default=False,
                                           help_text="Make the image public in AWS once a moderator approves it")
         share_with = serializers.ListField(child=serializers.CharField(max_length=12), required=False,
                                            max_length=100, help_text="AWS account ids given launch permission")
         community = serializers.CharField(max_length=100, required=False, allow_blank=True)
         multi_region = serializers.ListField(child=serializers.CharField(max_length=32), required=False,
-                                             max_length=aws_lifecycle.MAX_COPY_REGIONS)
+                                             max_length=MAX_COPY_REGIONS)
         no_reboot = serializers.BooleanField(required=False, default=True)
         region = serializers.CharField(max_length=32, required=False, allow_blank=True,
                                        help_text="Region of the instance (default AWS_DEFAULT_REGION)")
@@ -127,14 +122,14 @@ class AmiCreateApi(APIView):
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        op = aws_lifecycle.ami_create_request(user=request.user, **data.validated_data)
+        op = ami_create_request(user=request.user, **data.validated_data)
         op.refresh_from_db()
-        status_now = aws_lifecycle.creation_status(op)
+        status_now = creation_status(op)
         body = {
             "creation_id": op.pk, "ami_id": op.image_id, "registry_id": op.params["registry_id"],
             "template_name": op.params["template"], "instance_id": op.instance_id, "source_region": op.region,
             "target_regions": [op.region, *op.params["multi_region"]], "status": status_now["status"],
-            "message": status_now["message"], **aws_lifecycle.create_estimates(op),
+            "message": status_now["message"], **create_estimates(op),
         }
         return Response(self.OutputSerializer(body).data, status=status.HTTP_202_ACCEPTED)
 
@@ -148,7 +143,7 @@ class AmiCreationStatusApi(APIView):
                    summary="Status of an AMI creation (cws shape)")
     def get(self, request, creation_id: str):
         op = _operation_for(request, creation_id)
-        return Response(CreationStatusOutputSerializer(aws_lifecycle.creation_status(op)).data)
+        return Response(CreationStatusOutputSerializer(creation_status(op)).data)
 
 
 class AmiCopyApi(APIView):
@@ -158,7 +153,7 @@ class AmiCopyApi(APIView):
 
     class InputSerializer(serializers.Serializer):
         regions = serializers.ListField(child=serializers.CharField(max_length=32), allow_empty=False,
-                                        max_length=aws_lifecycle.MAX_COPY_REGIONS)
+                                        max_length=MAX_COPY_REGIONS)
 
     class OutputSerializer(serializers.Serializer):
         operations = OperationOutputSerializer(many=True)
@@ -169,10 +164,10 @@ class AmiCopyApi(APIView):
         description="Visible but not yours"), **ERRORS}, tags=TAGS,
         summary="Copy an AMI to more regions (regions already present are skipped)")
     def post(self, request, ami: str):
-        entry = _ami_for(request, ami)
+        entry = ami_get_visible_or_404(user=request.user, ref=ami)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        ops, skipped = aws_lifecycle.ami_copy_request(ami=entry, user=request.user, **data.validated_data)
+        ops, skipped = ami_copy_request(ami=entry, user=request.user, **data.validated_data)
         for op in ops:
             op.refresh_from_db()
         return Response(self.OutputSerializer({"operations": ops, "skipped": skipped}).data,
@@ -190,9 +185,7 @@ class AmiUserListApi(APIView):
                        "user_amis": AMIOutputSerializer(many=True)}), **ERRORS}, tags=TAGS,
                    summary="The caller's AMIs")
     def get(self, request):
-        qs = (AMI.objects.filter(creator=request.user).select_related("template", "creator", "replacement")
-              .prefetch_related(Prefetch("regions", queryset=AMIRegion.objects.order_by("-is_source", "region")))
-              .order_by("-created_at"))
+        qs = ami_list_owned_by(user=request.user)
         template = request.query_params.get("template")
         if template:
             qs = qs.filter(Q(template__slug=template) | Q(template__name=template))
@@ -215,8 +208,8 @@ class OperationListApi(GenericAPIView):
                    summary="List operations")
     def get(self, request):
         ref = request.query_params.get("ami")
-        ami = _ami_for(request, ref) if ref else None
-        page = self.paginate_queryset(aws_lifecycle.operation_list_for(user=request.user, ami=ami))
+        ami = ami_get_visible_or_404(user=request.user, ref=ref) if ref else None
+        page = self.paginate_queryset(operation_list_for(user=request.user, ami=ami))
         return self.get_paginated_response(OperationOutputSerializer(page, many=True).data)
 
 

@@ -21,14 +21,18 @@ from typing import Protocol, runtime_checkable
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Max, Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from amis.models import AMI, Operation, ScanException, ScanResult
+from amis.selectors import ami_require_manage
 from registry import aws
 from registry.audit import audit_record
-from registry.errors import Conflict, Forbidden, InvalidInput
-from registry.permissions import is_moderator
+from registry.aws_images import root_mapping, snapshot_ids
+from registry.celery import task_send
+from registry.errors import Conflict, InvalidInput
+from registry.permissions import moderator_required
 
 logger = logging.getLogger(__name__)
 
@@ -110,16 +114,13 @@ class AwsMetadataScanner:
     def scan(self, context: ScanContext) -> list[Check]:
         image, region = context.image, context.region
         checks: list[Check] = []
-        root = image.get("RootDeviceName")
-        mappings = [m for m in image.get("BlockDeviceMappings", []) if m.get("Ebs")]
-        root_map = next((m for m in mappings if m.get("DeviceName") == root), mappings[0] if mappings else None)
-        snapshot_ids = sorted({m["Ebs"]["SnapshotId"] for m in mappings if m["Ebs"].get("SnapshotId")})
+        root_ebs = (root_mapping(image) or {}).get("Ebs")
 
         # Root volume encryption: the mapping says so; the snapshot is the truth when it is absent.
         encrypted = None
-        if root_map is not None:
-            encrypted = root_map["Ebs"].get("Encrypted")
-            snap = root_map["Ebs"].get("SnapshotId")
+        if root_ebs:
+            encrypted = root_ebs.get("Encrypted")
+            snap = root_ebs.get("SnapshotId")
             if snap and not encrypted:
                 snaps = aws.call(region, "ec2", "describe_snapshots", SnapshotIds=[snap]).get("Snapshots", [])
                 encrypted = bool(snaps and snaps[0].get("Encrypted"))
@@ -131,7 +132,7 @@ class AwsMetadataScanner:
 
         # Publicly restorable snapshots leak the whole disk, even if the image itself is private.
         public = []
-        for snap in snapshot_ids:
+        for snap in sorted(set(snapshot_ids(image))):
             attr = aws.call(region, "ec2", "describe_snapshot_attribute", SnapshotId=snap,
                             Attribute="createVolumePermission")
             if any(p.get("Group") == "all" for p in attr.get("CreateVolumePermissions", [])):
@@ -272,16 +273,15 @@ def ami_scan(*, ami: AMI, operation: Operation | None = None) -> ScanResult:
 def ami_scan_request(*, ami: AMI, user=None) -> Operation:
     """Queue a scan (``Operation(kind=scan)`` + Celery task after commit). Owner or moderator when
     ``user`` is given; ``user=None`` is the system (beat rescans, submission)."""
-    if user is not None and not (is_moderator(user) or (user.is_authenticated and ami.creator_id == user.pk)):
-        raise Forbidden("only the owner or a moderator may request a scan")
-    from registry.tasks import ami_scan_task
-
+    if user is not None:
+        ami_require_manage(user=user, ami=ami, message="only the owner or a moderator may request a scan")
     operation = Operation.objects.create(kind=Operation.Kind.SCAN, ami=ami, region=ami.source_region,
                                          image_id=ami.ami_id, created_by=user if user is not None else None)
     # Only a never-scanned entry shows "pending": a rescan keeps the last verdict until it finishes,
     # so policies requiring a passed scan do not flicker.
     AMI.objects.filter(pk=ami.pk, scan_status=AMI.ScanStatus.NOT_SCANNED).update(scan_status=AMI.ScanStatus.PENDING)
-    transaction.on_commit(lambda: ami_scan_task.delay(str(operation.pk)))
+    operation_id = str(operation.pk)
+    transaction.on_commit(lambda: task_send("amis.scan", operation_id))
     return operation
 
 
@@ -322,13 +322,17 @@ def ami_scan_gate(*, ami: AMI) -> None:
                        code="scan_required")
 
 
+def scan_exception_default_expiry() -> datetime:
+    """When an exception recorded without an explicit expiry ends (``REGISTRY_SCAN_EXCEPTION_DAYS``, 30)."""
+    return timezone.now() + timedelta(days=int(getattr(settings, "REGISTRY_SCAN_EXCEPTION_DAYS", 30)))
+
+
 @transaction.atomic
 def scan_exception_create(*, ami: AMI, moderator, reason: str, expires_at: datetime) -> ScanException:
     """Moderator records that ``ami`` may be approved despite its failed scan until ``expires_at``.
     Raises Forbidden (not a moderator), InvalidInput (no reason, expiry not in the future or more
     than a year ahead). Audited ``scan.exception``."""
-    if not is_moderator(moderator):
-        raise Forbidden("only moderators may record scan exceptions")
+    moderator_required(moderator, message="only moderators may record scan exceptions")
     reason = (reason or "").strip()
     if not reason:
         raise InvalidInput("a reason is required", errors={"reason": ["This field is required."]})
@@ -352,8 +356,6 @@ def ami_rescan_due(*, older_than: timedelta | None = None, limit: int = 200) -> 
     ``REGISTRY_RESCAN_DAYS`` (or never scanned). Returns the operations queued."""
     older_than = older_than or timedelta(days=int(getattr(settings, "REGISTRY_RESCAN_DAYS", 7)))
     cutoff = timezone.now() - older_than
-    from django.db.models import Max, Q
-
     due = (AMI.objects.filter(status__in=[AMI.Status.PENDING_REVIEW, AMI.Status.APPROVED, AMI.Status.DEPRECATED])
            .annotate(last=Max("scan_results__scanned_at")).filter(Q(last__isnull=True) | Q(last__lt=cutoff))
            .exclude(operations__kind=Operation.Kind.SCAN,

@@ -1,25 +1,34 @@
-"""Read queries for the catalogue. Visibility is decided here, once, for every endpoint and page.
+"""Read queries for the catalogue. Visibility and ownership are decided here, once, for every
+endpoint, page, task and app above ``amis``.
 
-Public surface (keyword-only, stable; used by the API, the web pages, ratings, sharing, trust and
-the resolver):
+Public surface (keyword-only, stable):
 
-- ``ami_visibility_q(user=)`` / ``ami_list_visible_to(user=)`` / ``ami_get_visible(user=, ref=)``
-- ``ami_can_manage(user=, ami=)``: owner or moderator (may see shares, deprecate, edit).
+- ``ami_visibility_q(user=)`` / ``ami_list_visible_to(user=)`` / ``ami_get_visible(user=, ref=)``;
+  ``ami_get_visible_or_404``: the same, raising ``NotFound`` (an ``Http404`` too) — invisible
+  entries are "not found" everywhere, never "forbidden", so private entries do not leak;
+- ``ami_can_manage(user=, ami=)`` / ``ami_require_manage``: owner or moderator (may see grants,
+  edit, deprecate, copy, share, scan); ``ami_is_owner`` / ``ami_require_owner``: the owner only
+  (submit, delete); ``ami_list_owned_by(user=)``: the caller's own entries;
 - ``ami_search(user=, params=)``: browse/search → ``AMISearchResult(queryset, facets)``; the
-  queryset is filtered, ordered and eager-loaded, ready to paginate.
-- ``ami_rating_histogram(ami=)``, ``ami_stats(ami=)``.
+  queryset is filtered (visibility, institution policy, parameters), ordered and eager-loaded;
+- ``ami_rating_histogram(ami=)``, ``ami_stats(ami=)``, ``ami_available_copies``, ``ami_live_copies``;
+- operations: ``operation_list_for``, ``operation_get_for``, ``creation_status``, ``create_estimates``.
 """
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
+from django.utils import timezone
+from rest_framework.exceptions import ValidationError
 
-from amis.models import AMI, AMIRegion, Download, DownloadDaily
+from amis.filters import AMIFilter
+from amis.models import AMI, AMIRegion, Download, DownloadDaily, Operation
+from amis.policy import Policy, policy_for_user, policy_q
 from registry import aws
+from registry.errors import Forbidden, NotFound
 from registry.permissions import is_moderator
 
 
@@ -80,11 +89,75 @@ def ami_get_visible(*, user, ref: str) -> AMI | None:
             .prefetch_related(_regions_prefetch()).first())
 
 
+def ami_get_visible_or_404(*, user, ref: str) -> AMI:
+    """``ami_get_visible``, raising ``NotFound`` ("AMI not found") for an AMI ``user`` may not see."""
+    ami = ami_get_visible(user=user, ref=ref)
+    if ami is None:
+        raise NotFound("AMI not found")
+    return ami
+
+
+def ami_is_owner(*, user, ami: AMI) -> bool:
+    return user is not None and user.is_authenticated and ami.creator_id == user.pk
+
+
 def ami_can_manage(*, user, ami: AMI) -> bool:
-    """Owner or moderator: may see grants, edit metadata, deprecate."""
+    """Owner or moderator: may see grants, edit metadata, deprecate, copy, share, scan."""
+    return ami_is_owner(user=user, ami=ami) or is_moderator(user)
+
+
+def ami_require_manage(*, user, ami: AMI, message: str = "only the owner or a moderator may do this") -> None:
+    """Raise ``Forbidden`` unless ``user`` owns ``ami`` or moderates."""
+    if not ami_can_manage(user=user, ami=ami):
+        raise Forbidden(message)
+
+
+def ami_require_owner(*, user, ami: AMI, message: str = "only the owner may do this") -> None:
+    """Raise ``Forbidden`` unless ``user`` owns ``ami``. Moderators are not owners: submitting and
+    deleting an entry are its owner's decisions."""
+    if not ami_is_owner(user=user, ami=ami):
+        raise Forbidden(message)
+
+
+def ami_list_owned_by(*, user) -> QuerySet[AMI]:
+    """The entries ``user`` created, newest first, eager-loaded like every AMI listing."""
     if user is None or not user.is_authenticated:
-        return False
-    return ami.creator_id == user.pk or is_moderator(user)
+        return AMI.objects.none()
+    return (AMI.objects.filter(creator=user).select_related("template", "creator", "replacement")
+            .prefetch_related(_regions_prefetch()).order_by("-created_at"))
+
+
+def ami_filter_by_policy(queryset: QuerySet[AMI], *, policy: Policy, region: str | None = None) -> QuerySet[AMI]:
+    """Restrict ``queryset`` to what ``policy`` allows (its filter, ``amis.policy.policy_q``)."""
+    condition = policy_q(policy, region)
+    if condition is None:
+        return queryset
+    # The region/blocked joins can multiply rows: filter on a de-duplicated id subquery.
+    return queryset.filter(pk__in=AMI.objects.filter(condition).values("pk"))
+
+
+def ami_list_allowed(queryset: QuerySet[AMI], *, user, region: str | None = None) -> QuerySet[AMI]:
+    """Restrict ``queryset`` to what ``user``'s institutions' combined policy allows."""
+    return ami_filter_by_policy(queryset, policy=policy_for_user(user), region=region)
+
+
+def ami_is_registered(*, image_id: str) -> bool:
+    """Whether ``image_id`` is already in the catalogue, as a canonical id or as a regional copy."""
+    return (AMI.objects.filter(ami_id=image_id).exists()
+            or AMIRegion.objects.filter(image_id=image_id).exists())
+
+
+def ami_available_copies(*, ami_id) -> list[tuple[str, str]]:
+    """``[(region, image id)]`` of every available regional copy (the source included), by region."""
+    return list(AMIRegion.objects.filter(ami_id=ami_id, state=AMIRegion.State.AVAILABLE)
+                .exclude(image_id="").order_by("region").values_list("region", "image_id"))
+
+
+def ami_live_copies(*, ami_id) -> dict[str, str]:
+    """``{region: image id}`` of every copy AWS may still hold (pending, available or failed; not
+    deregistered) — what deprecating, revoking or deregistering in AWS must reach."""
+    return dict(AMIRegion.objects.filter(ami_id=ami_id).exclude(image_id="").exclude(
+        state=AMIRegion.State.DEREGISTERED).values_list("region", "image_id"))
 
 
 def _regions_prefetch() -> Prefetch:
@@ -92,24 +165,6 @@ def _regions_prefetch() -> Prefetch:
 
 
 # --- Browse & search ---------------------------------------------------------------------------------
-
-def ranking_settings() -> dict[str, float]:
-    """Weights of the default "best" order (settings ``REGISTRY_RANK_*``; defaults shown).
-
-    score = Bayesian average rating ((C·m + Σstars) / (C + n), m = prior mean, C = prior weight)
-          + download_weight · ln(1 + downloads)
-          + fresh_bonus when created within ``fresh_days`` days
-          − deprecated_penalty for deprecated entries.
-    """
-    return {
-        "prior_mean": float(getattr(settings, "REGISTRY_RANK_PRIOR_MEAN", 3.5)),
-        "prior_weight": float(getattr(settings, "REGISTRY_RANK_PRIOR_WEIGHT", 5)),
-        "download_weight": float(getattr(settings, "REGISTRY_RANK_DOWNLOAD_WEIGHT", 0.15)),
-        "fresh_bonus": float(getattr(settings, "REGISTRY_RANK_FRESH_BONUS", 0.3)),
-        "fresh_days": float(getattr(settings, "REGISTRY_RANK_FRESH_DAYS", 30)),
-        "deprecated_penalty": float(getattr(settings, "REGISTRY_RANK_DEPRECATED_PENALTY", 5)),
-    }
-
 
 @dataclass
 class AMISearchResult:
@@ -132,14 +187,8 @@ def ami_search(*, user, params) -> AMISearchResult:
     other categories' counts); with no facet parameter set every facet sums to the result count
     (region: entries with an available copy there). Costs a constant number of queries.
     """
-    from rest_framework.exceptions import ValidationError
-
-    from amis.filters import AMIFilter
-
-    from registry.policy import policy_filter_for_user
-
-    # An institution member only browses what their institution's policy allows (trust issue).
-    base = policy_filter_for_user(ami_list_visible_to(user=user), user)
+    # An institution member only browses what their institution's policy allows.
+    base = ami_list_allowed(ami_list_visible_to(user=user), user=user)
     filterset = AMIFilter(data=params, queryset=base)
     if not filterset.is_valid():
         raise ValidationError(filterset.errors)
@@ -206,4 +255,88 @@ def ami_stats(*, ami: AMI) -> dict:
         "downloads_by_region": dict(sorted(by_region.items())),
         "downloads_by_day": dict(sorted(by_day.items())),
         "rating_histogram": ami_rating_histogram(ami=ami),
+    }
+
+
+# --- Operations ----------------------------------------------------------------------------------
+
+def operation_list_for(*, user, ami: AMI | None = None):
+    """The caller's operations (moderators: everyone's), newest first, optionally for one AMI."""
+    qs = Operation.objects.select_related("ami").order_by("-created_at")
+    if not is_moderator(user):
+        qs = qs.filter(created_by=user)
+    if ami is not None:
+        qs = qs.filter(ami=ami)
+    return qs
+
+
+def operation_get_for(*, user, operation_id: str) -> Operation | None:
+    """One operation if the caller started it (or is a moderator); None otherwise (→ 404)."""
+    try:
+        pk = uuid.UUID(str(operation_id))
+    except ValueError:
+        return None
+    return operation_list_for(user=user).filter(pk=pk).first()
+
+
+def operation_get_for_or_404(*, user, operation_id: str) -> Operation:
+    """``operation_get_for``, raising ``NotFound`` for an operation the caller may not see."""
+    op = operation_get_for(user=user, operation_id=operation_id)
+    if op is None:
+        raise NotFound("operation not found")
+    return op
+
+
+_CWS_STATUS = {Operation.State.QUEUED: "pending", Operation.State.RUNNING: "in_progress",
+               Operation.State.SUCCEEDED: "completed", Operation.State.FAILED: "failed"}
+
+
+def creation_status(op: Operation) -> dict:
+    """The cws-shaped ``/ami/status`` answer for a create operation (or any operation).
+
+    Progress is the mean over the create step and one copy per target region (a copy not yet
+    started counts 0). Status: failed if any part failed, completed when all succeeded,
+    pending while nothing has started, else in_progress.
+    """
+    children = {c.region: c for c in Operation.objects.filter(parent=op, kind=Operation.Kind.COPY_IMAGE)}
+    targets = list(dict.fromkeys([*(op.params.get("multi_region") or []), *children]))
+    parts = [op, *[children.get(r) for r in targets]]
+    progress = round(sum(p.progress if p else 0 for p in parts) / len(parts))
+    states = [p.state if p else Operation.State.QUEUED for p in parts]
+    if Operation.State.FAILED in states:
+        status = "failed"
+    elif all(s == Operation.State.SUCCEEDED for s in states):
+        status = "completed"
+    elif all(s == Operation.State.QUEUED for s in states):
+        status = "pending"
+    else:
+        status = "in_progress"
+    region_results = {op.region: {"region": op.region, "ami_id": op.image_id, "status": _CWS_STATUS[op.state],
+                                  "error": op.error}}
+    for region in targets:
+        child = children.get(region)
+        region_results[region] = {"region": region, "ami_id": child.image_id if child else "",
+                                  "status": _CWS_STATUS[child.state] if child else "pending",
+                                  "error": child.error if child else ""}
+    errors = [f"{r}: {v['error']}" for r, v in region_results.items() if v["error"]]
+    end = max([p.finished_at for p in parts if p and p.finished_at], default=None) if status in (
+        "completed", "failed") else None
+    elapsed = ((end or timezone.now()) - op.created_at).total_seconds() / 60
+    message = ("; ".join(errors) if errors else
+               "image available in every region" if status == "completed" else op.message or "in progress")
+    return {"creation_id": str(op.pk), "ami_id": op.image_id, "registry_id": str(op.ami_id or "") or
+            (op.params or {}).get("registry_id", ""), "status": status, "progress": progress, "message": message,
+            "elapsed_time_minutes": round(elapsed, 2), "region_results": region_results}
+
+
+def create_estimates(op: Operation) -> dict:
+    """Rough costs and duration for the 202 answer (snapshot storage $0.05/GB-month per region,
+    cross-region copy transfer $0.02/GB). Documented in docs/aws-lifecycle.md."""
+    params = op.params or {}
+    size = params.get("root_size_gb") or 8
+    regions = 1 + len(params.get("multi_region") or [])
+    return {
+        "estimated_completion_minutes": 10 + 15 * (regions - 1),
+        "storage_cost": round(size * 0.05 * regions, 2),
+        "creation_cost": round(size * 0.02 * (regions - 1), 2),
     }

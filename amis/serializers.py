@@ -3,10 +3,16 @@ inside each view (one per endpoint, HackSoft style); these shapes are shared bec
 defines one AMI object for every endpoint that returns one."""
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema_field
 from rest_framework import serializers
 
 from amis.models import AMI, AMIRegion
+
+
+# The ``{ami}`` of every path under /amis/ (the catalogue's, ratings' and sharing's endpoints).
+AMI_PARAM = OpenApiParameter("ami", OpenApiTypes.STR, OpenApiParameter.PATH,
+                             description="Registry uuid, canonical AMI id or any regional copy's AMI id.")
 
 
 class AMIRegionOutputSerializer(serializers.Serializer):

@@ -41,6 +41,7 @@ from django.utils import timezone
 from amis.models import AMI, AMISignature
 from registry import aws
 from registry.audit import audit_record
+from registry.aws_images import root_snapshot_ids
 from registry.errors import ApplicationError, Conflict, InvalidInput, NotFound, Unprocessable
 from registry.models import PublisherKey
 
@@ -168,18 +169,16 @@ def manifest_from_image(image: dict, region: str) -> dict:
     """The canonical manifest of an image as DescribeImages reports it.
 
     ``root_snapshot_ids``: the EBS snapshot(s) of the mapping whose device is the image's
-    ``RootDeviceName`` (all EBS snapshots of the image if none matches), sorted.
+    ``RootDeviceName`` (all EBS snapshots of the image if none matches), sorted — the rule of
+    ``registry.aws_images.root_snapshot_ids``, which the catalogue records too.
     """
-    root = image.get("RootDeviceName")
-    ebs = [(m.get("DeviceName"), m.get("Ebs", {}).get("SnapshotId")) for m in image.get("BlockDeviceMappings", [])]
-    snaps = [s for dev, s in ebs if s and dev == root] or [s for _, s in ebs if s]
     return {
         "ami_id": image.get("ImageId", ""),
         "region": region,
         "owner_id": image.get("OwnerId", ""),
         "architecture": image.get("Architecture", ""),
         "creation_date": image.get("CreationDate", ""),
-        "root_snapshot_ids": sorted(snaps),
+        "root_snapshot_ids": root_snapshot_ids(image),
         "name": image.get("Name", ""),
     }
 
@@ -316,19 +315,25 @@ def _claimed(manifest) -> dict | None:
 
 
 def ami_signature_verify(*, ami: AMI, signature: str, user, key_fingerprint: str = "",
-                         manifest: dict | str | None = None) -> AMISignature:
+                         manifest: dict | str | None = None, image: dict | None = None) -> AMISignature:
     """Verify ``signature`` (by ``user``, normally the AMI's creator) over the AMI's manifest rebuilt
     from DescribeImages, record the outcome and set ``verified``/``signature_valid``.
 
-    Called by ``ami_register``/``ami_submit`` when a signature is supplied and by
-    ``POST /amis/{ami}/signature``. The AWS call happens before the transaction (no row lock held
+    Called by ``ami_signature_require_valid`` (registration and submission with a signature) and
+    by ``POST /amis/{ami}/signature``. ``image``: DescribeImages' answer when the caller has just
+    fetched it (registration), else it is fetched here, before the transaction (no row lock held
     across network I/O). Never raises for a *bad signature*: the returned row says why
     (``failure_code``); raises NotFound only when AWS no longer knows the image and InvalidInput
     for a malformed diagnostic ``manifest``. Audited ``ami.signature_verify``.
     """
     claimed = _claimed(manifest)
     raw = signature_decode(signature)
-    server_manifest = ami_manifest_build(ami=ami) if raw is not None else {}
+    if raw is None:
+        server_manifest = {}
+    elif image is not None:
+        server_manifest = manifest_from_image(image, ami.source_region)
+    else:
+        server_manifest = ami_manifest_build(ami=ami)
     keys = list(PublisherKey.objects.filter(user=user)) if getattr(user, "is_authenticated", False) else []
     if key_fingerprint:
         keys = [k for k in keys if k.fingerprint == key_fingerprint.strip()]
@@ -352,6 +357,31 @@ def ami_signature_verify(*, ami: AMI, signature: str, user, key_fingerprint: str
                             "fingerprint": row.key_fingerprint, **outcome.details})
     ami.verified = ami.signature_valid = outcome.valid
     return row
+
+
+def ami_signature_require_valid(*, ami: AMI, signature: str, user, image: dict | None = None) -> AMISignature:
+    """Verify a signature supplied with a registration or a submission; raise the 422 with the
+    precise failure code when it does not verify (the caller's transaction then rolls back, so a
+    client never ends up with an entry it believes is signed but is not)."""
+    row = ami_signature_verify(ami=ami, signature=signature, user=user, image=image)
+    if not row.valid:
+        raise signature_failure(row)
+    return row
+
+
+def publisher_keys_erase(*, user) -> int:
+    """Delete every publisher key of ``user`` (account erasure). An AMI whose current signature
+    relies on one of them stops counting as verified (a ``no_keys`` verification is recorded).
+    Call inside the erasure's transaction. Returns the number of keys deleted."""
+    outcome = Outcome(False, "no_keys", "The signer's account and keys were erased.")
+    keys = list(PublisherKey.objects.filter(user=user))
+    for key in keys:
+        for ami_id in _amis_relying_on(key):
+            ami = AMI.objects.select_for_update().get(pk=ami_id)
+            latest = ami.signatures.first()
+            _record(ami=ami, signer=None, signature=latest.signature, key=None, manifest=latest.manifest,
+                    outcome=outcome)
+    return PublisherKey.objects.filter(user=user).delete()[0]
 
 
 def ami_signature_reverify(*, ami: AMI) -> AMISignature | None:

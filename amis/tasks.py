@@ -1,16 +1,20 @@
-"""Celery entry points for the AWS lifecycle: ids in, one service call, retry policy.
+"""Celery entry points of the catalogue: ids in, one service call, retry policy.
 
-Every task has a stable ``name=`` (queued messages carry it), ``acks_late`` (a message is
-acknowledged only after the task finished, so a killed worker's job is redelivered — safe because
-every step is idempotent) and retries **only** ``AwsTransientError`` (throttling, 5xx) with
-exponential backoff and jitter. Waiting for AWS never blocks a worker: a step that must wait
-returns a countdown and the task re-schedules itself (``operation_enqueue``).
+Every task has a stable ``name=`` (queued messages carry it, and services send tasks by it),
+``acks_late`` (a message is acknowledged only after the task finished, so a killed worker's job is
+redelivered — safe because every step is idempotent) and retries **only** ``AwsTransientError``
+(throttling, 5xx) with exponential backoff and jitter. Waiting for AWS never blocks a worker: a
+step that must wait returns a countdown and the task re-schedules itself (``operation_enqueue``).
+The ``amis.*`` names are routed to the ``aws`` queue.
 """
 from celery import shared_task
 
-from amis import aws_lifecycle
+from amis import aws_copy, aws_create, aws_retire, aws_validate, operations, scanner
+from amis.aws_public import ami_public_sync
+from amis.models import AMI
 from registry import metrics
 from registry.aws import AwsTransientError
+from registry.celery import tasks_run_eagerly
 
 AWS_TASK = dict(
     acks_late=True,
@@ -20,75 +24,87 @@ AWS_TASK = dict(
     retry_jitter=True,       # spread retries so throttled callers do not retry in lock-step
     max_retries=8,
 )
+OpKind = operations.OpKind
 
 
 def _run_step(task, operation_id: str, kind: str, step) -> None:
     """Run one step unless another chain owns the operation; re-schedule when it must wait."""
     redelivered = bool((task.request.delivery_info or {}).get("redelivered"))
-    if not aws_lifecycle.operation_is_current(operation_id=operation_id, task_id=task.request.id,
-                                              redelivered=redelivered):
+    if not operations.operation_is_current(operation_id=operation_id, task_id=task.request.id,
+                                           redelivered=redelivered):
         metrics.TASKS.labels(task=task.name, outcome="skipped").inc()
         return
     try:
         countdown = step(operation_id=operation_id)
     except AwsTransientError as exc:
-        if not aws_lifecycle._eager():
+        if not tasks_run_eagerly():
             raise  # autoretry_for: backoff + jitter, same task id
         # Without a broker a retry would run inline, blocking the web request through every
         # backoff: record the error and let the next poll (operation_poke) try again.
-        countdown = aws_lifecycle.operation_defer_transient(operation_id=operation_id, error=exc)
+        countdown = operations.operation_defer_transient(operation_id=operation_id, error=exc)
     if countdown:
-        aws_lifecycle.operation_enqueue(operation_id=operation_id, kind=kind, countdown=countdown)
+        operations.operation_enqueue(operation_id=operation_id, kind=kind, countdown=countdown)
     metrics.TASKS.labels(task=task.name, outcome="waiting" if countdown else "done").inc()
 
 
 @shared_task(name="amis.create_image", bind=True, **AWS_TASK)
 def create_image_task(self, operation_id: str) -> None:
     """CreateImage for a create operation, follow it to available, then start the copies."""
-    _run_step(self, operation_id, aws_lifecycle.OpKind.CREATE_IMAGE, aws_lifecycle.create_image_step)
+    _run_step(self, operation_id, OpKind.CREATE_IMAGE, aws_create.create_image_step)
 
 
 @shared_task(name="amis.copy_image", bind=True, **AWS_TASK)
 def copy_image_task(self, operation_id: str) -> None:
     """CopyImage to one region (per-region slot, deterministic ClientToken), follow it to available."""
-    _run_step(self, operation_id, aws_lifecycle.OpKind.COPY_IMAGE, aws_lifecycle.copy_image_step)
+    _run_step(self, operation_id, OpKind.COPY_IMAGE, aws_copy.copy_image_step)
 
 
 @shared_task(name="amis.validate", bind=True, **AWS_TASK)
 def validate_task(self, operation_id: str) -> None:
     """Check every regional copy and store the findings."""
-    _run_step(self, operation_id, aws_lifecycle.OpKind.VALIDATE, aws_lifecycle.validate_step)
+    _run_step(self, operation_id, OpKind.VALIDATE, aws_validate.validate_step)
 
 
 @shared_task(name="amis.deprecate_in_aws", bind=True, **AWS_TASK)
 def deprecate_in_aws_task(self, operation_id: str) -> None:
     """EnableImageDeprecation on every regional copy."""
-    _run_step(self, operation_id, aws_lifecycle.OpKind.DEPRECATE, aws_lifecycle.deprecate_step)
+    _run_step(self, operation_id, OpKind.DEPRECATE, aws_retire.deprecate_step)
 
 
 @shared_task(name="amis.revoke_in_aws", bind=True, **AWS_TASK)
 def revoke_in_aws_task(self, operation_id: str) -> None:
     """Withdraw every launch permission and deprecate every regional copy."""
-    _run_step(self, operation_id, aws_lifecycle.OpKind.REVOKE, aws_lifecycle.revoke_step)
+    _run_step(self, operation_id, OpKind.REVOKE, aws_retire.revoke_step)
 
 
 @shared_task(name="amis.deregister_in_aws", bind=True, **AWS_TASK)
 def deregister_in_aws_task(self, operation_id: str) -> None:
     """Deregister every regional copy and delete its snapshots."""
-    _run_step(self, operation_id, aws_lifecycle.OpKind.DEREGISTER, aws_lifecycle.deregister_step)
+    _run_step(self, operation_id, OpKind.DEREGISTER, aws_retire.deregister_step)
 
 
 @shared_task(name="amis.public_sync", **AWS_TASK)
 def public_sync_task(ami_pk: str) -> None:
     """Make the image public in AWS (or not) to match ``public_requested`` + approval."""
-    from amis.models import AMI
-
     ami = AMI.objects.filter(pk=ami_pk).first()
     if ami is not None:
-        aws_lifecycle.ami_public_sync(ami=ami)
+        ami_public_sync(ami=ami)
 
 
 @shared_task(name="amis.operations_refresh_stale", acks_late=True)
 def operations_refresh_stale_task() -> int:
     """Beat job: re-enqueue operations stuck in queued/running past the threshold."""
-    return len(aws_lifecycle.operations_refresh_stale())
+    return len(operations.operations_refresh_stale())
+
+
+@shared_task(name="amis.scan", acks_late=True, autoretry_for=(AwsTransientError,), retry_backoff=True,
+             retry_jitter=True, max_retries=6)
+def ami_scan_task(operation_id: str) -> None:
+    """Run one scan Operation. Idempotent: a finished operation is skipped on redelivery."""
+    scanner.ami_scan_run(operation_id=operation_id)
+
+
+@shared_task(name="amis.rescan_due", acks_late=True)
+def ami_rescan_due_task() -> int:
+    """Beat: queue scans for listed AMIs whose last scan is older than REGISTRY_RESCAN_DAYS."""
+    return len(scanner.ami_rescan_due())

@@ -44,7 +44,7 @@ def _unsubscribe(email: EmailNotification) -> tuple[str, str]:
     else:
         token = unsubscribe_token_make(kind="own", user_id=email.user_id)
         what = "emails about your own AMIs and reviews"
-    return site_url(reverse("notifications-unsubscribe", args=[token])), what
+    return site_url(reverse("web:notifications-unsubscribe", args=[token])), what
 
 
 def reason_text(email: EmailNotification) -> str:
@@ -72,7 +72,7 @@ def event_email(email: EmailNotification) -> EmailMultiAlternatives:
     unsubscribe_url, unsubscribe_what = _unsubscribe(email)
     context = {"email": email, "event": event, "data": data, "ami": ami, "user": email.user,
                "reason_text": reason_text(email), "unsubscribe_url": unsubscribe_url,
-               "unsubscribe_what": unsubscribe_what, "settings_url": site_url(reverse("notifications-home"))}
+               "unsubscribe_what": unsubscribe_what, "settings_url": site_url(reverse("web:notifications-home"))}
     text = render_to_string("notifications/email/event.txt", context)
     html = render_to_string("notifications/email/event.html", context)
     message = EmailMultiAlternatives(
@@ -84,7 +84,7 @@ def event_email(email: EmailNotification) -> EmailMultiAlternatives:
 
 
 def webhook_disabled_email(webhook: Webhook, recipients: list[str]) -> EmailMultiAlternatives:
-    context = {"webhook": webhook, "url": site_url(reverse("notifications-webhook", args=[webhook.pk])),
+    context = {"webhook": webhook, "url": site_url(reverse("web:notifications-webhook", args=[webhook.pk])),
                "threshold": settings.REGISTRY_WEBHOOK_DISABLE_AFTER_FAILURES}
     message = EmailMultiAlternatives(
         subject=f"{SUBJECT_PREFIX}Webhook “{webhook.name}” was disabled after repeated failures",

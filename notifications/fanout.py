@@ -53,7 +53,7 @@ def ami_summary(ami: AMI) -> dict:
         "id": str(ami.pk), "ami_id": ami.ami_id, "name": ami.name, "version": ami.version,
         "template": ami.template.slug if ami.template_id else None, "status": ami.status,
         "source_region": ami.source_region, "architecture": ami.architecture,
-        "url": site_url(reverse("ami-detail", args=[ami.pk])),
+        "url": site_url(reverse("web:ami-detail", args=[ami.pk])),
         "api_url": site_url(f"/api/v1/amis/{ami.pk}"),
     }
 
@@ -109,7 +109,7 @@ def _data(event_type: str, audit: AuditEvent, ami: AMI, rating: Rating | None) -
             if _is_uuid(after["replacement"]) else None
         if replacement is not None:
             data["replacement"] = {"id": str(replacement.pk), "name": replacement.name,
-                                   "url": site_url(reverse("ami-detail", args=[replacement.pk]))}
+                                   "url": site_url(reverse("web:ami-detail", args=[replacement.pk]))}
     elif event_type == EventType.SCAN_FAILED:
         data["scan"] = {"security_score": after.get("security_score"), "findings": after.get("findings") or []}
     elif event_type == EventType.COPY_COMPLETED:

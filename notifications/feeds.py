@@ -34,10 +34,10 @@ class ApprovalsFeed(Feed):
     author_name = "Community AMI Registry"
 
     def link(self):
-        return reverse("home")
+        return reverse("web:home")
 
     def feed_guid(self):
-        return site_url(reverse("feed-approvals"))
+        return site_url(reverse("web:feed-approvals"))
 
     def items(self):
         return approvals()
@@ -52,7 +52,7 @@ class ApprovalsFeed(Feed):
         return f"{ami.description}\n\n{template}Architecture: {ami.architecture}. Regions: {regions or 'none yet'}."
 
     def item_link(self, ami: AMI):
-        return reverse("ami-detail", args=[ami.pk])
+        return reverse("web:ami-detail", args=[ami.pk])
 
     def item_guid(self, ami: AMI):
         return f"urn:uuid:{ami.pk}"
@@ -88,10 +88,10 @@ class TemplateApprovalsFeed(ApprovalsFeed):
         return f"AMIs approved for the workstation template {template.name}, newest first."
 
     def link(self, template):
-        return reverse("template-detail", args=[template.slug])
+        return reverse("web:template-detail", args=[template.slug])
 
     def feed_guid(self, template):
-        return site_url(reverse("feed-template", args=[template.slug]))
+        return site_url(reverse("web:feed-template", args=[template.slug]))
 
     def items(self, template):
         return approvals(template)

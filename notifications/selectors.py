@@ -2,7 +2,7 @@
 
 - A subscription is its user's alone.
 - A user's webhook is managed by that user; a community's by its admins and by moderators
-  (the same rule as the community's policy: ``registry.policy.community_policy_editable_by``).
+  (the same rule as the community's policy: ``amis.policy.community_policy_editable_by``).
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from django.db.models import Prefetch, Q, QuerySet
 from notifications.models import NotificationSettings, Subscription, Webhook, WebhookAttempt, WebhookDelivery
 from registry.models import Community, CommunityMembership
 from registry.permissions import is_moderator
-from registry.policy import community_policy_editable_by
+from amis.policy import community_policy_editable_by
 
 
 def subscription_list_for(*, user) -> QuerySet[Subscription]:

@@ -65,7 +65,7 @@ def settings_save(request):
         return notifications_home(request, settings_form=form, status=400)
     services.notification_settings_update(user=request.user, **form.cleaned_data)
     messages.success(request, "Your notification settings are saved.")
-    return redirect("notifications-home")
+    return redirect("web:notifications-home")
 
 
 @login_required
@@ -96,7 +96,7 @@ def subscription_add(request):
                 _error_to_form(form, exc)
             else:
                 messages.success(request, f"Subscribed to {sub.target_label}.")
-                return redirect("notifications-home")
+                return redirect("web:notifications-home")
     return notifications_home(request, subscription_form=form, status=400)
 
 
@@ -109,7 +109,7 @@ def subscription_remove(request, sub_id: int):
     label = sub.target_label
     services.subscription_delete(subscription=sub, user=request.user)
     messages.success(request, f"Unsubscribed from {label}.")
-    return redirect("notifications-home")
+    return redirect("web:notifications-home")
 
 
 @login_required
@@ -126,7 +126,7 @@ def webhook_new(request):
             _error_to_form(form, exc)
         else:
             messages.success(request, "Webhook added. Copy its secret now to verify signatures.")
-            return redirect(reverse("notifications-webhook", args=[hook.pk]) + "?secret=show")
+            return redirect(reverse("web:notifications-webhook", args=[hook.pk]) + "?secret=show")
     return render(request, "notifications/webhook_new.html", {"form": form},
                   status=400 if request.method == "POST" else 200)
 
@@ -150,7 +150,7 @@ def webhook_detail(request, webhook_id: int):
             _error_to_form(form, exc)
         else:
             messages.success(request, "Webhook saved.")
-            return redirect("notifications-webhook", webhook_id=hook.pk)
+            return redirect("web:notifications-webhook", webhook_id=hook.pk)
     deliveries = list(selectors.delivery_list_for(webhook=hook)[:DELIVERIES_SHOWN])
     return render(request, "notifications/webhook_detail.html", {
         "webhook": hook, "form": form, "deliveries": deliveries,
@@ -172,14 +172,14 @@ def webhook_action(request, webhook_id: int, action: str):
     elif action == "rotate-secret":
         services.webhook_secret_rotate(webhook=hook, user=request.user)
         messages.success(request, "New secret made: the old one no longer verifies.")
-        return redirect(reverse("notifications-webhook", args=[hook.pk]) + "?secret=show")
+        return redirect(reverse("web:notifications-webhook", args=[hook.pk]) + "?secret=show")
     elif action == "delete":
         services.webhook_delete(webhook=hook, user=request.user)
         messages.success(request, f"Webhook {hook.name} deleted.")
-        return redirect("notifications-home")
+        return redirect("web:notifications-home")
     else:
         raise Http404("unknown action")
-    return redirect("notifications-webhook", webhook_id=hook.pk)
+    return redirect("web:notifications-webhook", webhook_id=hook.pk)
 
 
 @csrf_exempt  # RFC 8058 one-click unsubscribe: mail clients POST without a CSRF token; the token is the credential

@@ -1,4 +1,4 @@
-"""Pages and feeds of notifications, mounted at the site root by registry/urls.py."""
+"""Pages and feeds of notifications, mounted in the ``web`` namespace by registry/web_urls.py."""
 from django.urls import path
 
 from notifications import feeds, views

@@ -2,8 +2,7 @@
 
 Every view first resolves ``<ami>`` with the visibility selector: an AMI the caller cannot see
 answers 404, never 403, so private entries do not leak."""
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.filters import OrderingFilter
 from rest_framework.generics import ListAPIView
@@ -11,30 +10,21 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from amis.models import AMI
-from amis.selectors import ami_get_visible
+from amis.selectors import ami_get_visible_or_404
+from amis.serializers import AMI_PARAM
 from ratings.models import REVIEW_MAX_LENGTH
 from ratings.selectors import rating_get, rating_list_for_ami
 from ratings.serializers import RatingModerationOutputSerializer, RatingOutputSerializer
 from ratings.services import rating_delete, rating_hide, rating_submit
-from registry.errors import Forbidden, NotFound
-from registry.permissions import is_moderator
+from registry.errors import NotFound
+from registry.permissions import moderator_required
 
-AMI_PARAM = OpenApiParameter("ami", OpenApiTypes.STR, OpenApiParameter.PATH,
-                             description="Registry uuid, canonical AMI id or any regional copy's AMI id.")
 ERRORS = {
     400: OpenApiResponse(description="Invalid input (the envelope names the field)."),
     401: OpenApiResponse(description="Not signed in."),
     403: OpenApiResponse(description="Not allowed."),
     404: OpenApiResponse(description="Unknown AMI, or one the caller may not see."),
 }
-
-
-def _ami_or_404(request, ref: str) -> AMI:
-    ami = ami_get_visible(user=request.user, ref=ref)
-    if ami is None:
-        raise NotFound("AMI not found.")
-    return ami
 
 
 class RatingListCreateApi(ListAPIView):
@@ -56,7 +46,7 @@ class RatingListCreateApi(ListAPIView):
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)  # authentication, permissions, throttles first
-        self.ami = _ami_or_404(request, kwargs["ami"])
+        self.ami = ami_get_visible_or_404(user=request.user, ref=kwargs["ami"])
 
     @extend_schema(parameters=[AMI_PARAM], responses={200: RatingOutputSerializer(many=True), 404: ERRORS[404]},
                    tags=["ratings"], summary="List the reviews of an AMI",
@@ -89,7 +79,7 @@ class RatingMineDeleteApi(APIView):
                    responses={204: None, 401: ERRORS[401], 404: ERRORS[404]},
                    tags=["ratings"], summary="Delete one's own rating")
     def delete(self, request, ami: str):
-        rating_delete(ami=_ami_or_404(request, ami), user=request.user)
+        rating_delete(ami=ami_get_visible_or_404(user=request.user, ref=ami), user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -105,10 +95,9 @@ class RatingHideApi(APIView):
                    responses={200: RatingModerationOutputSerializer, **ERRORS}, tags=["ratings"],
                    summary="Hide a review (moderators)")
     def post(self, request, ami: str, rating_id: int):
-        ami_obj = _ami_or_404(request, ami)
+        ami_obj = ami_get_visible_or_404(user=request.user, ref=ami)
         # Checked before looking the rating up: non-moderators learn nothing about rating ids.
-        if not is_moderator(request.user):
-            raise Forbidden("only moderators may hide reviews")
+        moderator_required(request.user, message="only moderators may hide reviews")
         obj = rating_get(ami=ami_obj, rating_id=rating_id)
         if obj is None:
             raise NotFound("rating not found")

@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 
 from amis.models import AMI, Download
 from amis.selectors import ami_list_visible_to
-from amis.services import download_record
+from amis.downloads import download_record
 from ratings.models import Rating
 from ratings.services import rating_submit
 

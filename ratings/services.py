@@ -16,11 +16,11 @@ from django.db.models import Avg, Count, Sum
 from django.utils import timezone
 
 from amis.models import AMI
-from amis.selectors import ami_list_visible_to
+from amis.selectors import ami_is_owner, ami_list_visible_to
 from ratings.models import REVIEW_MAX_LENGTH, Rating
 from registry.audit import audit_record
 from registry.errors import Conflict, Forbidden, InvalidInput, NotFound
-from registry.permissions import is_moderator
+from registry.permissions import moderator_required
 
 # Only listed entries collect reviews: drafts, submissions and revoked entries are not "out there".
 RATEABLE_STATUSES = (AMI.Status.APPROVED, AMI.Status.DEPRECATED)
@@ -87,7 +87,7 @@ def rating_submit(*, ami: AMI, user, rating: int, review: str = "") -> tuple[Rat
     # private entry never leaks: invisible means "not found", exactly as the API says.
     if not ami_list_visible_to(user=user).filter(pk=ami.pk).exists():
         raise NotFound("AMI not found.")
-    if ami.creator_id is not None and ami.creator_id == user.pk:
+    if ami_is_owner(user=user, ami=ami):
         raise Forbidden("you cannot rate your own AMI", code="own_ami")
     if ami.status not in RATEABLE_STATUSES:
         raise Conflict(f"only approved or deprecated AMIs can be rated; this one is '{ami.status}'",
@@ -141,8 +141,7 @@ def rating_delete(*, ami: AMI, user) -> None:
 def rating_hide(*, rating: Rating, moderator, reason: str) -> Rating:
     """Moderator hides a review: omitted from lists and excluded from the average. Audited as
     ``rating.hide``; hiding an already hidden review changes nothing (idempotent)."""
-    if not is_moderator(moderator):
-        raise Forbidden("only moderators may hide reviews")
+    moderator_required(moderator, message="only moderators may hide reviews")
     if not (reason or "").strip():
         raise InvalidInput("a reason is required to hide a review", errors={"reason": ["This field is required."]})
     _ami_lock(rating.ami_id)  # serialise with rating writers
@@ -160,3 +159,35 @@ def rating_hide(*, rating: Rating, moderator, reason: str) -> Rating:
     audit_record(actor=moderator, action="rating.hide", target=rating, before={"is_hidden": False},
                  after={"is_hidden": True}, reason=reason.strip())
     return rating
+
+
+# What becomes of a user's ratings when their account is erased (``DELETE /me``).
+ERASE_ANONYMISE = "anonymise"
+ERASE_DELETE = "delete"
+ERASE_CHOICES = (ERASE_ANONYMISE, ERASE_DELETE)
+
+
+def rating_erase_choice_check(reviews: str) -> None:
+    if reviews not in ERASE_CHOICES:
+        raise InvalidInput("reviews must be 'anonymise' or 'delete'",
+                           errors={"reviews": ["Must be 'anonymise' or 'delete'."]})
+
+
+@transaction.atomic
+def rating_user_erase(*, user, reviews: str = ERASE_ANONYMISE) -> dict:
+    """Account erasure (called by ``registry.composers.gdpr``): the user's ratings are anonymised
+    (kept, shown as "deleted user"; aggregates unchanged) or deleted (aggregates recomputed).
+
+    Like every ratings writer it locks the affected AMI rows first — in id order, so it never
+    deadlocks with concurrent rating writers — so the aggregates stay exact. Returns
+    ``{"ratings_anonymised": n}`` or ``{"ratings_deleted": n}`` (recorded in the ``user.erase`` event).
+    """
+    rating_erase_choice_check(reviews)
+    rated = sorted(set(Rating.objects.filter(user=user).values_list("ami_id", flat=True)), key=str)
+    list(AMI.objects.select_for_update().filter(pk__in=rated).order_by("pk").values_list("pk", flat=True))
+    if reviews == ERASE_DELETE:
+        deleted = Rating.objects.filter(user=user).delete()[0]
+        for ami_id in rated:
+            ami_rating_aggregates_refresh(ami_id=ami_id)
+        return {"ratings_deleted": deleted}
+    return {"ratings_anonymised": Rating.objects.filter(user=user).update(user=None, updated_at=timezone.now())}

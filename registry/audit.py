@@ -1,9 +1,17 @@
-"""The one audit writer. Every state change that matters goes through ``audit_record``."""
+"""The one audit writer. Every state change that matters goes through ``audit_record``.
+
+The log is append-only in PostgreSQL (a trigger refuses UPDATE and DELETE). The only changes ever
+made to it are made here, each inside ``audit_changes_allowed()``: pseudonymising an erased user
+(``audit_pseudonymise``) and the retention rules (``audit_retention_apply``).
+"""
 from __future__ import annotations
 
+import contextlib
+import ipaddress
+from datetime import datetime
 from typing import Any
 
-from django.db import models
+from django.db import connection, models
 
 from registry.events import audit_event_announce_on_commit
 from registry.middleware import current_request
@@ -57,3 +65,65 @@ def _jsonable(value: Any):
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     return str(value)
+
+
+# --- the only changes ever made to the log ---------------------------------------------------------
+
+@contextlib.contextmanager
+def audit_changes_allowed():
+    """Let the statements inside change ``registry_audit_event`` (PostgreSQL trigger bypass).
+
+    Must run inside a transaction. The setting is ``SET LOCAL`` *and* switched off again on exit,
+    so even when the caller's transaction goes on (nested atomic blocks) nothing after the block
+    can edit the log.
+    """
+    if connection.vendor != "postgresql":
+        yield
+        return
+    if not connection.in_atomic_block:
+        raise RuntimeError("audit_changes_allowed() needs a transaction")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('registry.audit_purge', 'on', true)")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('registry.audit_purge', 'off', true)")
+
+
+def audit_pseudonymise(*, user_id: int, pseudonym: str) -> None:
+    """Account erasure: the legal record stays, but names ``pseudonym`` instead of the user (as
+    actor and as target). Call inside the erasure's transaction, after its last event by the user."""
+    with audit_changes_allowed():
+        AuditEvent.objects.filter(actor_id=user_id).update(actor_username=pseudonym)
+        AuditEvent.objects.filter(target_type="auth.user", target_id=str(user_id)).update(target_repr=pseudonym)
+
+
+def truncate_ip(value: str | None) -> str | None:
+    """``203.0.113.77`` → ``203.0.113.0``; IPv6 keeps its /48. None/garbage → None."""
+    if not value:
+        return None
+    try:
+        ip = ipaddress.ip_address(value)
+    except ValueError:
+        return None
+    prefix = 24 if ip.version == 4 else 48
+    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False).network_address)
+
+
+def audit_retention_apply(*, ip_cutoff: datetime, audit_cutoff: datetime, dry_run: bool) -> tuple[int, int]:
+    """Retention of the log: client IPs of events older than ``ip_cutoff`` are cut to their network
+    (``truncate_ip``), events older than ``audit_cutoff`` are deleted. Call inside a transaction
+    (unless ``dry_run``, which only counts). Returns (IPs truncated, events purged)."""
+    ip_rows = [(pk, ip) for pk, ip in AuditEvent.objects.filter(at__lt=ip_cutoff, at__gte=audit_cutoff,
+                                                                ip_address__isnull=False)
+               .values_list("id", "ip_address") if truncate_ip(ip) != ip]
+    purge = AuditEvent.objects.filter(at__lt=audit_cutoff)
+    purged = purge.count()
+    if dry_run:
+        return len(ip_rows), purged
+    with audit_changes_allowed():
+        for pk, ip in ip_rows:
+            AuditEvent.objects.filter(pk=pk).update(ip_address=truncate_ip(ip))
+        purged = purge.delete()[0] if purged else 0
+    return len(ip_rows), purged

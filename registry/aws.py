@@ -14,6 +14,8 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 from django.conf import settings
 
+from registry import metrics
+
 # Every commercial AWS region (the `aws` partition), as of 2026.
 COMMERCIAL_REGIONS: tuple[str, ...] = (
     "us-east-1", "us-east-2", "us-west-1", "us-west-2",
@@ -159,13 +161,19 @@ def translate(exc: Exception, *, operation: str = "", region: str = "") -> AwsEr
 
 def call(region: str, service: str, operation: str, **kwargs):
     """Call one AWS operation, translating failures. ``operation`` is the boto3 method name."""
-    from registry import metrics  # local: metrics imports prometheus lazily
-
     metrics.AWS_CALLS.labels(operation=operation, region=region).inc()
     try:
         return getattr(client(service, region), operation)(**kwargs)
     except Exception as exc:  # noqa: BLE001 — translated and re-raised, never swallowed
         raise translate(exc, operation=operation, region=region) from exc
+
+
+def is_not_implemented(exc: AwsError) -> bool:
+    """moto (the emulator) answers some operations with NotImplemented; real AWS never does."""
+    text = f"{exc.code} {exc.message}".lower()
+    if exc.code == "ResponseParserError" and os.environ.get("AWS_ENDPOINT_URL"):
+        return True  # moto_server answers an unimplemented action with an HTML 500 page
+    return "notimplemented" in text.replace(" ", "") or "not been implemented" in text or "not yet implemented" in text
 
 
 def describe_image(region: str, ami_id: str) -> dict | None:

@@ -45,12 +45,16 @@ class InvalidInput(ApplicationError):
     code = "invalid_parameters"
 
 
-class NotFound(ApplicationError):
+class NotFound(ApplicationError, Http404):
+    """Also an ``Http404``: raised in a browser page it renders the 404 page, like in the API."""
+
     status_code = status.HTTP_404_NOT_FOUND
     code = "not_found"
 
 
-class Forbidden(ApplicationError):
+class Forbidden(ApplicationError, DjangoPermissionDenied):
+    """Also Django's ``PermissionDenied``: raised in a browser page it renders the 403 page."""
+
     status_code = status.HTTP_403_FORBIDDEN
     code = "forbidden"
 

@@ -11,6 +11,7 @@ from django.views.decorators.cache import never_cache
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
 
 from registry import metrics  # noqa: F401 — registers the registry's metrics before the first scrape
+from registry.celery import app
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +40,6 @@ def _check_cache() -> str | None:
 def _check_broker() -> str | None:
     if not settings.CELERY_BROKER_URL:
         return None  # eager mode: there is no broker to be down
-    from registry.celery import app
-
     try:
         with app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=2)

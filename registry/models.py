@@ -16,7 +16,7 @@ class Community(models.Model):
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.OPEN)
     # Every signed-in user is a member of a default community without a membership row.
     is_default = models.BooleanField(default=False)
-    # Institution policy (issue: trust & compliance); an empty dict enforces nothing.
+    # Institution policy (amis.policy: which community AMIs members may get); an empty dict enforces nothing.
     policy = models.JSONField(default=dict, blank=True)
     # Optional IAM role in the institution's own AWS account, assumed (STS AssumeRole) to copy AMIs
     # into that account. Only the ARN is stored: credentials are short-lived and never persisted.
@@ -92,7 +92,7 @@ class AuditEvent(models.Model):
 
 
 class PublisherKey(models.Model):
-    """An Ed25519 public key a user signs AMI manifests with (issue: trust & compliance).
+    """An Ed25519 public key a user signs AMI manifests with (amis.signatures verifies them).
 
     The key is stored in OpenSSH one-line form whatever format it was uploaded in, so the
     fingerprint (SHA256, OpenSSH style) is stable. Revoked keys stay (``revoked_at`` set) so old

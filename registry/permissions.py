@@ -1,6 +1,8 @@
 """Who is a moderator: superusers and members of the ``moderators`` group."""
 from rest_framework.permissions import BasePermission
 
+from registry.errors import Forbidden
+
 MODERATORS_GROUP = "moderators"
 
 
@@ -15,6 +17,13 @@ def is_moderator(user) -> bool:
         cached = user.groups.filter(name=MODERATORS_GROUP).exists()
         user._is_moderator_cache = cached
     return cached
+
+
+def moderator_required(user, *, message: str = "only moderators may do this") -> None:
+    """Raise ``Forbidden`` unless ``user`` is a moderator (services check it; APIs may check it
+    first, before reading the body, so a non-moderator learns nothing more)."""
+    if not is_moderator(user):
+        raise Forbidden(message)
 
 
 class IsModerator(BasePermission):

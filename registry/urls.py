@@ -1,33 +1,39 @@
-"""URL map. Only this module (and the settings) know every app."""
+"""URL map. Only this module (with ``web_urls``, the settings and ``registry/composers``) knows
+every app. Names are namespaced: ``api:`` for the REST API, ``web:`` for the browser pages, so a
+name such as ``ami-detail`` exists once per namespace."""
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from registry import api as registry_api
-from registry import health
+from registry import audit_api, health
+from registry.composers import gdpr_api
 
 api_v1 = [
     path("auth/register", registry_api.RegisterApi.as_view(), name="auth-register"),
     path("auth/token", registry_api.TokenApi.as_view(), name="auth-token"),
-    path("me", registry_api.MeApi.as_view(), name="me"),
+    path("me", gdpr_api.MeApi.as_view(), name="me"),
+    path("me/export", gdpr_api.MeExportApi.as_view(), name="me-export"),
+    path("users/<str:username>", gdpr_api.UserEraseApi.as_view(), name="user-erase"),
+    path("audit/", audit_api.AuditEventListApi.as_view(), name="audit-list"),
+    path("compliance/report", audit_api.ComplianceReportApi.as_view(), name="compliance-report"),
     path("", include("templates.urls")),
     path("", include("amis.urls")),
     path("", include("amis.urls_aws")),
+    path("", include("amis.urls_trust")),
     path("amis/<str:ami>/ratings/", include("ratings.urls")),
     path("amis/<str:ami>/shares/", include("sharing.urls")),
     path("", include("resolver.urls")),
-    path("", include("registry.trust_urls")),
     path("", include("notifications.urls")),
 ]
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("metrics", health.metrics_view, name="metrics"),
-    path("api/v1/", include(api_v1)),
+    path("api/v1/", include((api_v1, "api"))),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("admin/", admin.site.urls),
-    path("", include("notifications.web_urls")),
     path("", include("registry.web_urls")),
 ]
 

@@ -31,7 +31,7 @@ def _safe_next(request, default: str = "/") -> str:
 def signup(request):
     """Create an account (``user_register``), log it in and go where the user was heading."""
     if request.user.is_authenticated:
-        return redirect("home")
+        return redirect("web:home")
     form = SignUpForm(_posted(request))
     if request.method == "POST" and form.is_valid():
         try:
@@ -60,4 +60,4 @@ def token_show(request):
 def token_regenerate(request):
     user_token_regenerate(user=request.user)
     messages.success(request, "A new API token was generated; the old one no longer works.")
-    return redirect("account-token")
+    return redirect("web:account-token")

@@ -7,7 +7,18 @@ from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import render
 from django.utils.log import log_response
 
-from registry.errors import envelope
+from registry.errors import ApplicationError, envelope
+
+
+def raise_page_error(exc: ApplicationError) -> None:
+    """In a browser page, a service's 404/403 becomes the friendly error page (invisible entries
+    are "not found", never "forbidden"); any other error returns for the form to show."""
+    if isinstance(exc, (Http404, PermissionDenied)):
+        raise exc
+    if exc.status_code == 404:
+        raise Http404(exc.message)
+    if exc.status_code == 403:
+        raise PermissionDenied(exc.message)
 
 
 def _is_api(request) -> bool:

@@ -1,11 +1,18 @@
-"""Browser pages (server-rendered HTML). The REST API lives under /api/v1/ (registry/urls.py)."""
+"""Browser pages (server-rendered HTML), named in the ``web`` namespace (``{% url 'web:ami-detail' %}``).
+The REST API lives under /api/v1/ (registry/urls.py). Each page lives with its app."""
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
+from amis import progress_views
 from amis import views as ami_views
+from ratings import views as rating_views
 from registry import views_accounts
+from registry.composers import wizard
 from resolver import views as resolver_views
+from sharing import views as sharing_views
 from templates import views as template_views
+
+app_name = "web"
 
 urlpatterns = [
     # Catalogue
@@ -13,21 +20,23 @@ urlpatterns = [
     path("amis/<str:ref>/", ami_views.ami_detail, name="ami-detail"),
     path("amis/<str:ref>/edit/", ami_views.ami_edit, name="ami-edit"),
     path("amis/<str:ref>/submit-review/", ami_views.ami_submit_review, name="ami-submit-review"),
-    path("amis/<str:ref>/rate/", ami_views.ami_rate, name="ami-rate"),
-    path("amis/<str:ref>/shares/", ami_views.ami_share_add, name="ami-share-add"),
-    path("amis/<str:ref>/shares/<int:share_id>/delete/", ami_views.ami_share_remove, name="ami-share-remove"),
+    path("amis/<str:ref>/rate/", rating_views.ami_rate, name="ami-rate"),
+    path("amis/<str:ref>/shares/", sharing_views.ami_share_add, name="ami-share-add"),
+    path("amis/<str:ref>/shares/<int:share_id>/delete/", sharing_views.ami_share_remove, name="ami-share-remove"),
     path("amis/<str:ref>/copy/", ami_views.ami_copy, name="ami-copy"),
     path("amis/<str:ref>/deprecate/", ami_views.ami_deprecate, name="ami-deprecate"),
-    path("amis/<str:ref>/progress/", ami_views.ami_progress, name="ami-progress"),
-    path("amis/<str:ref>/progress/fragment/", ami_views.ami_progress_fragment, name="ami-progress-fragment"),
-    path("operations/<uuid:op_id>/progress/", ami_views.operation_progress, name="operation-progress"),
-    path("operations/<uuid:op_id>/progress/fragment/", ami_views.operation_progress_fragment,
+    path("amis/<str:ref>/progress/", progress_views.ami_progress, name="ami-progress"),
+    path("amis/<str:ref>/progress/fragment/", progress_views.ami_progress_fragment, name="ami-progress-fragment"),
+    path("operations/<uuid:op_id>/progress/", progress_views.operation_progress, name="operation-progress"),
+    path("operations/<uuid:op_id>/progress/fragment/", progress_views.operation_progress_fragment,
          name="operation-progress-fragment"),
     # Submit wizard
-    path("submit/", ami_views.submit_wizard, name="submit"),
-    path("submit/<str:step>/", ami_views.submit_wizard, name="submit-step"),
+    path("submit/", wizard.submit_wizard, name="submit"),
+    path("submit/<str:step>/", wizard.submit_wizard, name="submit-step"),
+    # Notifications: subscriptions, webhooks, feeds (the notifications app's pages)
+    path("", include("notifications.web_urls")),
     # The signed-in user's own entries
-    path("me/amis/", ami_views.my_amis, name="my-amis"),
+    path("me/amis/", progress_views.my_amis, name="my-amis"),
     # Workstation templates
     path("templates/", template_views.template_list, name="template-list"),
     path("templates/<str:ref>/", resolver_views.template_detail, name="template-detail"),

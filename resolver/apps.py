@@ -13,7 +13,7 @@ class ResolverConfig(AppConfig):
         from django.db.models.signals import post_delete, post_save
 
         from amis.models import AMI, AMIRegion
-        from amis.signals import ami_changed
+        from amis.signals import ami_changed, policy_changed
         from resolver import cache
         from templates.models import Template
         from templates.signals import template_changed
@@ -25,3 +25,4 @@ class ResolverConfig(AppConfig):
                                 dispatch_uid=f"resolver-delete-{model._meta.label}")
         template_changed.connect(cache.on_template_changed, dispatch_uid="resolver-template_changed")
         ami_changed.connect(cache.on_ami_changed, dispatch_uid="resolver-ami_changed")
+        policy_changed.connect(cache.on_policy_changed, dispatch_uid="resolver-policy_changed")

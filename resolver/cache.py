@@ -130,6 +130,11 @@ def on_ami_changed(sender=None, **kwargs) -> None:
     invalidate_all()
 
 
+def on_policy_changed(sender=None, **kwargs) -> None:
+    """An institution's policy changed: answers computed under the old one are stale."""
+    generation_bump()
+
+
 def on_model_saved_or_deleted(sender=None, **kwargs) -> None:
     """Belt and braces: any write to a template, an AMI or a regional copy — through a service, the
     admin, a data migration or a test factory — invalidates, even if no domain signal is sent."""

@@ -6,19 +6,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.db.models import Case, F, FloatField, IntegerField, Q, Value, When
-from django.db.models.functions import Cast
+from django.db.models import Case, IntegerField, Q, Value, When
 
 from amis.models import AMI, AMIRegion
+from amis.policy import policy_check, policy_for_user
+from amis.ranking import bayesian_rating
 from amis.selectors import ami_list_visible_to
 from registry import aws
-from registry.policy import policy_check, policy_for_user
 from resolver import cache
 
-# Bayesian average: a new AMI with one 5-star rating must not outrank one with 200 ratings at 4.8.
-# score = (PRIOR_WEIGHT * PRIOR_MEAN + sum of stars) / (PRIOR_WEIGHT + number of ratings)
-PRIOR_MEAN = 3.0
-PRIOR_WEIGHT = 5.0
 
 
 def registry_candidates(*, template, regions: Iterable[str], architectures: list[str], user,
@@ -38,8 +34,9 @@ def registry_candidates(*, template, regions: Iterable[str], architectures: list
         template=template, status=AMI.Status.APPROVED, architecture__in=architectures)
     arch_rank = Case(*[When(ami__architecture=arch, then=Value(i)) for i, arch in enumerate(architectures)],
                      default=Value(len(architectures)), output_field=IntegerField())
-    bayes = ((Value(PRIOR_WEIGHT * PRIOR_MEAN) + Cast(F("ami__rating_sum"), FloatField()))
-             / (Value(PRIOR_WEIGHT) + Cast(F("ami__rating_count"), FloatField())))
+    # Bayesian average (amis.ranking, the one prior browse uses too): a new AMI with one 5-star
+    # rating must not outrank one with 200 ratings at 4.8.
+    bayes = bayesian_rating(count="ami__rating_count", total="ami__rating_sum")
     rows = (AMIRegion.objects
             .filter(region__in=regions, state=AMIRegion.State.AVAILABLE, ami__in=visible)
             .exclude(image_id="")

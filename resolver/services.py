@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import time
 
-from amis.aws_lifecycle import ami_validate_request
+from amis.aws_validate import ami_validate_request
 from amis.selectors import ami_get_visible
 from registry import aws, metrics
 from registry.errors import ApplicationError, Forbidden, Unprocessable

@@ -3,22 +3,20 @@
 Order of checks on every view: the AMI must be visible to the caller (else 404, so private
 entries do not leak), then the caller must be signed in (401) and be its owner or a moderator (403).
 """
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from amis.models import AMI
-from amis.selectors import ami_get_visible
-from registry.errors import Forbidden, NotFound
+from amis.selectors import ami_get_visible_or_404, ami_require_manage
+from amis.serializers import AMI_PARAM
+from registry.errors import NotFound
 from sharing.models import Share
-from sharing.selectors import share_can_manage, share_get, share_list_for_ami
+from sharing.selectors import share_get, share_list_for_ami
 from sharing.serializers import ShareOutputSerializer
 from sharing.services import share_create, share_delete
 
-AMI_PARAM = OpenApiParameter("ami", OpenApiTypes.STR, OpenApiParameter.PATH,
-                             description="Registry uuid, canonical AMI id or any regional copy's AMI id.")
 ERRORS = {
     401: OpenApiResponse(description="Not signed in."),
     403: OpenApiResponse(description="Not the owner or a moderator."),
@@ -27,13 +25,11 @@ ERRORS = {
 
 
 def _managed_ami_or_error(request, ref: str) -> AMI:
-    ami = ami_get_visible(user=request.user, ref=ref)
-    if ami is None:
-        raise NotFound("AMI not found.")
+    ami = ami_get_visible_or_404(user=request.user, ref=ref)
     if not request.user.is_authenticated:
         raise exceptions.NotAuthenticated()
-    if not share_can_manage(ami=ami, user=request.user):
-        raise Forbidden("only the owner or a moderator may see or change the grants of this AMI")
+    ami_require_manage(user=request.user, ami=ami,
+                       message="only the owner or a moderator may see or change the grants of this AMI")
     return ami
 
 

@@ -4,13 +4,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from amis.models import AMI
-from amis.selectors import ami_can_manage
 from sharing.models import Share
-
-
-def share_can_manage(*, ami: AMI, user) -> bool:
-    """Only the AMI's owner and moderators may list, add or remove its grants (one rule, in amis)."""
-    return ami_can_manage(user=user, ami=ami)
 
 
 def share_list_for_ami(*, ami: AMI) -> QuerySet[Share]:

@@ -2,23 +2,25 @@
 
 The database is the source of truth for *who may see* an entry in the registry
 (``amis.selectors.ami_visibility_q`` joins on ``Share.user`` / ``Share.community``). AWS launch
-permissions for the AWS grantee types are made to match by the AWS lifecycle worker
-(``sharing.sync``), after commit — never inside the request.
+permissions for the AWS grantee types are made to match by a worker (``sharing.aws_sync``, queued
+through ``sharing.sync``), after commit — never inside the request.
 """
 from __future__ import annotations
+
+from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from amis.models import AMI
+from amis.selectors import ami_require_manage
 from registry import aws
 from registry.audit import audit_record
-from registry.errors import Conflict, Forbidden, InvalidInput, NotFound
+from registry.errors import Conflict, InvalidInput, NotFound
 from registry.models import Community
 from sharing import sync
 from sharing.models import Share
-from sharing.selectors import share_can_manage
 
 GT = Share.GranteeType
 
@@ -78,8 +80,7 @@ def share_create(*, ami: AMI, user, grantee_type: str, grantee: str,
     (``sync_state=synced``: the registry itself enforces them). AWS grants start ``pending`` and
     the launch-permission sync is queued after commit. Audited as ``share.create``.
     """
-    if not share_can_manage(ami=ami, user=user):
-        raise Forbidden("only the owner or a moderator may share this AMI")
+    ami_require_manage(user=user, ami=ami, message="only the owner or a moderator may share this AMI")
     if grantee_type not in GT.values:
         raise _invalid("grantee_type", f"Must be one of: {', '.join(GT.values)}.")
     if not isinstance(grantee, str) or not grantee.strip():
@@ -123,8 +124,7 @@ def share_delete(*, share: Share, user) -> None:
     Audited as ``share.delete``.
     """
     ami = _lock(share.ami)
-    if not share_can_manage(ami=ami, user=user):
-        raise Forbidden("only the owner or a moderator may change the grants of this AMI")
+    ami_require_manage(user=user, ami=ami, message="only the owner or a moderator may change the grants of this AMI")
     share = Share.objects.select_for_update().filter(pk=share.pk, ami=ami).first()
     if share is None:
         raise NotFound("grant not found")
@@ -136,3 +136,42 @@ def share_delete(*, share: Share, user) -> None:
     share.delete()
     if grantee_type in Share.AWS_GRANTEE_TYPES:
         sync.share_removal_enqueue(ami_id=ami.pk, grantee_type=grantee_type, grantee=grantee)
+
+
+def shares_create_requested(*, ami: AMI, user, accounts: list[str], community: str = "") -> list[Share]:
+    """The grants a creator asked for when creating an AMI from an instance (``share_with``
+    account ids, a community slug), each through ``share_create`` — validated and audited like any
+    other grant. A grant that already exists is left as it is (the create job may run twice)."""
+    wanted = [(Share.GranteeType.ACCOUNT, account) for account in accounts]
+    if community:
+        wanted.append((Share.GranteeType.COMMUNITY, community))
+    created = []
+    for grantee_type, grantee in wanted:
+        try:
+            created.append(share_create(ami=ami, user=user, grantee_type=grantee_type, grantee=grantee))
+        except Conflict as exc:
+            if exc.code != "duplicate_share":
+                raise
+    return created
+
+
+def shares_refresh_stale(*, older_than_seconds: int = 600, limit: int = 100) -> list[int]:
+    """Beat job: re-enqueue AWS grants left ``pending`` (a lost message, a dead worker).
+
+    Rows are claimed with ``skip_locked`` so overlapping runs never pick the same grant; the sync
+    itself is idempotent, so a grant that was in fact being synced is merely checked again.
+    """
+    threshold = timezone.now() - timedelta(seconds=older_than_seconds)
+    with transaction.atomic():
+        ids = list(Share.objects.select_for_update(skip_locked=True)
+                   .filter(sync_state=Share.SyncState.PENDING, grantee_type__in=Share.AWS_GRANTEE_TYPES,
+                           updated_at__lt=threshold).values_list("pk", flat=True)[:limit])
+        Share.objects.filter(pk__in=ids).update(updated_at=timezone.now())
+        for share_id in ids:
+            sync.share_sync_enqueue(share_id=share_id)
+    return ids
+
+
+def on_grants_requested(sender, ami, user, accounts, community="", **kwargs) -> None:
+    """Receiver of ``amis.signals.ami_grants_requested`` (connected in ``sharing.apps``)."""
+    shares_create_requested(ami=ami, user=user, accounts=accounts, community=community)

@@ -1,19 +1,19 @@
-"""Interface between sharing services and the AWS side (launch-permission sync).
+"""How sharing services hand the AWS side to a worker: by task name, after commit.
 
-Implemented by the AWS lifecycle work: ``share_sync_enqueue`` queues the task that adds the
-launch permission in every region with a copy; ``share_removal_enqueue`` queues its removal.
-Both must be called inside the service's transaction: they defer the enqueue to on_commit.
+Both must be called inside the service's transaction: nothing is queued for a grant that rolls
+back. The tasks (``sharing.tasks``) run ``sharing.aws_sync``; they are sent by their stable names
+so that the services never import the tasks module (which imports the services).
 """
 from django.db import transaction
 
+from registry.celery import task_send
+
 
 def share_sync_enqueue(*, share_id: int) -> None:
-    from sharing.tasks import share_sync_task
-
-    transaction.on_commit(lambda: share_sync_task.delay(share_id))
+    """Queue adding the grant's launch permission in every region with a copy."""
+    transaction.on_commit(lambda: task_send("sharing.share_sync", share_id))
 
 
 def share_removal_enqueue(*, ami_id, grantee_type: str, grantee: str) -> None:
-    from sharing.tasks import share_remove_task
-
-    transaction.on_commit(lambda: share_remove_task.delay(str(ami_id), grantee_type, grantee))
+    """Queue removing a deleted grant's launch permission from every regional copy."""
+    transaction.on_commit(lambda: task_send("sharing.share_remove", str(ami_id), grantee_type, grantee))

@@ -22,7 +22,7 @@ from templates.serializers import (
     TemplateYamlInputSerializer,
 )
 from templates.services import template_create, template_replace, template_validate
-from templates.validation import DOCUMENT_PATH, MAX_BYTES
+from templates.yaml_parse import DOCUMENT_PATH, MAX_BYTES
 
 TEMPLATE_PARAM = OpenApiParameter("template", OpenApiTypes.STR, OpenApiParameter.PATH,
                                   description="the template's slug or its exact name (URL-encoded)")

@@ -4,7 +4,7 @@ Pure Python, like ``templates.validation``: parents are found through a ``lookup
 the same code serves stored templates (``templates.services``) and files being loaded together
 (the loader saves them in dependency order, after which they are stored templates too).
 
-Merge rules (issue 3), applied to each parent in the order of ``inherits``, then to the child:
+Merge rules, applied to each parent in the order of ``inherits``, then to the child:
 
 * ``packages.{system,conda,spack,pip}``, ``users``, ``services`` — appended (parents first);
 * ``post_install`` — concatenated, parents first, one script after the other;
@@ -28,7 +28,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from templates.validation import Errors, merge_errors, slug_of, validate_fields, validate_whole
+from templates.validation import slug_of, validate_fields, validate_whole
+from templates.yaml_parse import Errors, merge_errors
 
 IDENTITY_KEYS = ("name", "slug", "inherits")
 PACKAGE_KINDS = ("system", "conda", "spack", "pip")

@@ -1,6 +1,8 @@
 """CloudWorkstation workstation templates (YAML documents), stored parsed and as source."""
 from django.db import models
 
+from templates.validation import ARCHITECTURES, DEFAULT_STRATEGY, PACKAGE_KINDS
+
 
 class Template(models.Model):
     """One workstation template. ``document`` is the validated document with parents merged in;
@@ -33,7 +35,7 @@ class Template(models.Model):
 
     @property
     def strategy(self) -> str:
-        return self.ami_config.get("strategy") or "ami_preferred"
+        return self.ami_config.get("strategy") or DEFAULT_STRATEGY
 
     @property
     def package_manager(self) -> str:
@@ -51,11 +53,11 @@ class Template(models.Model):
         value = self.document.get("packages")
         value = value if isinstance(value, dict) else {}
         return {kind: [p for p in (value.get(kind) or []) if isinstance(p, str)]
-                for kind in ("system", "conda", "spack", "pip")}
+                for kind in PACKAGE_KINDS}
 
     @property
     def architectures(self) -> list[str]:
-        """Architectures the template can run on, in a stable order (x86_64, arm64).
+        """Architectures the template can run on, in a stable order (``ARCHITECTURES``'s: x86_64, arm64).
 
         Taken from what the document says (AMI search, legacy per-arch AMIs, instance types,
         costs, preferred architecture); a template that says nothing runs on both, because it
@@ -76,5 +78,5 @@ class Template(models.Model):
                 found.update(mapping)
         if isinstance(ami.get("preferred_architecture"), str):
             found.add(ami["preferred_architecture"])
-        ordered = [a for a in ("x86_64", "arm64") if a in found]
-        return ordered or ["x86_64", "arm64"]
+        ordered = [a for a in ARCHITECTURES if a in found]
+        return ordered or list(ARCHITECTURES)

@@ -19,7 +19,8 @@ from templates.inheritance import validate_with_parents
 from templates.models import Template
 from templates.selectors import template_get, template_parent_lookup
 from templates.signals import template_changed
-from templates.validation import DOCUMENT_PATH, ValidationResult, parse_yaml, slug_of
+from templates.validation import ValidationResult, slug_of
+from templates.yaml_parse import DOCUMENT_PATH, parse_yaml
 
 YAML_SUFFIXES = (".yml", ".yaml")
 

@@ -1,12 +1,13 @@
-"""CloudWorkstation template format: hostile-input-safe YAML parsing and validation.
+"""CloudWorkstation template format: the vocabularies and every validation rule.
 
 Pure Python (no Django imports) so it is fast, reusable by the loader, the API and the property
-tests, and can be reasoned about alone. Two steps:
+tests, and can be reasoned about alone. The vocabularies here (strategies, architectures,
+instance families, package managers, bases) are the one home of those constants: the catalogue,
+policies and the resolver import them. Two steps:
 
-``parse_yaml(source)``
-    bytes or text → a JSON-compatible ``dict`` or document-level errors. Bounded in every
-    dimension an attacker controls: size (256 KiB), nesting depth, node count *after* alias
-    expansion ("billion laughs"), encoding. Uses PyYAML's safe constructor only.
+``parse_yaml(source)`` (``templates.yaml_parse``)
+    bytes or text → a JSON-compatible ``dict`` or document-level errors, bounded against hostile
+    input.
 
 ``validate_fields(doc)`` / ``validate_whole(doc)``
     Every rule of the format, each error at the dotted path of the offending value
@@ -23,25 +24,14 @@ ami_validator.go``) so users see the same words in ``cws`` and here.
 """
 from __future__ import annotations
 
-import base64
 import datetime as _dt
 import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-from yaml.composer import Composer
-from yaml.nodes import MappingNode, SequenceNode
-
 from registry.aws import AMI_ID_RE, REGION_SET
-
-# --- limits (hostile input) -----------------------------------------------------------------
-MAX_BYTES = 256 * 1024
-MAX_DEPTH = 40            # real templates nest 4–5 levels; the composer recurses, so bound it
-MAX_NODES = 25_000        # YAML nodes after alias expansion; real templates have < 1,000
-
-DOCUMENT_PATH = "yaml"
+from templates.yaml_parse import Errors, ErrorCollector, join_path, kind_of, merge_errors, parse_yaml
 
 # --- vocabularies ---------------------------------------------------------------------------
 KNOWN_BASES = (
@@ -77,8 +67,8 @@ hpc6a hpc6id hpc7a hpc7g
 """.split())
 
 _SLUG_RE = re.compile(r"^[A-Za-z0-9_-]+$")
-_INSTANCE_TYPE_RE = re.compile(r"^([a-z][a-z0-9-]*)\.([a-z0-9-]+)$")
-INSTANCE_TYPE_RE = _INSTANCE_TYPE_RE   # public: the resolver checks instance types with it
+# Public: every check of an instance type (templates, the resolver) uses this one pattern.
+INSTANCE_TYPE_RE = re.compile(r"^([a-z][a-z0-9-]*)\.([a-z0-9-]+)$")
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # Go's time.ParseDuration grammar (CloudWorkstation parses fallback_timeout with it).
 _DURATION_RE = re.compile(r"^(\d+(\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)((\d+(\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h))*$")
@@ -90,249 +80,7 @@ _OWNER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 AMI_ID_FORMAT = "ami- followed by 8 or 17 lowercase hex digits"
 
-Errors = dict[str, list[str]]
-
-
-# --- parsing --------------------------------------------------------------------------------
-class HostileDocument(Exception):
-    """Raised inside the composer when a bound is exceeded; reported as a validation error."""
-
-
-_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class _BoundedLoader(Composer, _BaseLoader):
-    """SafeLoader (libyaml's parser when available) with PyYAML's Python composer on top.
-
-    The Python composer lets us bound nesting depth and node count while composing: libyaml's own
-    composer recurses in C with no limit we control. Alias expansion is counted after composition
-    (``_expanded_size``): an alias is one event here but stands for its whole anchored subtree.
-    """
-
-    def __init__(self, stream):
-        _BaseLoader.__init__(self, stream)
-        Composer.__init__(self)
-        self._depth = 0
-        self._nodes = 0
-
-    def compose_node(self, parent, index):
-        self._depth += 1
-        self._nodes += 1
-        try:
-            if self._depth > MAX_DEPTH:
-                raise HostileDocument(f"document is nested deeper than {MAX_DEPTH} levels")
-            # Counted while composing (not after) so 250 KiB of "1," stops early instead of
-            # building 120,000 nodes first.
-            if self._nodes > MAX_NODES:
-                raise HostileDocument(f"document has more than {MAX_NODES} values")
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
-
-
-def _expanded_size(root) -> int:
-    """Nodes the document would have with every alias expanded, counting no further than the limit.
-
-    Iterative (no recursion) and stops at MAX_NODES + 1, so a billion-laughs document or a
-    self-referencing alias costs at most MAX_NODES steps.
-    """
-    count = 0
-    stack = [(root, 1)]
-    while stack:
-        node, depth = stack.pop()
-        count += 1
-        if count > MAX_NODES:
-            raise HostileDocument(f"document has more than {MAX_NODES} values once YAML aliases are expanded")
-        if depth > MAX_DEPTH:
-            raise HostileDocument(f"document is nested deeper than {MAX_DEPTH} levels (through YAML aliases)")
-        if isinstance(node, SequenceNode):
-            stack.extend((child, depth + 1) for child in node.value)
-        elif isinstance(node, MappingNode):
-            for key, value in node.value:
-                stack.append((key, depth + 1))
-                stack.append((value, depth + 1))
-    return count
-
-
-def _jsonable(value: Any, depth: int = 0) -> Any:
-    """YAML scalars PyYAML builds (dates, bytes, NaN, non-string keys) → plain JSON values.
-
-    The document is stored in a JSON column and sent in API answers, so everything must be JSON.
-    """
-    if isinstance(value, dict):
-        return {_key(k): _jsonable(v, depth + 1) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v, depth + 1) for v in value]
-    if isinstance(value, str):
-        return _text(value)
-    if isinstance(value, bool) or value is None or isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)  # JSON (and PostgreSQL) have no NaN/inf
-    if isinstance(value, (_dt.date, _dt.datetime)):
-        return value.isoformat()
-    if isinstance(value, (bytes, bytearray)):
-        return base64.b64encode(bytes(value)).decode("ascii")
-    if isinstance(value, set):
-        return [_jsonable(v, depth + 1) for v in sorted(value, key=repr)]
-    return str(value)
-
-
-def _text(value: str) -> str:
-    # Double-quoted YAML escapes ("\0", "\ud800") can produce characters PostgreSQL cannot store
-    # (NUL in text and jsonb) or UTF-8 cannot encode (lone surrogates): refuse them here.
-    if "\x00" in value:
-        raise HostileDocument("document contains a NUL character (\\0), which cannot be stored")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise HostileDocument("document contains a lone surrogate (\\uD800-\\uDFFF), which is not valid Unicode")
-    return value
-
-
-def _key(key: Any) -> str:
-    if isinstance(key, str):
-        return _text(key)
-    if isinstance(key, bool):
-        return "true" if key else "false"
-    if key is None:
-        return "null"
-    if isinstance(key, (_dt.date, _dt.datetime)):
-        return key.isoformat()
-    return str(key)
-
-
-def parse_yaml(source: str | bytes | None) -> tuple[dict | None, Errors]:
-    """Parse one YAML document safely. Returns ``(document, {})`` or ``(None, {"yaml": [msg]})``.
-
-    Never raises for any input: every failure is a document-level error message.
-    """
-    def fail(message: str):
-        return None, {DOCUMENT_PATH: [message]}
-
-    if source is None:
-        return fail("yaml is required")
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        raw = bytes(source)
-        if len(raw) > MAX_BYTES:
-            return fail(f"document is larger than {MAX_BYTES} bytes ({MAX_BYTES // 1024} KiB)")
-        try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            return fail(f"document is not valid UTF-8 (byte {exc.start})")
-    elif isinstance(source, str):
-        text = source
-        if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
-            return fail(f"document is larger than {MAX_BYTES} bytes ({MAX_BYTES // 1024} KiB)")
-    else:
-        return fail("yaml must be a string")
-    if not text.strip():
-        return fail("document is empty")
-
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:      # lone surrogates, possible through JSON "\ud800"
-        return fail(f"document is not valid Unicode (character {exc.start})")
-    loader = _BoundedLoader(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            return fail("document is empty")
-        _expanded_size(node)
-        data = loader.construct_document(node)
-        data = _jsonable(data)
-    except HostileDocument as exc:
-        return fail(str(exc))
-    except yaml.MarkedYAMLError as exc:
-        where = ""
-        mark = exc.problem_mark or exc.context_mark
-        if mark is not None:
-            where = f" (line {mark.line + 1}, column {mark.column + 1})"
-        problem = exc.problem or exc.context or "syntax error"
-        return fail(f"not valid YAML: {problem}{where}")
-    except RecursionError:
-        return fail(f"document is nested deeper than {MAX_DEPTH} levels")
-    except Exception as exc:  # noqa: BLE001 — ValueError for an out-of-range date, int too long, ...
-        return fail(f"not valid YAML: {exc}")
-    finally:
-        loader.dispose()
-
-    if isinstance(data, dict):
-        return data, {}
-    if isinstance(data, list):
-        return fail("the document must be a mapping of keys to values, not a list")
-    if data is None:
-        return fail("document is empty")
-    return fail(f"the document must be a mapping of keys to values, not a {_kind(data)}")
-
-
 # --- validation -----------------------------------------------------------------------------
-def _kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, dict):
-        return "mapping"
-    return "null" if value is None else type(value).__name__
-
-
-def _join(path: str, part: Any) -> str:
-    return f"{path}.{part}" if path else str(part)
-
-
-class _Collector:
-    """Accumulates ``{path: [messages]}`` in first-seen order, without duplicates."""
-
-    def __init__(self):
-        self.errors: Errors = {}
-
-    def add(self, path: str, message: str) -> None:
-        messages = self.errors.setdefault(path or DOCUMENT_PATH, [])
-        if message not in messages:
-            messages.append(message)
-
-    # Type helpers: each returns True when the value has the wanted type (and reports if not).
-    def string(self, path: str, value: Any, *, allow_empty: bool = True) -> bool:
-        if not isinstance(value, str):
-            self.add(path, f"must be a string, not a {_kind(value)}")
-            return False
-        if not allow_empty and not value.strip():
-            self.add(path, "must not be empty")
-            return False
-        return True
-
-    def mapping(self, path: str, value: Any) -> bool:
-        if not isinstance(value, dict):
-            self.add(path, f"must be a mapping, not a {_kind(value)}")
-            return False
-        return True
-
-    def sequence(self, path: str, value: Any) -> bool:
-        if not isinstance(value, list):
-            self.add(path, f"must be a list, not a {_kind(value)}")
-            return False
-        return True
-
-    def boolean(self, path: str, value: Any) -> bool:
-        if not isinstance(value, bool):
-            self.add(path, f"must be true or false, not a {_kind(value)}")
-            return False
-        return True
-
-    def scalar(self, path: str, value: Any) -> bool:
-        if isinstance(value, (dict, list)) or value is None:
-            self.add(path, f"must be a string, not a {_kind(value)}")
-            return False
-        return True
-
-
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -342,41 +90,41 @@ def _is_number(value: Any) -> bool:
             and math.isfinite(value))
 
 
-def _check_port(c: _Collector, path: str, value: Any) -> None:
+def _check_port(c: ErrorCollector, path: str, value: Any) -> None:
     if not _is_int(value):
-        c.add(path, f"port must be an integer between 1 and 65535, not a {_kind(value)}")
+        c.add(path, f"port must be an integer between 1 and 65535, not a {kind_of(value)}")
     elif not 1 <= value <= 65535:
         c.add(path, f"port {value} out of range, must be between 1 and 65535")
 
 
-def _check_arch(c: _Collector, path: str, value: Any) -> None:
+def _check_arch(c: ErrorCollector, path: str, value: Any) -> None:
     if value not in ARCHITECTURES or not isinstance(value, str):
         c.add(path, f"invalid architecture '{value}', must be 'x86_64' or 'arm64'")
 
 
-def _check_ami_id(c: _Collector, path: str, value: Any) -> None:
+def _check_ami_id(c: ErrorCollector, path: str, value: Any) -> None:
     if not isinstance(value, str) or not AMI_ID_RE.match(value):
         c.add(path, f"invalid AMI ID format '{value}', must be {AMI_ID_FORMAT}")
 
 
-def _check_region(c: _Collector, path: str, region: Any) -> bool:
+def _check_region(c: ErrorCollector, path: str, region: Any) -> bool:
     if not isinstance(region, str) or region not in REGION_SET:
         c.add(path, f"unknown AWS region '{region}'")
         return False
     return True
 
 
-def _check_instance_type(c: _Collector, path: str, value: Any) -> None:
+def _check_instance_type(c: ErrorCollector, path: str, value: Any) -> None:
     if not c.string(path, value, allow_empty=False):
         return
-    match = _INSTANCE_TYPE_RE.match(value)
+    match = INSTANCE_TYPE_RE.match(value)
     if not match:
         c.add(path, f"invalid instance type '{value}', must look like 't3.medium'")
     elif match.group(1) not in INSTANCE_FAMILIES:
         c.add(path, f"unknown instance family '{match.group(1)}'")
 
 
-def _check_date(c: _Collector, path: str, value: Any) -> None:
+def _check_date(c: ErrorCollector, path: str, value: Any) -> None:
     ok = isinstance(value, str) and bool(_DATE_RE.match(value))
     if ok:
         try:
@@ -387,19 +135,19 @@ def _check_date(c: _Collector, path: str, value: Any) -> None:
         c.add(path, f"invalid date format '{value}', must be YYYY-MM-DD")
 
 
-def _check_string_list(c: _Collector, path: str, value: Any) -> None:
+def _check_string_list(c: ErrorCollector, path: str, value: Any) -> None:
     if value is None or not c.sequence(path, value):
         return
     for i, item in enumerate(value):
-        c.string(_join(path, i), item, allow_empty=False)
+        c.string(join_path(path, i), item, allow_empty=False)
 
 
-def _check_scalar_map(c: _Collector, path: str, value: Any, *, non_empty_values: bool = False) -> None:
+def _check_scalar_map(c: ErrorCollector, path: str, value: Any, *, non_empty_values: bool = False) -> None:
     """A ``{key: scalar}`` map such as ``tags`` or ``required_tags``."""
     if value is None or not c.mapping(path, value):
         return
     for key, item in value.items():
-        sub = _join(path, key)
+        sub = join_path(path, key)
         if not str(key).strip():
             c.add(path, "tag key cannot be empty")
         if not c.scalar(sub, item):
@@ -408,7 +156,7 @@ def _check_scalar_map(c: _Collector, path: str, value: Any, *, non_empty_values:
             c.add(sub, "tag value cannot be empty")
 
 
-def _check_packages(c: _Collector, value: Any) -> None:
+def _check_packages(c: ErrorCollector, value: Any) -> None:
     if value is None or not c.mapping("packages", value):
         return
     for kind in PACKAGE_KINDS:
@@ -416,17 +164,21 @@ def _check_packages(c: _Collector, value: Any) -> None:
             _check_string_list(c, f"packages.{kind}", value[kind])
 
 
-def _check_services(c: _Collector, value: Any) -> None:
+def _check_required_name(c: ErrorCollector, path: str, item: dict) -> None:
+    if item.get("name") is None:
+        c.add(f"{path}.name", "name is required")
+    else:
+        c.string(f"{path}.name", item["name"], allow_empty=False)
+
+
+def _check_services(c: ErrorCollector, value: Any) -> None:
     if value is None or not c.sequence("services", value):
         return
     for i, service in enumerate(value):
         path = f"services.{i}"
         if not c.mapping(path, service):
             continue
-        if "name" not in service or service["name"] is None:
-            c.add(f"{path}.name", "name is required")
-        else:
-            c.string(f"{path}.name", service["name"], allow_empty=False)
+        _check_required_name(c, path, service)
         if service.get("port") is not None:
             _check_port(c, f"{path}.port", service["port"])
         config = service.get("config")
@@ -439,23 +191,20 @@ def _check_services(c: _Collector, value: Any) -> None:
             c.boolean(f"{path}.enable", service["enable"])
 
 
-def _check_users(c: _Collector, value: Any) -> None:
+def _check_users(c: ErrorCollector, value: Any) -> None:
     if value is None or not c.sequence("users", value):
         return
     for i, user in enumerate(value):
         path = f"users.{i}"
         if not c.mapping(path, user):
             continue
-        if "name" not in user or user["name"] is None:
-            c.add(f"{path}.name", "name is required")
-        else:
-            c.string(f"{path}.name", user["name"], allow_empty=False)
+        _check_required_name(c, path, user)
         _check_string_list(c, f"{path}.groups", user.get("groups"))
         if user.get("shell") is not None:
             c.string(f"{path}.shell", user["shell"], allow_empty=False)
 
 
-def _check_instance_defaults(c: _Collector, value: Any) -> None:
+def _check_instance_defaults(c: ErrorCollector, value: Any) -> None:
     if value is None or not c.mapping("instance_defaults", value):
         return
     if value.get("type") is not None:
@@ -477,7 +226,7 @@ def _check_instance_defaults(c: _Collector, value: Any) -> None:
                 c.add(path, f"cost must be a non-negative number of dollars per hour, not '{cost}'")
 
 
-def _check_ami_search(c: _Collector, value: Any) -> None:
+def _check_ami_search(c: ErrorCollector, value: Any) -> None:
     base = "ami_config.ami_search"
     if not c.mapping(base, value):
         return
@@ -511,7 +260,7 @@ def _check_ami_search(c: _Collector, value: Any) -> None:
     _check_scalar_map(c, f"{base}.required_tags", value.get("required_tags"), non_empty_values=True)
 
 
-def _check_marketplace(c: _Collector, value: Any) -> None:
+def _check_marketplace(c: ErrorCollector, value: Any) -> None:
     base = "ami_config.marketplace_search"
     if not c.mapping(base, value):
         return
@@ -529,7 +278,7 @@ def _check_marketplace(c: _Collector, value: Any) -> None:
         c.string(f"{base}.publisher", value["publisher"], allow_empty=False)
 
 
-def _check_ami_config(c: _Collector, value: Any) -> None:
+def _check_ami_config(c: ErrorCollector, value: Any) -> None:
     base = "ami_config"
     if value is None or not c.mapping(base, value):
         return
@@ -584,7 +333,7 @@ def _check_ami_config(c: _Collector, value: Any) -> None:
 
 def validate_fields(doc: dict) -> Errors:
     """Per-value rules on one template's own document (before inheritance). Never raises."""
-    c = _Collector()
+    c = ErrorCollector()
     for key in ("name", "description"):
         if doc.get(key) is not None:
             c.string(key, doc[key], allow_empty=False)
@@ -641,7 +390,7 @@ def validate_whole(doc: dict) -> Errors:
     Runs on the document after inheritance, so a child may take ``base`` from its parent.
     Type problems are left to ``validate_fields`` (values of the wrong type are skipped here).
     """
-    c = _Collector()
+    c = ErrorCollector()
     for key in ("name", "description", "base"):
         value = doc.get(key)
         if value is None or (isinstance(value, str) and not value.strip()):
@@ -669,15 +418,6 @@ def validate_whole(doc: dict) -> Errors:
         if has_mappings and not ami.get("ssh_user"):
             c.add("ami_config.ssh_user", "ssh_user must be specified when using AMI mappings")
     return c.errors
-
-
-def merge_errors(*many: Errors) -> Errors:
-    out: Errors = {}
-    for errors in many:
-        for path, messages in errors.items():
-            bucket = out.setdefault(path, [])
-            bucket.extend(m for m in messages if m not in bucket)
-    return out
 
 
 def derive_slug(name: str) -> str:

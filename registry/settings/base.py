@@ -279,7 +279,7 @@ LOGGING = {
     "loggers": {"botocore": {"level": "WARNING"}, "urllib3": {"level": "WARNING"}},
 }
 
-# --- AWS lifecycle (amis/aws_lifecycle.py, docs/aws-lifecycle.md) -------------------------------
+# --- AWS lifecycle (amis/operations.py, amis/aws_*.py, docs/aws-lifecycle.md) --------------------
 from kombu import Exchange, Queue  # noqa: E402
 
 # Each queue needs its own exchange + routing key: a Queue without them is bound to the default

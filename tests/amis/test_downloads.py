@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 from django.db import connection
 
-from amis import services
+from amis import downloads
 from amis.models import AMI, Download, DownloadDaily
 from ratings.models import Rating
 from tests.amis.helpers import client_for, make_ami, url
@@ -46,7 +46,7 @@ def test_download_bad_input_is_400(user, body, field):
 def test_stats_merge_raw_rows_and_daily_rollups(user, make_user):
     ami = make_ami(user)
     for region in ("us-east-1", "us-east-1", "eu-west-1"):
-        services.download_record(ami=ami, region=region, user=None, client="")
+        downloads.download_record(ami=ami, region=region, user=None, client="")
     # What retention left behind for older days (raw rows already deleted).
     DownloadDaily.objects.create(ami=ami, day=date(2026, 1, 2), region="us-east-1", count=10)
     DownloadDaily.objects.create(ami=ami, day=date(2026, 1, 2), region="ap-south-1", count=5)
@@ -84,7 +84,7 @@ def test_200_concurrent_downloads_are_all_counted(make_user):
             start.wait()
             entry = AMI.objects.get(pk=ami_pk)  # each thread its own instance, like separate requests
             for _ in range(n):
-                services.download_record(ami=entry, region="us-east-1", user=None, client="load")
+                downloads.download_record(ami=entry, region="us-east-1", user=None, client="load")
             return n
         finally:
             connection.close()

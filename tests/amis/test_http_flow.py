@@ -1,4 +1,4 @@
-"""The issue's end-to-end flow over real HTTP against a running server (Django's live server,
+"""The catalogue's end-to-end flow over real HTTP against a running server (Django's live server,
 AWS through in-process moto): register → submit → approve → an anonymous user finds it by
 search → another user rates it → the owner shares a private entry with a community → a member
 sees it (and an outsider still does not)."""

@@ -142,44 +142,6 @@ def test_register_requires_sign_in(api_client):
     assert response.json()["code"] == "unauthorized"
 
 
-@pytest.fixture
-def only_our_receiver(monkeypatch):
-    """ami_registered with no other receivers (the trust app's verifier is tested in its own suite):
-    this tests the hook's contract, not any one verifier."""
-    from amis.signals import ami_registered
-
-    monkeypatch.setattr(ami_registered, "receivers", [])
-    ami_registered.sender_receivers_cache.clear()
-    yield ami_registered
-    ami_registered.sender_receivers_cache.clear()
-
-
-def test_register_passes_the_signature_to_the_trust_hook(aws, user, only_our_receiver):
-    seen = []
-
-    def receiver(sender, ami, user, signature, **kwargs):
-        seen.append((ami.ami_id, user.username, signature, AMI.objects.filter(pk=ami.pk).exists()))
-
-    only_our_receiver.connect(receiver, weak=False)
-    image_id = aws.image("us-east-1")
-    register(user, image_id, signature="c2lnbmF0dXJl")
-    # Called inside the transaction, with the row already written.
-    assert seen == [(image_id, user.username, "c2lnbmF0dXJl", True)]
-
-
-def test_a_refusing_trust_hook_rolls_the_registration_back(aws, user, only_our_receiver):
-    def receiver(sender, **kwargs):
-        raise InvalidInput("bad signature", errors={"signature": ["Does not verify."]})
-
-    only_our_receiver.connect(receiver, weak=False)
-    image_id = aws.image("us-east-1")
-    response = client_for(user).post("/api/v1/amis/", {"ami_id": image_id, "region": "us-east-1", "name": "x",
-                                                       "category": "ML", "signature": "bad"}, format="json")
-    assert response.status_code == 400 and response.json()["errors"] == {"signature": ["Does not verify."]}
-    assert not AMI.objects.exists() and not AMIRegion.objects.exists()
-    assert not AuditEvent.objects.filter(action="ami.register").exists()
-
-
 def test_register_sends_ami_changed(aws, user, django_capture_on_commit_callbacks):
     from amis.signals import ami_changed
 

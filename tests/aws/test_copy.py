@@ -4,7 +4,9 @@ import pytest
 from botocore.exceptions import ClientError
 from django.test import override_settings
 
-from amis import aws_lifecycle
+from amis import aws_copy
+from sharing import aws_sync
+from amis import operations
 from amis.models import AMI, AMIRegion, Operation
 from registry import aws as aws_gateway
 from sharing.models import Share
@@ -68,12 +70,12 @@ def test_copy_api_permissions_and_validation(aws, user, other_user, moderator, e
 
 def test_copy_waits_then_becomes_available(aws, user, entry, image_states):
     image_states.on_copy = "pending"
-    (op,), _ = aws_lifecycle.ami_copy_request(ami=entry, user=user, regions=["us-west-2"])
-    assert aws_lifecycle.copy_image_step(operation_id=op.pk) == 5
+    (op,), _ = aws_copy.ami_copy_request(ami=entry, user=user, regions=["us-west-2"])
+    assert aws_copy.copy_image_step(operation_id=op.pk) == 5
     row = AMIRegion.objects.get(ami=entry, region="us-west-2")
     assert row.state == AMIRegion.State.PENDING and row.image_id
     image_states.set("us-west-2", row.image_id, "available")
-    assert aws_lifecycle.copy_image_step(operation_id=op.pk) is None
+    assert aws_copy.copy_image_step(operation_id=op.pk) is None
     row.refresh_from_db()
     op.refresh_from_db()
     assert row.state == AMIRegion.State.AVAILABLE and op.state == "succeeded" and op.image_id == row.image_id
@@ -82,11 +84,11 @@ def test_copy_waits_then_becomes_available(aws, user, entry, image_states):
 def test_copy_failed_in_aws_records_message_and_can_be_retried(aws, user, entry, image_states,
                                                                django_capture_on_commit_callbacks):
     image_states.on_copy = "pending"
-    (op,), _ = aws_lifecycle.ami_copy_request(ami=entry, user=user, regions=["us-west-2"])
-    aws_lifecycle.copy_image_step(operation_id=op.pk)
+    (op,), _ = aws_copy.ami_copy_request(ami=entry, user=user, regions=["us-west-2"])
+    aws_copy.copy_image_step(operation_id=op.pk)
     row = AMIRegion.objects.get(ami=entry, region="us-west-2")
     image_states.set("us-west-2", row.image_id, "failed")
-    assert aws_lifecycle.copy_image_step(operation_id=op.pk) is None
+    assert aws_copy.copy_image_step(operation_id=op.pk) is None
     row.refresh_from_db()
     assert row.state == AMIRegion.State.FAILED and "is 'failed'" in row.error
 
@@ -104,8 +106,8 @@ def test_copy_failed_in_aws_records_message_and_can_be_retried(aws, user, entry,
 def test_copy_error_from_aws(aws, user, template):
     # The registry row names a source image that does not exist in AWS: CopyImage is refused.
     ghost = AMIFactory(creator=user, template=template, ami_id="ami-0000000000000dead")
-    (op,), _ = aws_lifecycle.ami_copy_request(ami=ghost, user=user, regions=["eu-west-1"])
-    assert aws_lifecycle.copy_image_step(operation_id=op.pk) is None
+    (op,), _ = aws_copy.ami_copy_request(ami=ghost, user=user, regions=["eu-west-1"])
+    assert aws_copy.copy_image_step(operation_id=op.pk) is None
     op.refresh_from_db()
     row = AMIRegion.objects.get(ami=ghost, region="eu-west-1")
     assert op.state == "failed" and row.state == AMIRegion.State.FAILED
@@ -113,13 +115,13 @@ def test_copy_error_from_aws(aws, user, template):
 
 
 def test_copy_is_idempotent_when_redelivered(aws, user, entry):
-    (op,), _ = aws_lifecycle.ami_copy_request(ami=entry, user=user, regions=["us-west-2"])
-    aws_lifecycle.copy_image_step(operation_id=op.pk)
+    (op,), _ = aws_copy.ami_copy_request(ami=entry, user=user, regions=["us-west-2"])
+    aws_copy.copy_image_step(operation_id=op.pk)
     # Crash after CopyImage but before the id was saved, message redelivered: the tag finds the copy.
     AMIRegion.objects.filter(ami=entry, region="us-west-2").update(image_id="", state="pending")
     Operation.objects.filter(pk=op.pk).update(state="running")
-    aws_lifecycle.copy_image_step(operation_id=op.pk)
-    aws_lifecycle.copy_image_step(operation_id=op.pk)
+    aws_copy.copy_image_step(operation_id=op.pk)
+    aws_copy.copy_image_step(operation_id=op.pk)
     assert len(images_tagged(aws, "us-west-2", entry.pk)) == 1
     assert AMIRegion.objects.get(ami=entry, region="us-west-2").state == AMIRegion.State.AVAILABLE
 
@@ -134,8 +136,8 @@ def test_copy_sends_deterministic_client_token(aws, user, entry, monkeypatch):
         return real_call(region, service, operation, **kw)
 
     monkeypatch.setattr(aws_gateway, "call", spy)
-    (op,), _ = aws_lifecycle.ami_copy_request(ami=entry, user=user, regions=["ap-south-1"])
-    aws_lifecycle.copy_image_step(operation_id=op.pk)
+    (op,), _ = aws_copy.ami_copy_request(ami=entry, user=user, regions=["ap-south-1"])
+    aws_copy.copy_image_step(operation_id=op.pk)
     assert seen == [("ap-south-1", f"{entry.pk.hex}-ap-south-1", True, "image")]
 
 
@@ -164,7 +166,7 @@ def test_copy_throttled_then_succeeds(aws, user, entry, monkeypatch, django_capt
     op = Operation.objects.get(pk=resp["operations"][0]["id"])
     assert op.state == "running" and "RequestLimitExceeded" in op.message
     Operation.objects.filter(pk=op.pk).update(result={"next_poll_at": "2000-01-01T00:00:00+00:00"})
-    op = aws_lifecycle.operation_poke(op)
+    op = operations.operation_poke(op)
     assert op.state == "succeeded" and calls["copy_image"] == 2
     assert len(images_tagged(aws, "us-west-2", entry.pk)) == 1
 
@@ -174,22 +176,22 @@ def test_copy_slots_limit_concurrent_copies_per_region(aws, user, template, imag
     image_states.on_copy = "pending"
     first = AMIFactory(ami_id=aws.image("us-east-1"), creator=user, template=template)
     second = AMIFactory(ami_id=aws.image("us-east-1"), creator=user, template=template)
-    (op1,), _ = aws_lifecycle.ami_copy_request(ami=first, user=user, regions=["eu-west-1"])
-    (op2,), _ = aws_lifecycle.ami_copy_request(ami=second, user=user, regions=["eu-west-1"])
-    aws_lifecycle.copy_image_step(operation_id=op1.pk)           # takes the only eu-west-1 slot
-    assert aws_lifecycle.copy_image_step(operation_id=op2.pk) == 5  # waits for a slot, no CopyImage
+    (op1,), _ = aws_copy.ami_copy_request(ami=first, user=user, regions=["eu-west-1"])
+    (op2,), _ = aws_copy.ami_copy_request(ami=second, user=user, regions=["eu-west-1"])
+    aws_copy.copy_image_step(operation_id=op1.pk)           # takes the only eu-west-1 slot
+    assert aws_copy.copy_image_step(operation_id=op2.pk) == 5  # waits for a slot, no CopyImage
     op2.refresh_from_db()
     assert not op2.image_id and "waiting for a free copy slot in eu-west-1" in op2.message
     # Another region is not affected.
-    (op3,), _ = aws_lifecycle.ami_copy_request(ami=second, user=user, regions=["us-west-2"])
-    aws_lifecycle.copy_image_step(operation_id=op3.pk)
+    (op3,), _ = aws_copy.ami_copy_request(ami=second, user=user, regions=["us-west-2"])
+    aws_copy.copy_image_step(operation_id=op3.pk)
     op3.refresh_from_db()
     assert op3.image_id
 
     row1 = AMIRegion.objects.get(ami=first, region="eu-west-1")
     image_states.set("eu-west-1", row1.image_id, "available")
-    aws_lifecycle.copy_image_step(operation_id=op1.pk)           # done → slot released
-    aws_lifecycle.copy_image_step(operation_id=op2.pk)
+    aws_copy.copy_image_step(operation_id=op1.pk)           # done → slot released
+    aws_copy.copy_image_step(operation_id=op2.pk)
     op2.refresh_from_db()
     assert op2.image_id
 
@@ -198,7 +200,7 @@ def test_later_copy_gets_existing_grants(aws, user, entry, django_capture_on_com
     share = Share.objects.create(ami=entry, grantee_type="account", grantee="444455556666", created_by=user)
     org = "arn:aws:organizations::123456789012:organization/o-abcdefghij"
     Share.objects.create(ami=entry, grantee_type="organization", grantee=org, created_by=user)
-    aws_lifecycle.share_apply(share_id=share.pk)
+    aws_sync.share_apply(share_id=share.pk)
     copy(user, entry, ["eu-west-1"], django_capture_on_commit_callbacks)
     row = AMIRegion.objects.get(ami=entry, region="eu-west-1")
     perms = launch_permissions(aws, "eu-west-1", row.image_id)

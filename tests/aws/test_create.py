@@ -6,7 +6,9 @@ import pytest
 from botocore.stub import ANY, Stubber
 from django.test import override_settings
 
-from amis import aws_lifecycle
+from amis import selectors as ami_selectors
+from amis import aws_create
+from amis import operations
 from amis.models import AMI, AMIRegion, Operation
 from registry import aws as aws_gateway
 from registry.models import AuditEvent
@@ -102,7 +104,7 @@ def test_create_requires_auth(aws, template):
 
 
 def _request(user, aws, **extra):
-    return aws_lifecycle.ami_create_request(user=user, instance_id=aws.instance("us-east-1"),
+    return aws_create.ami_create_request(user=user, instance_id=aws.instance("us-east-1"),
                                             template_name="python-ml", **extra)
 
 
@@ -110,15 +112,15 @@ def test_create_waits_without_blocking_then_finishes(aws, user, template, image_
     image_states.on_create = "pending"
     op = _request(user, aws)  # on_commit does not run here: we drive the steps ourselves
 
-    assert aws_lifecycle.create_image_step(operation_id=op.pk) == 5  # re-schedule after the poll interval
+    assert aws_create.create_image_step(operation_id=op.pk) == 5  # re-schedule after the poll interval
     op.refresh_from_db()
     assert op.state == "running" and op.image_id and op.progress == 50
     ami = AMI.objects.get(pk=op.params["registry_id"])  # the draft exists as soon as AWS answered
     assert ami.regions.get().state == AMIRegion.State.PENDING
-    assert aws_lifecycle.creation_status(op)["status"] == "in_progress"
+    assert ami_selectors.creation_status(op)["status"] == "in_progress"
 
     image_states.set("us-east-1", op.image_id, "available")
-    assert aws_lifecycle.create_image_step(operation_id=op.pk) is None
+    assert aws_create.create_image_step(operation_id=op.pk) is None
     op.refresh_from_db()
     assert op.state == "succeeded" and op.progress == 100
     assert ami.regions.get().state == AMIRegion.State.AVAILABLE
@@ -127,24 +129,24 @@ def test_create_waits_without_blocking_then_finishes(aws, user, template, image_
 def test_create_image_failed_in_aws(aws, user, template, image_states):
     image_states.on_create = "pending"
     op = _request(user, aws)
-    aws_lifecycle.create_image_step(operation_id=op.pk)
+    aws_create.create_image_step(operation_id=op.pk)
     op.refresh_from_db()
     image_states.set("us-east-1", op.image_id, "failed")
 
-    assert aws_lifecycle.create_image_step(operation_id=op.pk) is None
+    assert aws_create.create_image_step(operation_id=op.pk) is None
     op.refresh_from_db()
     assert op.state == "failed" and f"image {op.image_id} in us-east-1 is 'failed'" in op.error
     assert AMIRegion.objects.get(ami_id=op.ami_id).state == AMIRegion.State.FAILED
-    status = aws_lifecycle.creation_status(op)
+    status = ami_selectors.creation_status(op)
     assert status["status"] == "failed" and status["region_results"]["us-east-1"]["status"] == "failed"
 
 
 def test_create_times_out_with_clear_error(aws, user, template, image_states):
     image_states.on_create = "pending"
     op = _request(user, aws)
-    aws_lifecycle.create_image_step(operation_id=op.pk)
+    aws_create.create_image_step(operation_id=op.pk)
     with override_settings(REGISTRY_CREATE_IMAGE_TIMEOUT=timedelta(seconds=0)):
-        assert aws_lifecycle.create_image_step(operation_id=op.pk) is None
+        assert aws_create.create_image_step(operation_id=op.pk) is None
     op.refresh_from_db()
     assert op.state == "failed"
     assert op.error.startswith(f"timed out after 0 minutes waiting for image {op.image_id} to become available")
@@ -152,11 +154,11 @@ def test_create_times_out_with_clear_error(aws, user, template, image_states):
 
 def test_create_is_idempotent(aws, user, template):
     op = _request(user, aws, multi_region=["us-west-2"])
-    aws_lifecycle.create_image_step(operation_id=op.pk)
+    aws_create.create_image_step(operation_id=op.pk)
     # A redelivered message after a crash between CreateImage and saving the id: the tag finds it.
     Operation.objects.filter(pk=op.pk).update(state="running", image_id="")
-    aws_lifecycle.create_image_step(operation_id=op.pk)
-    aws_lifecycle.create_image_step(operation_id=op.pk)
+    aws_create.create_image_step(operation_id=op.pk)
+    aws_create.create_image_step(operation_id=op.pk)
 
     assert len(images_tagged(aws, "us-east-1", op.params["registry_id"])) == 1
     assert AMI.objects.filter(pk=op.params["registry_id"]).count() == 1
@@ -178,7 +180,7 @@ def test_create_image_sends_snapshot_tag_specifications(aws, user, template, mon
         "TagSpecifications": [{"ResourceType": "image", "Tags": tags}, {"ResourceType": "snapshot", "Tags": tags}]})
     monkeypatch.setattr(aws_gateway, "client", lambda service, region: client)
     with stub:
-        assert aws_lifecycle._create_or_find_image(op) == "ami-0123456789abcdef0"
+        assert aws_create._create_or_find_image(op) == "ami-0123456789abcdef0"
         stub.assert_no_pending_responses()
     op.refresh_from_db()
     assert op.result["snapshot_tagging"] == "create_image"
@@ -216,7 +218,7 @@ def test_create_throttled_then_succeeds(aws, user, template, monkeypatch, django
     assert op.result["next_poll_at"]
 
     Operation.objects.filter(pk=op.pk).update(result={"next_poll_at": "2000-01-01T00:00:00+00:00"})
-    op = aws_lifecycle.operation_poke(op)
+    op = operations.operation_poke(op)
     assert op.state == "succeeded", (op.message, op.error, calls)
     # throttled once; then moto refuses snapshot TagSpecifications (NotImplemented) and the
     # image-only fallback succeeds

@@ -4,7 +4,10 @@ from datetime import datetime, timezone
 import pytest
 from botocore.stub import Stubber
 
-from amis import aws_lifecycle, services
+from amis import aws_retire
+from sharing import aws_sync
+from amis import aws_validate
+from amis import services
 from amis.models import AMI, AMIRegion, Operation
 from registry import aws as aws_gateway
 from sharing.models import Share
@@ -38,10 +41,10 @@ def test_deprecate_sends_enable_image_deprecation_for_every_copy(aws, user, entr
         stubs[region].add_response("enable_image_deprecation", {"Return": True},
                                    {"ImageId": image_id, "DeprecateAt": when})
     monkeypatch.setattr(aws_gateway, "client", lambda service, region: clients[region])
-    op = aws_lifecycle.ami_aws_deprecate_enqueue(ami=entry, actor=user, deprecate_at=when)
+    op = aws_retire.ami_aws_deprecate_enqueue(ami=entry, actor=user, deprecate_at=when)
     for stub in stubs.values():
         stub.activate()
-    aws_lifecycle.deprecate_step(operation_id=op.pk)
+    aws_retire.deprecate_step(operation_id=op.pk)
     for stub in stubs.values():
         stub.assert_no_pending_responses()
     op.refresh_from_db()
@@ -64,9 +67,9 @@ def test_deprecate_aws_error_fails_the_operation(aws, user, entry, monkeypatch):
     stub.add_client_error("enable_image_deprecation", "UnauthorizedOperation", "not allowed")
     stub.add_response("enable_image_deprecation", {"Return": True})
     monkeypatch.setattr(aws_gateway, "client", lambda service, region: client)
-    op = aws_lifecycle.ami_aws_deprecate_enqueue(ami=entry, actor=user)
+    op = aws_retire.ami_aws_deprecate_enqueue(ami=entry, actor=user)
     with stub:
-        aws_lifecycle.deprecate_step(operation_id=op.pk)
+        aws_retire.deprecate_step(operation_id=op.pk)
     op.refresh_from_db()
     assert op.state == "failed" and "not allowed" in op.error
 
@@ -76,7 +79,7 @@ def test_revoke_withdraws_every_permission_and_deprecates(aws, user, moderator, 
     org = "arn:aws:organizations::123456789012:organization/o-abcdefghij"
     for grantee_type, grantee in (("account", "111122223333"), ("organization", org)):
         grant = Share.objects.create(ami=entry, grantee_type=grantee_type, grantee=grantee, created_by=user)
-        aws_lifecycle.share_apply(share_id=grant.pk)
+        aws_sync.share_apply(share_id=grant.pk)
     for region, image_id in copies(entry).items():
         assert len(launch_permissions(aws, region, image_id)) == 2
 
@@ -89,7 +92,7 @@ def test_revoke_withdraws_every_permission_and_deprecates(aws, user, moderator, 
     assert set(op.result["deprecation"]) == {"us-east-1", "eu-west-1"}
     assert all(s.synced_regions == [] for s in Share.objects.filter(ami=entry))
     # A revoked AMI never gets permissions back from a late sync.
-    aws_lifecycle.share_apply(share_id=Share.objects.filter(ami=entry).first().pk)
+    aws_sync.share_apply(share_id=Share.objects.filter(ami=entry).first().pk)
     for region, image_id in copies(entry).items():
         assert launch_permissions(aws, region, image_id) == []
 
@@ -111,7 +114,7 @@ def test_delete_with_deregister_removes_images_and_snapshots(aws, user, entry, d
             "Snapshots"]
     # Idempotent: running the step again changes nothing and does not fail.
     Operation.objects.filter(pk=op.pk).update(state="running")
-    aws_lifecycle.deregister_step(operation_id=op.pk)
+    aws_retire.deregister_step(operation_id=op.pk)
     op.refresh_from_db()
     assert op.state == "succeeded"
 
@@ -128,7 +131,7 @@ def test_validate_across_regions_stores_findings(aws, user, entry, django_captur
     ghost = AMIRegion.objects.create(ami=entry, region="ap-south-1", image_id="ami-0000000000000f00d",
                                      state=AMIRegion.State.AVAILABLE)
     with django_capture_on_commit_callbacks(execute=True):
-        op = aws_lifecycle.ami_validate_request(ami=entry, user=user)
+        op = aws_validate.ami_validate_request(ami=entry, user=user)
     op.refresh_from_db()
     assert op.state == "succeeded" and op.result["passed"] is False
     rows = {r.region: r for r in entry.regions.all()}
@@ -139,13 +142,13 @@ def test_validate_across_regions_stores_findings(aws, user, entry, django_captur
     assert ghost.findings["exists"] is False and ghost.last_tested
     # A second request while one is running returns it (no pile-up).
     Operation.objects.filter(pk=op.pk).update(state="running")
-    assert aws_lifecycle.ami_validate_request(ami=entry, user=user).pk == op.pk
+    assert aws_validate.ami_validate_request(ami=entry, user=user).pk == op.pk
 
 
 def test_image_findings_reads_imds_and_ena():
     image = {"ImageId": "ami-1", "State": "available", "Architecture": "arm64", "RootDeviceType": "ebs",
              "RootDeviceName": "/dev/xvda", "EnaSupport": True, "ImdsSupport": "v2.0",
              "BlockDeviceMappings": [{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": "snap-1"}}]}
-    findings = aws_lifecycle.image_findings(image, architecture="x86_64")
+    findings = aws_validate.image_findings(image, architecture="x86_64")
     assert findings["imdsv2_required"] and findings["ena_support"] and findings["ebs_root"]
     assert findings["problems"] == ["architecture is not x86_64"] and not findings["passed"]

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from amis import aws_lifecycle
+from amis import operations
 from amis.models import AMI, AMIRegion, Operation
 from tests.conftest import client_for
 from tests.factories import AMIFactory, TemplateFactory
@@ -78,7 +78,7 @@ def test_ami_list_returns_only_the_callers_amis(user, other_user):
 
 def test_refresh_stale_reenqueues_only_stuck_operations(user, monkeypatch, django_capture_on_commit_callbacks):
     sent = []
-    monkeypatch.setattr(aws_lifecycle, "operation_enqueue",
+    monkeypatch.setattr(operations, "operation_enqueue",
                         lambda *, operation_id, kind, countdown=None: sent.append((str(operation_id), kind)))
     old = timezone.now() - timedelta(hours=1)
     stuck = Operation.objects.create(kind="copy_image", state="running", created_by=user)
@@ -88,23 +88,23 @@ def test_refresh_stale_reenqueues_only_stuck_operations(user, monkeypatch, djang
     Operation.objects.filter(pk__in=[stuck.pk, queued.pk, done.pk]).update(updated_at=old)
 
     with django_capture_on_commit_callbacks(execute=True):
-        picked = aws_lifecycle.operations_refresh_stale(older_than_seconds=600)
+        picked = operations.operations_refresh_stale(older_than_seconds=600)
     assert sorted(picked) == sorted([str(stuck.pk), str(queued.pk)])
     assert sorted(sent) == sorted([(str(stuck.pk), "copy_image"), (str(queued.pk), "validate")])
     assert fresh.pk not in picked
     # Claimed rows were touched: an overlapping run right after picks nothing.
     with django_capture_on_commit_callbacks(execute=True):
-        assert aws_lifecycle.operations_refresh_stale(older_than_seconds=600) == []
+        assert operations.operations_refresh_stale(older_than_seconds=600) == []
 
 
 def test_only_the_current_task_chain_runs(user):
     op = Operation.objects.create(kind="copy_image", state="running", created_by=user, celery_task_id="chain-2")
-    assert aws_lifecycle.operation_is_current(operation_id=op.pk, task_id="chain-2")
-    assert not aws_lifecycle.operation_is_current(operation_id=op.pk, task_id="chain-1")
+    assert operations.operation_is_current(operation_id=op.pk, task_id="chain-2")
+    assert not operations.operation_is_current(operation_id=op.pk, task_id="chain-1")
     # A message redelivered after its worker died runs even if it wrote the next id before dying.
-    assert aws_lifecycle.operation_is_current(operation_id=op.pk, task_id="chain-1", redelivered=True)
+    assert operations.operation_is_current(operation_id=op.pk, task_id="chain-1", redelivered=True)
     Operation.objects.filter(pk=op.pk).update(state="succeeded")
-    assert not aws_lifecycle.operation_is_current(operation_id=op.pk, task_id="chain-2")
+    assert not operations.operation_is_current(operation_id=op.pk, task_id="chain-2")
 
 
 def test_schema_describes_the_endpoints(api_client):

@@ -1,9 +1,10 @@
-"""Launch-permission sync (sharing/tasks.py → amis.aws_lifecycle.share_apply / share_unapply):
+"""Launch-permission sync (sharing/tasks.py → amis.aws_sync.share_apply / share_unapply):
 every region with a copy, idempotent, org/OU ARNs, snapshot permission only for launch_and_copy,
 removal on delete, public only when requested and approved."""
 import pytest
 
-from amis import aws_lifecycle
+from amis import aws_public
+from sharing import aws_sync
 from amis.models import AMI, AMIRegion
 from sharing.models import Share
 from tests.aws.conftest import launch_permissions
@@ -58,14 +59,14 @@ def test_share_add_then_remove_in_every_region(aws, user, entry, django_capture_
 def test_share_sync_is_idempotent(aws, user, entry):
     grant = Share.objects.create(ami=entry, grantee_type="account", grantee="111122223333", created_by=user)
     for _ in range(3):  # redelivered / duplicated task
-        aws_lifecycle.share_apply(share_id=grant.pk)
+        aws_sync.share_apply(share_id=grant.pk)
     for region, image_id in copies(entry).items():
         assert launch_permissions(aws, region, image_id) == [{"UserId": "111122223333"}]
-    assert aws_lifecycle.share_unapply(ami_pk=entry.pk, grantee_type="account", grantee="111122223333") == []
+    assert aws_sync.share_unapply(ami_pk=entry.pk, grantee_type="account", grantee="111122223333") == []
     grant.delete()
-    assert sorted(aws_lifecycle.share_unapply(ami_pk=entry.pk, grantee_type="account",
+    assert sorted(aws_sync.share_unapply(ami_pk=entry.pk, grantee_type="account",
                                               grantee="111122223333")) == ["eu-west-1", "us-east-1", "us-west-2"]
-    assert aws_lifecycle.share_unapply(ami_pk=entry.pk, grantee_type="account", grantee="111122223333") == []
+    assert aws_sync.share_unapply(ami_pk=entry.pk, grantee_type="account", grantee="111122223333") == []
 
 
 def test_snapshot_permission_only_for_launch_and_copy(aws, user, entry, django_capture_on_commit_callbacks):
@@ -90,7 +91,7 @@ def test_snapshot_permission_only_for_launch_and_copy(aws, user, entry, django_c
 def test_share_failure_is_recorded(aws, user, template):
     ghost = AMIFactory(creator=user, template=template, ami_id="ami-0000000000000beef")  # not in AWS
     grant = Share.objects.create(ami=ghost, grantee_type="account", grantee="111122223333", created_by=user)
-    aws_lifecycle.share_apply(share_id=grant.pk)
+    aws_sync.share_apply(share_id=grant.pk)
     grant.refresh_from_db()
     assert grant.sync_state == "failed" and grant.sync_error.startswith("us-east-1: ")
     assert grant.synced_regions == []
@@ -103,12 +104,12 @@ def test_public_in_aws_only_when_requested_and_approved(aws, user, moderator, en
     def public_everywhere():
         return all({"Group": "all"} in launch_permissions(aws, r, i) for r, i in copies(entry).items())
 
-    aws_lifecycle.ami_public_sync(ami=entry)  # approved + public listing, but not requested
+    aws_public.ami_public_sync(ami=entry)  # approved + public listing, but not requested
     assert not any({"Group": "all"} in launch_permissions(aws, r, i) for r, i in copies(entry).items())
 
     AMI.objects.filter(pk=entry.pk).update(status=AMI.Status.PENDING_REVIEW, public_requested=True)
     entry.refresh_from_db()
-    aws_lifecycle.ami_public_sync(ami=entry)
+    aws_public.ami_public_sync(ami=entry)
     assert not public_everywhere()  # requested, not approved yet
     with django_capture_on_commit_callbacks(execute=True):
         services.ami_approve(ami=entry, moderator=moderator)

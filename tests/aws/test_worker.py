@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import connection
 from rest_framework.authtoken.models import Token
 
-from amis import aws_lifecycle
+from amis import operations
 from amis.models import AMI, AMIRegion, Operation
 from registry.celery import app as celery_app
 from tests.aws.conftest import ImageStates
@@ -212,7 +212,7 @@ def test_worker_killed_mid_copy_completes_once(live_server, moto_url, workers, m
     # may still hold — and the beat sweep re-enqueues operations idle past a threshold. Run the
     # sweep as beat would: whichever comes first, the copy must complete exactly once.
     time.sleep(max(0.0, killed_at + 3.5 - time.time()))
-    aws_lifecycle.operations_refresh_stale(older_than_seconds=3)
+    operations.operations_refresh_stale(older_than_seconds=3)
     done = wait_for(lambda: Operation.objects.filter(pk=op_id, state__in=["succeeded", "failed"]).first(),
                     timeout=30, what="the copy to finish on the second worker",
                     log=lambda: f"{Operation.objects.filter(pk=op_id).values().first()}\n{workers.log('w2')}")

@@ -4,7 +4,7 @@ import pytest
 from rest_framework.authtoken.models import Token
 
 from amis.models import AMIRegion
-from amis.services import download_record
+from amis.downloads import download_record
 from ratings.services import rating_submit
 from tests.cli.conftest import assert_golden
 from tests.factories import AMIFactory, TemplateFactory

@@ -82,7 +82,7 @@ def test_scan_only_a_failed_verdict_is_an_event(committed, result, expected):
 
 def test_copy_completed(committed):
     ami = AMIFactory()
-    with committed():  # amis/aws_lifecycle.py copy_image_step's audit call, with its real shape
+    with committed():  # amis/aws_copy.py copy_image_step's audit call, with its real shape
         audit_record(actor=ami.creator, action="ami.copy_completed", target=ami,
                      after={"region": "eu-west-1", "ami_id": "ami-0123456789abcdef0", "operation": "x"})
     event = only_event()

@@ -1,4 +1,4 @@
-"""The visibility matrix for the ratings and shares endpoints (issue: *Visibility*).
+"""The visibility matrix for the ratings and shares endpoints (ARCHITECTURE.md, *Lifecycle*: who sees what).
 
 Who (anonymous, owner, another user, a user grantee, a member of a grantee community, a
 moderator) × what (draft, pending, approved-private, approved-public, revoked) × which endpoint.

@@ -30,7 +30,7 @@ def test_every_example_loads_and_reloading_is_idempotent():
     assert Template.objects.count() == len(files)
 
 
-def test_examples_cover_the_domains_the_issue_asks_for():
+def test_examples_cover_the_research_domains():
     template_load_path(paths=[EXAMPLES])
     by_slug = {t.slug: t for t in Template.objects.all()}
     assert by_slug["python-ml-graviton"].ami_config["preferred_architecture"] == "arm64"
@@ -43,8 +43,8 @@ def test_examples_cover_the_domains_the_issue_asks_for():
     assert "jupyterlab" in spark.packages["conda"] and "pyspark==3.5.1" in spark.packages["pip"]
     assert spark.document["instance_defaults"]["ports"] == [22, 8888, 4040]
     assert set(spark.ami_config["ami_mappings"]) == {"us-east-1", "us-west-2", "eu-west-1"}
-    issue = by_slug["python-ml-ami"]
-    assert issue.name == "Python ML (AMI Optimized)" and issue.document["connection_type"] == "web"
+    documented = by_slug["python-ml-ami"]
+    assert documented.name == "Python ML (AMI Optimized)" and documented.document["connection_type"] == "web"
 
 
 def test_demo_seed_is_idempotent():

@@ -49,10 +49,3 @@ def moto_image(image_id: str, region: str = "us-east-1"):
 
     return ec2_backends[DEFAULT_ACCOUNT_ID][region].amis[image_id]
 
-
-@pytest.fixture(autouse=True)
-def _isolated_urls(settings):
-    import os
-
-    if os.environ.get("TRUST_ISOLATED") == "1":
-        settings.ROOT_URLCONF = "tests.trust.urls_isolated"

@@ -40,7 +40,7 @@ def test_delete_is_refused_by_the_database(event):
 
 
 def test_purge_bypass_holds_only_inside_its_block(event):
-    from registry.retention import audit_changes_allowed
+    from registry.audit import audit_changes_allowed
 
     with transaction.atomic(), audit_changes_allowed():
         AuditEvent.objects.filter(pk=event.pk).update(ip_address=None)

@@ -10,7 +10,7 @@ from django.db import transaction
 
 from registry.audit import audit_record
 from registry.models import AuditEvent
-from registry.retention import audit_changes_allowed
+from registry.audit import audit_changes_allowed
 from tests.conftest import client_for
 
 pytestmark = pytest.mark.django_db

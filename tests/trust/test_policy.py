@@ -3,7 +3,8 @@ import pytest
 
 from amis.models import AMI
 from registry.models import AuditEvent, Community, CommunityMembership
-from registry.policy import Policy, policy_check, policy_filter, policy_for_user, policy_validate
+from amis.policy import Policy, policy_check, policy_for_user, policy_validate
+from amis.selectors import ami_filter_by_policy
 from registry.errors import InvalidInput
 from tests.conftest import client_for
 from tests.factories import AMIFactory, AMIRegionFactory
@@ -78,7 +79,7 @@ def test_each_rule(institution, user):
         assert policy_check(good, policy) == [], rule
         reasons = policy_check(bad, policy)
         assert len(reasons) == 1 and word in reasons[0] and "uni-a" in reasons[0], (rule, reasons)
-        allowed = set(policy_filter(AMI.objects.filter(pk__in=[good.pk, bad.pk]), policy))
+        allowed = set(ami_filter_by_policy(AMI.objects.filter(pk__in=[good.pk, bad.pk]), policy=policy))
         assert allowed == {good}, rule
 
 
@@ -90,15 +91,15 @@ def test_regions_and_blocked(institution, user):
     policy = policy_for_user(user)
     assert policy_check(east, policy) == [] and policy_check(west, policy) != []
     assert policy_check(east, policy, region="eu-west-1") == ["region eu-west-1 not allowed (policy of uni-a)"]
-    assert set(policy_filter(AMI.objects.all(), policy)) == {east}
-    assert not policy_filter(AMI.objects.all(), policy, region="eu-west-1").exists()
+    assert set(ami_filter_by_policy(AMI.objects.all(), policy=policy)) == {east}
+    assert not ami_filter_by_policy(AMI.objects.all(), policy=policy, region="eu-west-1").exists()
 
     copy_id = east.regions.get(region="eu-west-1").image_id
     policy = Policy(blocked_amis=frozenset({copy_id}), sources=["uni-a"])     # a regional copy's id blocks all
     assert policy_check(east, policy) and not policy_check(west, policy)
-    assert set(policy_filter(AMI.objects.all(), policy)) == {west}
+    assert set(ami_filter_by_policy(AMI.objects.all(), policy=policy)) == {west}
     policy = Policy(blocked_amis=frozenset({str(west.pk)}))
-    assert set(policy_filter(AMI.objects.all(), policy)) == {east}
+    assert set(ami_filter_by_policy(AMI.objects.all(), policy=policy)) == {east}
 
 
 def test_strictest_combination_across_institutions(institution, user):

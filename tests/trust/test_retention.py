@@ -11,9 +11,9 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from amis.models import Download, DownloadDaily
-from registry.audit import audit_record
+from registry.audit import audit_changes_allowed, audit_record, truncate_ip
+from registry.composers.retention import retention_run
 from registry.models import AuditEvent
-from registry.retention import audit_changes_allowed, retention_run, truncate_ip
 from tests.factories import AMIFactory
 
 pytestmark = pytest.mark.django_db
@@ -104,7 +104,7 @@ def test_audit_ips_truncated_and_old_events_purged(settings, user):
 
 
 def test_beat_task_runs_retention(settings):
-    from registry.tasks import retention_run_task
+    from registry.composers.tasks import retention_run_task
 
     settings.REGISTRY_RETENTION_DAYS = 1
     ami = AMIFactory()

@@ -188,7 +188,7 @@ def test_only_owner_may_submit_a_signature(other_user, user, ed_key, moto_ami):
     assert not AMISignature.objects.exists()
 
 
-# --- registration with a signature (amis.signals.ami_registered) -------------------------------
+# --- registration with a signature (verified inside ami_register) ------------------------------
 
 def test_register_with_valid_signature_is_verified(user, ed_key, aws):
     from amis.signatures import manifest_from_image

@@ -3,7 +3,7 @@ import json
 
 from django.core.management.base import BaseCommand
 
-from registry.retention import retention_run
+from registry.composers.retention import retention_run
 
 
 class Command(BaseCommand):

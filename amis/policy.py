@@ -13,9 +13,13 @@ absent rule (or an empty list) restricts nothing:
 ``blocked_amis``                [AMI ids or registry uuids] — never, whatever else holds
 =============================  ===================================================================
 
-A user in several institutions gets the strictest combination (``policy_for_user``). The resolver
-and browse apply it (``policy_check``, ``policy_filter``); ``?policy=report`` on resolve reports what
-would be blocked without enforcing (like AWS's audit mode for Allowed AMIs).
+A user in several institutions gets the strictest combination (``policy_for_user``). The policy
+lives with the catalogue because every rule is about an AMI; the communities that carry it are
+the kernel's (``registry.models.Community``). It is applied two ways: ``policy_q`` is the filter
+browse applies in SQL (``amis.selectors.ami_list_allowed``), ``policy_check`` names the reasons
+one AMI is refused (the resolver reports them; ``?policy=report`` on resolve reports what would be
+blocked without enforcing, like AWS's audit mode for Allowed AMIs). A change is announced with
+``amis.signals.policy_changed`` after commit (the resolver drops cached answers).
 """
 from __future__ import annotations
 
@@ -24,17 +28,18 @@ import uuid
 from dataclasses import dataclass, field
 
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Q
 
+from amis.signals import policy_changed
 from registry import aws
 from registry.audit import audit_record
 from registry.errors import Forbidden, InvalidInput
 from registry.models import Community, CommunityMembership
 from registry.permissions import is_moderator
+from templates.validation import ARCHITECTURES
 
 RULES = ("require_verified_signature", "require_passed_scan", "min_rating", "allowed_owner_accounts",
          "allowed_regions", "allowed_architectures", "blocked_amis")
-ARCHITECTURES = ("x86_64", "arm64")
 ROLE_ARN_RE = re.compile(r"^arn:aws:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 MAX_LIST = 500
 
@@ -90,7 +95,7 @@ def policy_validate(raw) -> dict:
     checks = {
         "allowed_owner_accounts": (aws.is_account_id, "12-digit AWS account ids"),
         "allowed_regions": (aws.is_known_region, "AWS region names such as us-east-1"),
-        "allowed_architectures": (lambda v: v in ARCHITECTURES, "x86_64 or arm64"),
+        "allowed_architectures": (lambda v: v in ARCHITECTURES, " or ".join(ARCHITECTURES)),
         "blocked_amis": (_is_ami_ref, "AMI ids (ami-...) or registry uuids"),
     }
     for key, (ok, what) in checks.items():
@@ -221,22 +226,6 @@ def policy_q(policy: Policy, region: str | None = None) -> Q | None:
     return q
 
 
-def policy_filter(queryset: QuerySet, policy: Policy, region: str | None = None) -> QuerySet:
-    """Restrict an ``amis.AMI`` queryset to what ``policy`` allows (de-duplicated by id)."""
-    q = policy_q(policy, region)
-    if q is None:
-        return queryset
-    from amis.models import AMI  # registry is the kernel: import the catalogue lazily
-
-    # The region/blocked joins can multiply rows: filter on a de-duplicated id subquery.
-    return queryset.filter(pk__in=AMI.objects.filter(q).values("pk"))
-
-
-def policy_filter_for_user(queryset: QuerySet, user, region: str | None = None) -> QuerySet:
-    """Browse helper: ``policy_filter(queryset, policy_for_user(user))``."""
-    return policy_filter(queryset, policy_for_user(user), region)
-
-
 # --- changing a policy ----------------------------------------------------------------------------
 
 def community_policy_editable_by(community: Community, user) -> bool:
@@ -273,14 +262,6 @@ def community_policy_update(*, community: Community, user, policy: dict,
     community.save(update_fields=fields)
     audit_record(actor=user, action="policy.update", target=community, before=before,
                  after={"policy": clean, "aws_role_arn": community.aws_role_arn})
-    transaction.on_commit(_resolutions_invalidate)
+    community_id = community.pk
+    transaction.on_commit(lambda: policy_changed.send(sender=Community, community_id=community_id))
     return community
-
-
-def _resolutions_invalidate() -> None:
-    """Cached resolutions were computed under the old policy: drop them all (generation bump)."""
-    try:
-        from resolver.cache import generation_bump
-    except ImportError:  # pragma: no cover - resolver app absent
-        return
-    generation_bump()

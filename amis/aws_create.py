@@ -1,0 +1,318 @@
+"""Create a community AMI from a running instance: the request (``POST /ami/create``, the wizard)
+and the worker's steps (CreateImage, wait for ``available``, record AWS's facts, start the copies).
+
+Runs on the operations engine (``amis.operations``): the request writes an
+``Operation(kind=create_image)`` and the task after commit; each step is idempotent (it looks for
+an image tagged with the reserved registry id before calling CreateImage again), makes no AWS
+call inside a database transaction, and returns a countdown while AWS is still working.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from amis.aws_copy import copy_claim
+from amis.aws_public import ami_public_sync
+from amis.metadata import (DESCRIPTION_MAX, NAME_MAX, TAGS_MAX, VERSION_MAX, regions_clean, tags_clean,
+                           text_clean)
+from amis.models import AMI, AMIRegion, Operation
+from amis.operations import (TERMINAL, OpKind, operation_enqueue_on_commit, operation_fail, operation_mark_running,
+                             operation_progress, operation_save, operation_succeed, operation_timed_out,
+                             poll_seconds, setting_seconds)
+from amis.signals import ami_changed_notify, ami_copy_available, ami_grants_requested
+from registry import aws
+from registry.audit import audit_record
+from registry.aws_images import (IMAGE_DEAD_STATES, aws_image_name, image_facts, image_find_by_tag, image_state_error,
+                                 snapshot_ids, tag_list)
+from registry.errors import ApplicationError, InvalidInput
+from registry.models import Community
+from templates.selectors import template_get
+
+# Tags the registry puts on every image it creates (besides the owner's): they count towards
+# AWS's 50 tags per resource, so the owner may give that many fewer.
+REGISTRY_IMAGE_TAGS = ("CloudWorkstation", "Template", "Version", "RegistryId", "Name")
+
+
+def create_timeout_seconds() -> int:
+    return setting_seconds("REGISTRY_CREATE_IMAGE_TIMEOUT", 90 * 60)
+
+
+# --- the instance ------------------------------------------------------------------------------------
+
+def instance_describe(*, region: str, instance_id: str) -> dict:
+    """The instance as DescribeInstances reports it.
+
+    Raises InvalidInput naming ``instance_id`` when AWS does not know it (or refuses to say), and
+    503 when AWS does not answer. Used by ``ami_create_request`` and the wizard's first step.
+    """
+    try:
+        reservations = aws.call(region, "ec2", "describe_instances", InstanceIds=[instance_id]).get("Reservations", [])
+    except aws.AwsNotFound:
+        reservations = []
+    except aws.AwsTransientError as exc:
+        raise ApplicationError(f"AWS did not answer, try again: {exc.message}", code="aws_unavailable",
+                               status_code=503) from exc
+    except aws.AwsPermanentError as exc:
+        raise InvalidInput(f"cannot read instance {instance_id}: {exc.message}",
+                           errors={"instance_id": [exc.message]}) from exc
+    instances = [i for r in reservations for i in r.get("Instances", [])]
+    if not instances:
+        raise InvalidInput(f"instance {instance_id} not found in region {region}",
+                           errors={"instance_id": [f"AWS does not know this id in {region}. "
+                                                   f"Check the id and the region."]})
+    return instances[0]
+
+
+def instance_require_running(instance: dict) -> None:
+    """CreateImage needs a running instance: 400 naming the current state otherwise."""
+    state = (instance.get("State") or {}).get("Name", "unknown")
+    if state != "running":
+        message = f"instance must be running to create AMI, current state: {state}"
+        raise InvalidInput(message, errors={"instance_id": [message]})
+
+
+def _instance_architecture(region: str, instance: dict) -> str:
+    """The instance's architecture; from its image when EC2 (or the emulator) leaves it out."""
+    if instance.get("Architecture"):
+        return instance["Architecture"]
+    try:
+        image = aws.describe_image(region, instance.get("ImageId", "")) if instance.get("ImageId") else None
+    except aws.AwsError:
+        image = None
+    return (image or {}).get("Architecture") or "x86_64"
+
+
+def _instance_root_size(region: str, instance: dict) -> int | None:
+    """Size of the instance's root volume (for the cost estimate); None when unknown."""
+    root = instance.get("RootDeviceName")
+    vol_ids = [m["Ebs"]["VolumeId"] for m in instance.get("BlockDeviceMappings") or []
+               if m.get("Ebs", {}).get("VolumeId") and (not root or m.get("DeviceName") == root)]
+    if not vol_ids:
+        return None
+    try:
+        vols = aws.call(region, "ec2", "describe_volumes", VolumeIds=vol_ids[:1]).get("Volumes", [])
+    except aws.AwsError:
+        return None
+    return vols[0].get("Size") if vols else None
+
+
+# --- the request -------------------------------------------------------------------------------------
+
+def ami_create_request(*, user, instance_id: str, template_name: str, name: str = "", description: str = "",
+                       version: str = "", tags: dict | None = None, public: bool = False,
+                       share_with: list[str] | None = None, community: str = "",
+                       multi_region: list[str] | None = None, no_reboot: bool = True,
+                       region: str = "") -> Operation:
+    """Start creating a community AMI from a running instance (``POST /ami/create``, the wizard).
+
+    Checks the instance in EC2 (must exist and be ``running``) and the template, then writes an
+    ``Operation(kind=create_image)`` carrying the whole request and enqueues the task after commit.
+    The registry entry (``draft``) is created by the task as soon as CreateImage has returned the
+    image id — the ``ami_registry`` row needs a real, unique ``ami_id`` — with the uuid reserved
+    here (``params.registry_id``), which is also the image's ``RegistryId`` tag. Grants asked for
+    (``share_with``, ``community``) are recorded by sharing when the entry is made.
+    Raises InvalidInput (400) for a bad/unknown/not-running instance, unknown template or region.
+    """
+    region = region or settings.AWS_DEFAULT_REGION
+    if not aws.is_known_region(region):
+        raise InvalidInput(f"unknown AWS region '{region}'", errors={"region": ["Unknown region."]})
+    if not aws.is_instance_id(instance_id or ""):
+        raise InvalidInput(f"invalid instance id '{instance_id}'",
+                           errors={"instance_id": ["Must look like i-0123456789abcdef0."]})
+    template = template_get(template_name or "")
+    if template is None:
+        raise InvalidInput(f"unknown template '{template_name}'", errors={"template_name": ["Unknown template."]})
+    targets = [r for r in regions_clean(multi_region or [], field="multi_region") if r != region]
+    tags = tags_clean(tags, max_count=TAGS_MAX - len(REGISTRY_IMAGE_TAGS))
+    name = text_clean("name", name, max_length=NAME_MAX)
+    description = text_clean("description", description, max_length=DESCRIPTION_MAX)
+    version = text_clean("version", version, max_length=VERSION_MAX)
+    share_with = list(dict.fromkeys(share_with or []))
+    bad_accounts = [a for a in share_with if not aws.is_account_id(a)]
+    if bad_accounts:
+        raise InvalidInput("share_with must list 12-digit AWS account ids",
+                           errors={"share_with": [f"Invalid account id '{a}'." for a in bad_accounts]})
+    community_obj = Community.objects.filter(slug=community).first() if community else None
+    if community and community_obj is None:
+        raise InvalidInput(f"unknown community '{community}'", errors={"community": ["Unknown community."]})
+
+    instance = instance_describe(region=region, instance_id=instance_id)
+    instance_require_running(instance)
+
+    image_name = aws_image_name(name or f"cws-{template.slug}-{int(time.time())}")
+    params = {
+        "registry_id": str(uuid.uuid4()),
+        "template": template.slug,
+        "template_name": template.name,
+        "name": name or image_name,
+        "image_name": image_name,
+        "description": description or f"CloudWorkstation {template.name} image",
+        "version": version,
+        "tags": tags,
+        "public": bool(public),
+        "share_with": share_with,
+        "community": community_obj.slug if community_obj else "",
+        "multi_region": targets,
+        "no_reboot": bool(no_reboot),
+        "architecture": _instance_architecture(region, instance),
+        "root_size_gb": _instance_root_size(region, instance),
+    }
+    with transaction.atomic():
+        op = Operation.objects.create(kind=OpKind.CREATE_IMAGE, region=region, instance_id=instance_id,
+                                      params=params, created_by=user, message="queued: waiting for a worker")
+        audit_record(actor=user, action="ami.create_requested", target=op,
+                     after={"instance_id": instance_id, "region": region, "template": template.slug,
+                            "multi_region": targets})
+        operation_enqueue_on_commit(op)
+    return op
+
+
+# --- the worker's steps ------------------------------------------------------------------------------
+
+def create_image_step(*, operation_id) -> int | None:
+    """One round of the create job. Returns a countdown to run again, or None when finished.
+
+    1. No image yet: look for one tagged ``RegistryId=<registry id>`` (a previous attempt that
+       crashed after CreateImage), else call CreateImage; then create the draft registry entry.
+    2. Image pending: wait (countdown) until ``REGISTRY_CREATE_IMAGE_TIMEOUT`` → failed.
+    3. Image available: record AWS's facts, apply grants, start the copies to ``multi_region``.
+    """
+    op = Operation.objects.filter(pk=operation_id).first()
+    if op is None or op.state in TERMINAL:
+        return None
+    operation_mark_running(op, progress=5)
+    if not op.image_id:
+        try:
+            image_id = _create_or_find_image(op)
+        except aws.AwsTransientError:
+            raise
+        except aws.AwsError as exc:
+            operation_fail(op, error=f"CreateImage failed in {op.region}: {exc.message}")
+            return None
+        _register_created_image(op, image_id)
+        op.refresh_from_db()
+
+    image = aws.describe_image(op.region, op.image_id)
+    if image is None:
+        return _create_failed(op, f"image {op.image_id} no longer exists in {op.region}")
+    state = image.get("State")
+    if state in IMAGE_DEAD_STATES:
+        return _create_failed(op, image_state_error(image, op.region))
+    if state != "available":
+        limit = create_timeout_seconds()
+        if operation_timed_out(op, limit):
+            return _create_failed(op, f"timed out after {limit // 60} minutes waiting for "
+                                      f"image {op.image_id} to become available in {op.region} (last state: {state})")
+        operation_progress(op, progress=50, message=f"waiting for image {op.image_id} to become available")
+        return poll_seconds()
+
+    _create_finish(op, image)
+    return None
+
+
+def _create_or_find_image(op: Operation) -> str:
+    params = op.params
+    existing = image_find_by_tag(op.region, "RegistryId", params["registry_id"])
+    if existing is not None:
+        return existing["ImageId"]
+    tags = {**params.get("tags", {}), "CloudWorkstation": "true", "Template": params["template"],
+            "Version": params.get("version") or "", "RegistryId": params["registry_id"],
+            "Name": params["image_name"]}
+    request = dict(InstanceId=op.instance_id, Name=params["image_name"],
+                   Description=params.get("description", "")[:255], NoReboot=bool(params.get("no_reboot", True)))
+    try:
+        resp = aws.call(op.region, "ec2", "create_image", **request, TagSpecifications=[
+            {"ResourceType": "image", "Tags": tag_list(tags)},
+            {"ResourceType": "snapshot", "Tags": tag_list(tags)}])
+        snapshot_tagging = "create_image"
+    except aws.AwsPermanentError as exc:
+        if not aws.is_not_implemented(exc):
+            raise
+        # moto lacks snapshot TagSpecifications on CreateImage: tag the image now and the
+        # snapshots with CreateTags once they exist (same tags, one call later).
+        resp = aws.call(op.region, "ec2", "create_image", **request,
+                        TagSpecifications=[{"ResourceType": "image", "Tags": tag_list(tags)}])
+        snapshot_tagging = "create_tags"
+    Operation.objects.filter(pk=op.pk).update(result={**op.result, "snapshot_tagging": snapshot_tagging,
+                                                      "image_tags": tags})
+    op.refresh_from_db(fields=["result"])
+    return resp["ImageId"]
+
+
+@transaction.atomic
+def _register_created_image(op: Operation, image_id: str) -> AMI:
+    """Create the draft registry entry and its source-region row (idempotent)."""
+    op = Operation.objects.select_for_update().get(pk=op.pk)
+    params = op.params
+    ami = AMI.objects.filter(pk=params["registry_id"]).first()
+    if ami is None:
+        template = template_get(params["template"])
+        visibility = (AMI.Visibility.PUBLIC if params.get("public")
+                      else AMI.Visibility.COMMUNITY if params.get("community") else AMI.Visibility.PRIVATE)
+        arch = params.get("architecture") if params.get("architecture") in AMI.Architecture.values else "x86_64"
+        ami = AMI.objects.create(
+            id=params["registry_id"], ami_id=image_id, source_region=op.region, name=params["name"][:200],
+            description=params.get("description", ""), template=template, version=params.get("version", ""),
+            category=getattr(template, "category", "") or "", architecture=arch, tags=params.get("tags", {}),
+            creator=op.created_by, status=AMI.Status.DRAFT, visibility=visibility,
+            public_requested=bool(params.get("public")), image_name=params["image_name"])
+        AMIRegion.objects.create(ami=ami, region=op.region, image_id=image_id, state=AMIRegion.State.PENDING,
+                                 is_source=True, operation=op)
+        audit_record(actor=op.created_by, action="ami.create", target=ami,
+                     after={"ami_id": image_id, "region": op.region, "instance_id": op.instance_id,
+                            "operation": str(op.pk)})
+        if params.get("share_with") or params.get("community"):
+            # Sharing records them through its own service (validated, audited), in this transaction.
+            ami_grants_requested.send(sender=AMI, ami=ami, user=op.created_by,
+                                      accounts=list(params.get("share_with") or []),
+                                      community=params.get("community") or "")
+    operation_save(op, image_id=image_id, ami=ami, progress=max(op.progress, 20),
+                   message=f"CreateImage accepted: {image_id}")
+    return ami
+
+
+def _create_failed(op: Operation, error: str) -> None:
+    with transaction.atomic():
+        operation_fail(op, error=error)
+        AMIRegion.objects.filter(ami_id=op.ami_id, region=op.region).exclude(
+            state=AMIRegion.State.AVAILABLE).update(state=AMIRegion.State.FAILED, error=error,
+                                                    updated_at=timezone.now())
+    return None
+
+
+def _record_image_facts(ami: AMI, image: dict) -> None:
+    """The same facts ``ami_register`` records (``registry.aws_images.image_facts``)."""
+    facts = image_facts(image)
+    if facts["architecture"] not in AMI.Architecture.values:
+        facts["architecture"] = ami.architecture  # the emulator may leave it out: keep the instance's
+    facts["image_name"] = facts["image_name"] or ami.image_name
+    for field, value in facts.items():
+        setattr(ami, field, value)
+    ami.save(update_fields=[*facts, "updated_at"])
+
+
+def _create_finish(op: Operation, image: dict) -> None:
+    if (op.result or {}).get("snapshot_tagging") == "create_tags" and snapshot_ids(image):
+        aws.call(op.region, "ec2", "create_tags", Resources=snapshot_ids(image),
+                 Tags=tag_list(op.result.get("image_tags") or {}))
+    with transaction.atomic():
+        ami = AMI.objects.select_for_update().get(pk=op.ami_id)
+        _record_image_facts(ami, image)
+        AMIRegion.objects.filter(ami=ami, region=op.region).update(state=AMIRegion.State.AVAILABLE, error="",
+                                                                   updated_at=timezone.now())
+        copies = copy_claim(ami=ami, regions=op.params.get("multi_region") or [], user=op.created_by, parent=op)
+        operation_succeed(op, message=f"image {op.image_id} available in {op.region}",
+                          result={"size_gb": ami.size_gb, "architecture": ami.architecture,
+                                  "snapshot_ids": ami.root_snapshot_ids,
+                                  "copies": {c.region: str(c.pk) for c in copies}})
+        for copy_op in copies:
+            operation_enqueue_on_commit(copy_op)
+    ami.refresh_from_db()
+    if ami.status != AMI.Status.REVOKED:
+        ami_public_sync(ami=ami)
+    ami_copy_available.send(sender=AMI, ami_id=ami.pk, region=op.region)
+    ami_changed_notify(ami_id=ami.pk)

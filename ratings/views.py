@@ -1,0 +1,62 @@
+"""The ratings part of the AMI page: its reviews section (added through ``amis.signals.ami_page_context``)
+and the rating form's action. Thin: the same selectors and ``rating_submit`` as the API."""
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from amis.models import AMI
+from amis.selectors import ami_get_visible_or_404
+from amis.views import ami_page_render
+from ratings import selectors
+from ratings.forms import RatingForm
+from ratings.services import RATEABLE_STATUSES, rating_submit
+from registry.errors import ApplicationError
+from registry.forms import form_add_service_errors
+from registry.web_errors import raise_page_error
+
+REVIEWS_PER_PAGE = 20
+
+
+def ami_page_section(sender, request, ami: AMI, is_owner: bool, forms: dict, **kwargs) -> dict:
+    """Receiver of ``ami_page_context``: the reviews (newest, or "most helpful": reviews by people
+    who really launched the image first, then written reviews, newest first within each group),
+    the caller's own rating and the rating form."""
+    user = request.user
+    order = request.GET.get("reviews", "newest")
+    reviews = selectors.rating_list_for_ami(ami=ami)
+    if order == "helpful":
+        reviews = reviews.order_by("-verified_launch", "-review", "-created_at", "-id")
+    else:
+        order = "newest"
+    mine = selectors.rating_get_for_user(ami=ami, user=user)
+    return {
+        "reviews": list(reviews[:REVIEWS_PER_PAGE]),
+        "reviews_order": order,
+        "my_rating": mine,
+        "can_rate": user.is_authenticated and not is_owner and ami.status in RATEABLE_STATUSES,
+        "rating_form": forms.get("rating_form") or RatingForm(
+            initial={"rating": mine.rating, "review": mine.review} if mine else None),
+    }
+
+
+@login_required
+@require_POST
+def ami_rate(request, ref: str):
+    """Create or replace the caller's rating (``rating_submit``)."""
+    ami = ami_get_visible_or_404(user=request.user, ref=ref)
+    form = RatingForm(request.POST)
+    if form.is_valid():
+        try:
+            _rating, created = rating_submit(ami=ami, user=request.user, rating=form.cleaned_data["rating"],
+                                             review=form.cleaned_data["review"])
+        except ApplicationError as exc:
+            raise_page_error(exc)
+            form_add_service_errors(form, exc)
+            return ami_page_render(request, ami, exc=exc, rating_form=form)
+        messages.success(request, "Thanks — your rating was saved." if created else "Your rating was updated.")
+        return redirect(reverse("web:ami-detail", args=[ami.pk]) + "#reviews")
+    return ami_page_render(request, ami, rating_form=form)
