@@ -3,7 +3,8 @@ endpoint, page, task and app above ``amis``.
 
 Public surface (keyword-only, stable):
 
-- ``ami_visibility_q(user=)`` / ``ami_list_visible_to(user=)`` / ``ami_get_visible(user=, ref=)``;
+- ``ami_requires_moderation(ami=)``: the sharing rule (only public/community listing waits for a
+  moderator); ``ami_visibility_q(user=)`` / ``ami_list_visible_to(user=)`` / ``ami_get_visible(user=, ref=)``;
   ``ami_get_visible_or_404``: the same, raising ``NotFound`` (an ``Http404`` too) — invisible
   entries are "not found" everywhere, never "forbidden", so private entries do not leak;
 - ``ami_can_manage(user=, ami=)`` / ``ami_require_manage``: owner or moderator (may see grants,
@@ -32,25 +33,43 @@ from registry.errors import Forbidden, NotFound
 from registry.permissions import is_moderator
 
 
+# Visibilities that list an entry beyond the people it is shared with: everyone (public) or every
+# signed-in user (community). Only these wait for a moderator (``ami_requires_moderation``).
+MODERATED_VISIBILITIES = frozenset({AMI.Visibility.PUBLIC, AMI.Visibility.COMMUNITY})
+
+
+def ami_requires_moderation(*, ami: AMI) -> bool:
+    """Whether submitting ``ami`` waits for a moderator — the sharing rule's one home.
+
+    Moderation gates *listing*: a public or community entry, or an owner's request to make the
+    image itself public in AWS (``public_requested``). A private entry is the owner's own and
+    their grantees': submitting it makes it ready at once (``amis.services.ami_submit``).
+    """
+    return ami.visibility in MODERATED_VISIBILITIES or bool(ami.public_requested)
+
+
 def ami_visibility_q(*, user, revoked_as_listed: bool = False) -> Q | None:
     """The condition an AMI row must meet to be visible to ``user`` (None means: everything).
 
-    Anonymous: approved + public. Signed in: also ``community``-visibility entries (every user
-    belongs to the default community), their own entries, and approved or deprecated entries
+    Anonymous: approved + public. Signed in: also approved ``community``-visibility entries
+    (every user belongs to the default community), their own entries, and any *submitted* entry
     shared with them (user grant, or a community grant to a community they belong to — every
-    user belongs to the default communities). Moderators: everything. Revoked entries are
-    visible only to owners and moderators. ``revoked_as_listed`` answers "who could see it just
-    before it was revoked" (revocation notices): only listed entries can be revoked.
+    user belongs to the default communities): sharing is the owner's decision and does not wait
+    for a moderator, who only gates public and community listing. A draft is its owner's alone
+    (moderators included); revoked entries are visible only to owners and moderators.
+    ``revoked_as_listed`` answers "who could see it just before it was revoked" (revocation
+    notices): only listed entries can be revoked.
     """
     if user is not None and is_moderator(user):
-        return None
+        return ~Q(status=AMI.Status.DRAFT) | Q(creator=user)
     listed = Q(status__in=[AMI.Status.APPROVED, AMI.Status.DEPRECATED]
                + ([AMI.Status.REVOKED] if revoked_as_listed else []))
     public = listed & Q(visibility=AMI.Visibility.PUBLIC)
     if user is None or not user.is_authenticated:
         return public
     community = listed & Q(visibility=AMI.Visibility.COMMUNITY)
-    shared = listed & (
+    submitted = ~Q(status__in=[AMI.Status.DRAFT] + ([] if revoked_as_listed else [AMI.Status.REVOKED]))
+    shared = submitted & (
         Q(shares__user=user)
         | Q(shares__community__is_default=True)
         | Q(shares__community__memberships__user=user)

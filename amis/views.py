@@ -214,12 +214,13 @@ def ami_edit(request, ref: str):
 def ami_submit_review(request, ref: str):
     ami = ami_owned_or_deny(request, ref)
     try:
-        ami_services.ami_submit(ami=ami, user=request.user)
+        ami = ami_services.ami_submit(ami=ami, user=request.user)
     except ApplicationError as exc:
         raise_page_error(exc)
         messages.error(request, exc.message)
     else:
-        messages.success(request, "Submitted: a moderator will review it.")
+        messages.success(request, "Submitted: a moderator will review it." if ami.status == AMI.Status.PENDING_REVIEW
+                         else "Ready: you and the people you share it with can use it now.")
     return redirect("web:ami-detail", ref=ami.pk)
 
 
