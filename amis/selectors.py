@@ -10,6 +10,8 @@ Public surface (keyword-only, stable):
 - ``ami_can_manage(user=, ami=)`` / ``ami_require_manage``: owner or moderator (may see grants,
   edit, deprecate, copy, share, scan); ``ami_is_owner`` / ``ami_require_owner``: the owner only
   (submit, delete); ``ami_list_owned_by(user=)``: the caller's own entries;
+- ``ami_launch_details(ami=)``: per available region, the ``cws`` and ``aws ec2 run-instances``
+  lines (none for an entry that is not launchable);
 - ``ami_search(user=, params=)``: browse/search → ``AMISearchResult(queryset, facets)``; the
   queryset is filtered (visibility, institution policy, parameters), ordered and eager-loaded;
 - ``ami_rating_histogram(ami=)``, ``ami_stats(ami=)``, ``ami_available_copies``, ``ami_live_copies``;
@@ -75,6 +77,35 @@ def ami_visibility_q(*, user, revoked_as_listed: bool = False) -> Q | None:
         | Q(shares__community__memberships__user=user)
     )
     return public | community | Q(creator=user) | shared
+
+
+# Entries one may launch: listed ones (a deprecated entry still launches, with its warning). A
+# draft, a submission waiting for a moderator, a rejected or a revoked entry gets no launch snippet.
+LAUNCHABLE_STATUSES = frozenset({AMI.Status.APPROVED, AMI.Status.DEPRECATED})
+# A small instance type of each architecture for the copy-paste ``aws ec2 run-instances`` line.
+LAUNCH_INSTANCE_TYPES = {"x86_64": "t3.medium", "arm64": "t4g.medium"}
+
+
+def ami_launch_details(*, ami: AMI) -> list[dict]:
+    """How to launch ``ami`` in each region where a copy is available: ``[{region, ami_id, cws,
+    aws_cli}]`` (``cws`` commands only when the entry has a template). Empty unless the entry is
+    launchable (``LAUNCHABLE_STATUSES``). Reads the prefetched ``regions``."""
+    if ami.status not in LAUNCHABLE_STATUSES:
+        return []
+    slug = ami.template.slug if ami.template_id else ""
+    instance_type = LAUNCH_INSTANCE_TYPES.get(ami.architecture, "t3.medium")
+    rows = []
+    for copy in sorted(ami.regions.all(), key=lambda r: (not r.is_source, r.region)):
+        if copy.state != AMIRegion.State.AVAILABLE or not copy.image_id:
+            continue
+        rows.append({
+            "region": copy.region, "ami_id": copy.image_id,
+            "cws": ([f"cws launch {slug} my-workstation --region {copy.region}",
+                     f"cws ami resolve {slug} --region {copy.region}"] if slug else []),
+            "aws_cli": (f"aws ec2 run-instances --region {copy.region} --image-id {copy.image_id} "
+                        f"--instance-type {instance_type} --metadata-options HttpTokens=required"),
+        })
+    return rows
 
 
 def ami_list_visible_to(*, user, revoked_as_listed: bool = False) -> QuerySet[AMI]:

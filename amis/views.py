@@ -26,6 +26,7 @@ from amis import services as ami_services
 from amis.aws_copy import ami_copy_request
 from amis.forms import SORT_CHOICES, AMIEditForm, CopyForm, DeprecateForm, tags_format
 from amis.models import AMI, AMIRegion, Operation
+from amis.scanner import ami_scan_report
 from amis.selectors import ami_get_visible_or_404, ami_is_owner, ami_require_owner, operation_list_for
 from amis.signals import ami_page_context
 from registry.errors import ApplicationError
@@ -158,6 +159,8 @@ def _page_context(request, ami: AMI, forms: dict) -> dict:
         "available_regions": [r.region for r in regions if r.state == AMIRegion.State.AVAILABLE],
         "template_slug": ami.template.slug if ami.template_id else "",
         "histogram": _histogram_rows(ami_selectors.ami_rating_histogram(ami=ami)),
+        "launch_rows": ami_selectors.ami_launch_details(ami=ami),
+        "scan_report": ami_scan_report(ami=ami),
     }
     if is_owner:
         ctx.update({
