@@ -36,7 +36,8 @@ def test_list_fields_order_hidden_and_verified(user, other_user, make_user, mode
     assert body["count"] == 2
     assert [r["id"] for r in body["results"]] == [newer.pk, older.pk]  # newest first, hidden omitted
     first = body["results"][1]
-    assert set(first) == {"id", "user", "rating", "review", "verified_launch", "created_at", "updated_at"}
+    assert set(first) == {"id", "user", "rating", "review", "verified_launch", "helpful_count", "created_at",
+                          "updated_at"}
     assert (first["user"], first["rating"], first["review"], first["verified_launch"]) == ("alice", 5, "Great", True)
     assert body["results"][0]["verified_launch"] is False
 
