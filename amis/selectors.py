@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
@@ -28,7 +29,7 @@ from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
 from amis.filters import AMIFilter
-from amis.models import AMI, AMIRegion, Download, DownloadDaily, Operation
+from amis.models import AMI, AMIRegion, Download, DownloadDaily, Operation, ScanException
 from amis.policy import Policy, policy_for_user, policy_q
 from registry import aws
 from registry.errors import Forbidden, NotFound
@@ -389,4 +390,24 @@ def create_estimates(op: Operation) -> dict:
         "estimated_completion_minutes": 10 + 15 * (regions - 1),
         "storage_cost": round(size * 0.05 * regions, 2),
         "creation_cost": round(size * 0.02 * (regions - 1), 2),
+    }
+
+
+# --- Moderation queue (the admin index) ------------------------------------------------------------
+
+# How soon a scan exception counts as "about to expire" on the moderation queue.
+SCAN_EXCEPTION_EXPIRY_WARNING_DAYS = 7
+
+
+def ami_moderation_counts(*, now=None) -> dict[str, int]:
+    """What waits for moderators in the catalogue: submissions to review, listed or pending
+    entries whose last scan failed, and scan exceptions that expire within
+    ``SCAN_EXCEPTION_EXPIRY_WARNING_DAYS`` (then the entry's approval gate closes again)."""
+    now = now or timezone.now()
+    active = [AMI.Status.PENDING_REVIEW, AMI.Status.APPROVED, AMI.Status.DEPRECATED]
+    return {
+        "pending_review": AMI.objects.filter(status=AMI.Status.PENDING_REVIEW).count(),
+        "failed_scans": AMI.objects.filter(scan_status=AMI.ScanStatus.FAILED, status__in=active).count(),
+        "expiring_exceptions": ScanException.objects.filter(
+            expires_at__gt=now, expires_at__lte=now + timedelta(days=SCAN_EXCEPTION_EXPIRY_WARNING_DAYS)).count(),
     }

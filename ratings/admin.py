@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 
 from ratings.models import Rating, RatingReport
 from ratings.services import rating_hide, rating_reports_resolve
-from registry.admin_actions import reason_action
+from registry.admin_actions import done_message, reason_action
 from registry.admin_site import ModeratorAdmin
 
 
@@ -14,9 +14,9 @@ class RatingAdmin(ModeratorAdmin):
     list_select_related = ["ami", "user"]
     readonly_fields = ["ami", "user", "rating", "review", "helpful_count", "is_hidden", "hidden_reason", "hidden_by",
                        "hidden_at", "created_at", "updated_at"]
-    actions = [reason_action(name="hide", description="Hide selected reviews", submit_label="Hide",
-                             service=lambda rating, user, reason: rating_hide(rating=rating, moderator=user,
-                                                                              reason=reason))]
+    actions = [reason_action(name="hide", description="Hide selected reviews", submit_label="Hide", verb="Hid",
+                             noun="review", service=lambda rating, user, reason: rating_hide(
+                                 rating=rating, moderator=user, reason=reason))]
 
     @admin.display(description="AMI", ordering="ami__name")
     def ami_name(self, obj):
@@ -43,7 +43,7 @@ class RatingReportAdmin(ModeratorAdmin):
     readonly_fields = ["rating", "reporter", "reason", "status", "resolved_by", "resolved_at", "created_at"]
     ordering = ["status", "created_at"]
     actions = [reason_action(name="hide_reported", description="Hide the reported reviews", submit_label="Hide",
-                             service=lambda report, user, reason: rating_reports_resolve(
+                             verb="Hid the review of", noun="report", service=lambda report, user, reason: rating_reports_resolve(
                                  rating=report.rating, moderator=user, hide=True, reason=reason)),
                "dismiss"]
 
@@ -71,4 +71,4 @@ class RatingReportAdmin(ModeratorAdmin):
     def dismiss(self, request, queryset):
         closed = sum(rating_reports_resolve(rating=report.rating, moderator=request.user, hide=False)
                      for report in queryset.filter(status=RatingReport.Status.OPEN))
-        self.message_user(request, f"Dismissed {closed} report{'s' if closed != 1 else ''}.", messages.SUCCESS)
+        self.message_user(request, done_message("Dismissed", closed, "report"), messages.SUCCESS)
