@@ -32,6 +32,7 @@ from amis.signals import ami_page_context
 from registry.errors import ApplicationError
 from registry.forms import form_add_service_errors
 from registry.web_errors import raise_page_error
+from templates.selectors import template_names_by_slug
 
 # Operations shown with a progress bar (the AWS image work a submitter waits for).
 PROGRESS_KINDS = (Operation.Kind.CREATE_IMAGE, Operation.Kind.COPY_IMAGE)
@@ -76,7 +77,10 @@ def _facet_groups(request, facets: dict) -> list[dict]:
             continue
         current = request.GET.get(key, "")
         if counts is not None and key not in FIXED_FACET_CHOICES:
-            choices = [(value, value, n) for value, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+            # Templates are counted by slug and shown by name (the slug stays the URL's value).
+            names = template_names_by_slug([*counts, current]) if key == "template" else {}
+            choices = [(value, names.get(value, value), n)
+                       for value, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
         else:
             choices = [(value, label, (counts or {}).get(value)) for value, label in FIXED_FACET_CHOICES[key]]
         groups.append({
@@ -94,6 +98,8 @@ def _active_filters(request) -> list[dict]:
         value = request.GET.get(key, "")
         if value:
             label = "Search" if key == "q" else FACET_LABELS[key]
+            if key == "template":
+                value = template_names_by_slug([value]).get(value, value)
             active.append({"label": f"{label}: {value}", "remove_url": _query(request, **{key: None})})
     return active
 
