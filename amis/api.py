@@ -7,7 +7,7 @@ for an AMI the caller can see but may not change), so private entries never leak
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import AllowAny, IsAuthenticated, IsAuthenticatedOrReadOnly
@@ -25,13 +25,14 @@ from amis.serializers import (AMIDetailOutputSerializer, AMIListOutputSerializer
 from registry.aws import COMMERCIAL_REGIONS
 from registry.errors import InvalidInput
 from registry.permissions import moderator_required
+from registry.schema_errors import error_response
 
 TAGS = ["amis"]
-ERRORS = {400: OpenApiResponse(description="Invalid input (envelope with `errors`)"),
-          403: OpenApiResponse(description="Visible but not yours to change"),
-          404: OpenApiResponse(description="Unknown or invisible to you"),
-          409: OpenApiResponse(description="State conflict: an illegal transition (`current_status` names the "
-                                           "status) or an image already registered")}
+ERRORS = {400: error_response(400, "Invalid input (envelope with `errors`)"),
+          403: error_response(403, "Visible but not yours to change"),
+          404: error_response(404, "Unknown or invisible to you"),
+          409: error_response(409, "State conflict: an illegal transition (`current_status` names the "
+                                "status) or an image already registered")}
 
 
 def _param(name: str, description: str, type_=OpenApiTypes.STR, enum=None) -> OpenApiParameter:
@@ -116,7 +117,11 @@ class AmiListCreateApi(GenericAPIView):
         response.data["facets"] = result.facets
         return response
 
-    @extend_schema(request=InputSerializer, responses={201: AMIDetailOutputSerializer, 400: ERRORS[400],
+    @extend_schema(
+        examples=[
+            OpenApiExample("Register a private image", request_only=True, value={"ami_id": "ami-0123456789abcdef0", "region": "us-east-1", "name": "PyTorch 2.5 GPU", "description": "PyTorch 2.5 + CUDA 12.6", "template": "python-ml", "version": "2.5.0", "tags": {"cuda": "12.6"}, "visibility": "private"}),
+        ],
+        request=InputSerializer, responses={201: AMIDetailOutputSerializer, 400: ERRORS[400],
                                                        409: ERRORS[409]},
                    tags=TAGS, summary="Register an existing AWS image (created in draft)")
     def post(self, request):
@@ -184,7 +189,17 @@ class AmiSubmitApi(APIView):
         signature = StrictCharField(max_length=400, required=False, allow_null=True, allow_blank=True,
                                     help_text="Publisher signature of the manifest (422 with the reason if invalid).")
 
-    @extend_schema(request=InputSerializer, responses={200: AMIDetailOutputSerializer, **ERRORS}, tags=TAGS,
+    @extend_schema(
+        examples=[
+            OpenApiExample("Submit for public listing", request_only=True, value={"public": True}),
+            OpenApiExample("Submit as private (ready at once)", request_only=True, value={"public": False}),
+        ],
+        description="Owner only; from `draft` or `rejected`. The sharing rule: a private entry becomes `approved` "
+                    "at once (no moderator) and its grantees see it immediately; a community or public entry (or "
+                    "one asked to be public in AWS) goes to `pending_review` for a moderator, public ones are "
+                    "scanned first. An optional `signature` is verified (422 when it does not match). Audited "
+                    "`ami.submit`.",
+        request=InputSerializer, responses={200: AMIDetailOutputSerializer, **ERRORS}, tags=TAGS,
                    summary="Submit a draft (or a fixed rejected entry) for review (owner)")
     def post(self, request, ami: str):
         entry = ami_for_request(request, ami)
@@ -197,7 +212,11 @@ class AmiSubmitApi(APIView):
 class AmiApproveApi(APIView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(request=None, responses={200: AMIDetailOutputSerializer, **ERRORS}, tags=TAGS,
+    @extend_schema(
+        description="Moderators only. From `pending_review` to `approved` (409 `invalid_transition` from any other"
+                    " status; 409 `scan_failed` when the last scan failed and no exception is active). A public "
+                    "entry then appears in everyone's search. Audited `ami.approve`.",
+        request=None, responses={200: AMIDetailOutputSerializer, **ERRORS}, tags=TAGS,
                    summary="Approve a pending entry (moderator)")
     def post(self, request, ami: str):
         entry = ami_for_request(request, ami)
@@ -216,7 +235,10 @@ class AmiRejectApi(APIView):
     class InputSerializer(_ReasonInput):
         pass
 
-    @extend_schema(request=InputSerializer, responses={200: AMIDetailOutputSerializer, **ERRORS}, tags=TAGS,
+    @extend_schema(
+        description="Moderators only; from `pending_review`. The reason (required, up to 2,000 characters) is "
+                    "shown to the owner as written. Audited `ami.reject`.",
+        request=InputSerializer, responses={200: AMIDetailOutputSerializer, **ERRORS}, tags=TAGS,
                    summary="Reject a pending entry with a reason (moderator)")
     def post(self, request, ami: str):
         entry = ami_for_request(request, ami)
@@ -235,7 +257,11 @@ class AmiDeprecateApi(APIView):
         replacement = StrictCharField(max_length=64, required=False, allow_blank=True, allow_null=True,
                                       help_text="The replacing AMI (registry uuid or AMI id).")
 
-    @extend_schema(request=InputSerializer, responses={200: AMIDetailOutputSerializer, **ERRORS}, tags=TAGS,
+    @extend_schema(
+        description="Owner or moderator; from `approved` only. `replacement` names the entry to use instead (uuid "
+                    "or AMI id of an entry you can see). The images are marked deprecated in AWS by a task. "
+                    "Audited `ami.deprecate`.",
+        request=InputSerializer, responses={200: AMIDetailOutputSerializer, **ERRORS}, tags=TAGS,
                    summary="Deprecate an approved entry, optionally naming its replacement (owner or moderator)")
     def post(self, request, ami: str):
         entry = ami_for_request(request, ami)
@@ -259,7 +285,10 @@ class AmiRevokeApi(APIView):
     class InputSerializer(_ReasonInput):
         pass
 
-    @extend_schema(request=InputSerializer, responses={200: AMIDetailOutputSerializer, **ERRORS}, tags=TAGS,
+    @extend_schema(
+        description="Moderators only; from `approved` or `deprecated`. A revoked entry is never resolved again, "
+                    "leaves browse and its launch permissions are withdrawn in AWS (task). Audited `ami.revoke`.",
+        request=InputSerializer, responses={200: AMIDetailOutputSerializer, **ERRORS}, tags=TAGS,
                    summary="Revoke an approved or deprecated entry (moderator): never resolved again")
     def post(self, request, ami: str):
         entry = ami_for_request(request, ami)
@@ -273,7 +302,10 @@ class AmiRevokeApi(APIView):
 class AmiStatsApi(APIView):
     permission_classes = [AllowAny]
 
-    @extend_schema(responses={200: AMIStatsOutputSerializer, 404: ERRORS[404]}, tags=TAGS,
+    @extend_schema(
+        description="Anyone who can see the AMI. Counts of recorded downloads per region and per day (UTC) and the"
+                    " histogram of visible ratings.",
+        responses={200: AMIStatsOutputSerializer, 404: ERRORS[404]}, tags=TAGS,
                    summary="Downloads per region and per day, and the rating histogram")
     def get(self, request, ami: str):
         return Response(selectors.ami_stats(ami=ami_for_request(request, ami)))

@@ -55,11 +55,15 @@ class CommunityPolicyApi(APIView):
             raise NotFound("no such community")
         return community
 
-    @extend_schema(responses={200: CommunityPolicyOutputSerializer, **errors(401, 404)}, tags=["trust"])
+    @extend_schema(
+        summary="An institution's AMI policy",
+        responses={200: CommunityPolicyOutputSerializer, **errors(401, 404)}, tags=["trust"])
     def get(self, request, slug: str):
         return Response(_policy_body(self._community(request, slug)))
 
-    @extend_schema(request=InputSerializer, responses={200: CommunityPolicyOutputSerializer,
+    @extend_schema(
+        summary="Replace an institution's AMI policy (its admins or moderators)",
+        request=InputSerializer, responses={200: CommunityPolicyOutputSerializer,
                                                        **errors(400, 401, 403, 404)}, tags=["trust"])
     def put(self, request, slug: str):
         community = self._community(request, slug)
@@ -74,7 +78,9 @@ class MyPolicyApi(APIView):
 
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(responses={200: inline_serializer("EffectivePolicy", {
+    @extend_schema(
+        summary="The combined policy of my institutions",
+        responses={200: inline_serializer("EffectivePolicy", {
         "sources": serializers.ListField(child=serializers.CharField()),
         "require_verified_signature": serializers.BooleanField(),
         "require_passed_scan": serializers.BooleanField(),

@@ -57,11 +57,15 @@ class PublisherKeyListApi(ListAPIView):
     def get_queryset(self):
         return PublisherKey.objects.filter(user=self.request.user).order_by("-created_at", "-id")
 
-    @extend_schema(responses={200: PublisherKeyOutputSerializer(many=True), **errors(401)}, tags=["trust"])
+    @extend_schema(
+        summary="My publisher keys",
+        responses={200: PublisherKeyOutputSerializer(many=True), **errors(401)}, tags=["trust"])
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
-    @extend_schema(request=InputSerializer, responses={201: PublisherKeyOutputSerializer, **errors(400, 401, 409)},
+    @extend_schema(
+        summary="Add a publisher key (OpenSSH ed25519 or RSA public key)",
+        request=InputSerializer, responses={201: PublisherKeyOutputSerializer, **errors(400, 401, 409)},
                    tags=["trust"])
     def post(self, request):
         data = self.InputSerializer(data=request.data)
@@ -78,11 +82,15 @@ class PublisherKeyDetailApi(APIView):
     def _key(self, request, key_id: int) -> PublisherKey:
         return get_object_or_404(PublisherKey, pk=key_id, user=request.user)
 
-    @extend_schema(responses={200: PublisherKeyOutputSerializer, **errors(401, 404)}, tags=["trust"])
+    @extend_schema(
+        summary="One of my publisher keys",
+        responses={200: PublisherKeyOutputSerializer, **errors(401, 404)}, tags=["trust"])
     def get(self, request, key_id: int):
         return Response(PublisherKeyOutputSerializer(self._key(request, key_id)).data)
 
-    @extend_schema(responses={204: None, **errors(401, 404)}, tags=["trust"])
+    @extend_schema(
+        summary="Delete one of my publisher keys",
+        responses={204: None, **errors(401, 404)}, tags=["trust"])
     def delete(self, request, key_id: int):
         signatures.publisher_key_revoke(key=self._key(request, key_id), user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -96,7 +104,9 @@ class PublisherKeyRevokeApi(APIView):
     class InputSerializer(serializers.Serializer):
         reason = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
 
-    @extend_schema(request=InputSerializer, responses={200: PublisherKeyOutputSerializer, **errors(400, 401, 404)},
+    @extend_schema(
+        summary="Revoke one of my publisher keys (signatures made with it stop counting)",
+        request=InputSerializer, responses={200: PublisherKeyOutputSerializer, **errors(400, 401, 404)},
                    tags=["trust"])
     def post(self, request, key_id: int):
         data = self.InputSerializer(data=request.data)
@@ -118,7 +128,9 @@ ManifestSerializer = inline_serializer("AMIManifest", {
 class AmiManifestApi(APIView):
     """GET the canonical manifest of an AMI (rebuilt from DescribeImages) and the exact bytes to sign."""
 
-    @extend_schema(responses={200: inline_serializer("AMIManifestOutput", {
+    @extend_schema(
+        summary="The manifest a publisher signs for this AMI",
+        responses={200: inline_serializer("AMIManifestOutput", {
         "manifest": ManifestSerializer, "canonical": serializers.CharField()}), **errors(404, 503)},
                    tags=["trust"])
     def get(self, request, ami: str):
@@ -156,12 +168,16 @@ class AmiSignatureApi(APIView):
         key_fingerprint = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
         manifest = serializers.JSONField(required=False, help_text="The manifest you signed (diagnostics only).")
 
-    @extend_schema(responses={200: AMISignatureOutputSerializer(many=True), **errors(401, 403, 404)}, tags=["trust"])
+    @extend_schema(
+        summary="The AMI's signature verifications, newest first",
+        responses={200: AMISignatureOutputSerializer(many=True), **errors(401, 403, 404)}, tags=["trust"])
     def get(self, request, ami: str):
         entry = _ami_managed_or_error(request, ami)
         return Response(AMISignatureOutputSerializer(entry.signatures.all()[:50], many=True).data)
 
-    @extend_schema(request=InputSerializer,
+    @extend_schema(
+        summary="Sign the AMI's manifest with one of your publisher keys",
+        request=InputSerializer,
                    responses={200: AMISignatureOutputSerializer, **errors(400, 401, 403, 404, 422, 503)}, tags=["trust"])
     def post(self, request, ami: str):
         entry = _ami_managed_or_error(request, ami)
@@ -215,7 +231,9 @@ class AmiScanApi(APIView):
     """GET: the AMI's scan verdict, newest findings and active exception (anyone who can see it).
     POST: scan now (owner or moderator) → 202 with the scan Operation."""
 
-    @extend_schema(responses={200: inline_serializer("AMIScanOutput", {
+    @extend_schema(
+        summary="The AMI's scan verdict and findings, explained",
+        responses={200: inline_serializer("AMIScanOutput", {
         "scan_status": serializers.CharField(),
         "security_score": serializers.DecimalField(max_digits=4, decimal_places=1, allow_null=True),
         "latest": ScanResultOutputSerializer(allow_null=True),
@@ -231,7 +249,9 @@ class AmiScanApi(APIView):
             "exception": ScanExceptionOutputSerializer(active).data if active else None,
         })
 
-    @extend_schema(request=None, responses={202: inline_serializer("AMIScanQueued", {
+    @extend_schema(
+        summary="Scan the AMI now (owner or moderator)",
+        request=None, responses={202: inline_serializer("AMIScanQueued", {
         "operation": ScanOperationOutputSerializer()}), **errors(401, 403, 404)}, tags=["trust"])
     def post(self, request, ami: str):
         entry = _ami_managed_or_error(request, ami)
@@ -250,7 +270,9 @@ class AmiScanExceptionApi(APIView):
         reason = serializers.CharField(max_length=2000)
         expires_at = serializers.DateTimeField()
 
-    @extend_schema(request=InputSerializer, responses={201: ScanExceptionOutputSerializer, **errors(400, 401, 403, 404)},
+    @extend_schema(
+        summary="Allow approval despite a failed scan until a date (moderators)",
+        request=InputSerializer, responses={201: ScanExceptionOutputSerializer, **errors(400, 401, 403, 404)},
                    tags=["trust"])
     def post(self, request, ami: str):
         moderator_required(request.user, message="only moderators may record scan exceptions")

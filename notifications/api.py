@@ -256,7 +256,10 @@ class WebhookDetailApi(_WebhookView):
 
 
 class WebhookSecretRotateApi(_WebhookView):
-    @extend_schema(tags=TAGS, summary="Replace a webhook's secret (the answer shows the new one)",
+    @extend_schema(
+        description="Owner of the webhook. The old secret stops working at once; the answer carries the new one "
+                    "(shown only here).",
+        tags=TAGS, summary="Replace a webhook's secret (the answer shows the new one)",
                    parameters=[ID_PARAM], request=None,
                    responses={200: WebhookWithSecretOutputSerializer, **errors(401, 404)})
     def post(self, request, id: int):
@@ -265,7 +268,10 @@ class WebhookSecretRotateApi(_WebhookView):
 
 
 class WebhookTestApi(_WebhookView):
-    @extend_schema(tags=TAGS, summary="Send a test event (`webhook.test`) to a webhook", parameters=[ID_PARAM],
+    @extend_schema(
+        description="Owner of the webhook. Sends a signed `webhook.test` CloudEvent now and records the delivery "
+                    "(see the delivery log).",
+        tags=TAGS, summary="Send a test event (`webhook.test`) to a webhook", parameters=[ID_PARAM],
                    request=None, responses={202: WebhookDeliveryOutputSerializer, **errors(401, 404)})
     def post(self, request, id: int):
         delivery = services.webhook_test_send(webhook=self._get(request, id), user=request.user)

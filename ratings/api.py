@@ -2,7 +2,7 @@
 
 Every view first resolves ``<ami>`` with the visibility selector: an AMI the caller cannot see
 answers 404, never 403, so private entries do not leak."""
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.filters import OrderingFilter
 from rest_framework.generics import ListAPIView
@@ -20,12 +20,13 @@ from ratings.services import (REPORT_REASON_MAX, rating_delete, rating_helpful_m
                               rating_hide, rating_report, rating_submit)
 from registry.errors import NotFound
 from registry.permissions import moderator_required
+from registry.schema_errors import error_response
 
 ERRORS = {
-    400: OpenApiResponse(description="Invalid input (the envelope names the field)."),
-    401: OpenApiResponse(description="Not signed in."),
-    403: OpenApiResponse(description="Not allowed."),
-    404: OpenApiResponse(description="Unknown AMI, or one the caller may not see."),
+    400: error_response(400, "Invalid input (the envelope names the field)."),
+    401: error_response(401, "Not signed in."),
+    403: error_response(403, "Not allowed."),
+    404: error_response(404, "Unknown AMI, or one the caller may not see."),
 }
 
 
@@ -58,7 +59,11 @@ class RatingListCreateApi(ListAPIView):
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
-    @extend_schema(parameters=[AMI_PARAM], request=InputSerializer,
+    @extend_schema(
+        examples=[
+            OpenApiExample("Four stars with a review", request_only=True, value={"rating": 4, "review": "Works out of the box on g5.xlarge."}),
+        ],
+        parameters=[AMI_PARAM], request=InputSerializer,
                    responses={201: RatingOutputSerializer, 200: RatingOutputSerializer, **ERRORS,
                               409: OpenApiResponse(description="The AMI is not approved or deprecated.")},
                    tags=["ratings"], summary="Rate an AMI (a second POST replaces one's own rating)",
@@ -153,7 +158,9 @@ class RatingReportApi(APIView):
     class InputSerializer(serializers.Serializer):
         reason = serializers.CharField(max_length=REPORT_REASON_MAX)
 
-    @extend_schema(parameters=[AMI_PARAM], request=InputSerializer,
+    @extend_schema(
+        examples=[OpenApiExample("Report spam", request_only=True, value={"reason": "Advertises a paid fork."})],
+        parameters=[AMI_PARAM], request=InputSerializer,
                    responses={201: RatingReportOutputSerializer, 200: RatingReportOutputSerializer, **ERRORS},
                    tags=["ratings"], summary="Report a review to the moderators",
                    description="Puts the review in the moderators' queue (admin: *Reported reviews*). 201 for a new "

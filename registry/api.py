@@ -31,7 +31,11 @@ class RegisterApi(APIView):
         username = serializers.CharField()
         token = serializers.CharField()
 
-    @extend_schema(request=InputSerializer, responses={201: OutputSerializer, **errors(400, 409)}, tags=["auth"])
+    @extend_schema(
+        summary="Create an account",
+        description="Open sign-up with a username, an email and a password. 201 with the username and its API "
+                    "token; 400 naming the field for bad input, 409 when the username is taken.",
+        request=InputSerializer, responses={201: OutputSerializer, **errors(400, 409)}, tags=["auth"])
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -47,7 +51,11 @@ class TokenApi(APIView):
         username = serializers.CharField(max_length=150)
         password = serializers.CharField(max_length=128, trim_whitespace=False)
 
-    @extend_schema(request=InputSerializer,
+    @extend_schema(
+        summary="Get an API token for a username and password",
+        description="Exchanges credentials for the account's API token (`Authorization: Token …`). Repeated failed"
+                    " attempts are refused for a while (429).",
+        request=InputSerializer,
                    responses={200: inline_serializer("TokenOutput", {"token": serializers.CharField()}),
                               **errors(400, 429)},
                    tags=["auth"])

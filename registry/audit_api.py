@@ -67,7 +67,9 @@ class AuditEventListApi(ListAPIView):
     def get_queryset(self):
         return AuditEvent.objects.all().order_by("-at", "-id")
 
-    @extend_schema(responses={200: AuditEventOutputSerializer(many=True), **errors(400, 401, 403, 404)},
+    @extend_schema(
+        summary="The audit trail (moderators; filters by action, actor, target and time)",
+        responses={200: AuditEventOutputSerializer(many=True), **errors(400, 401, 403, 404)},
                    tags=["compliance"])
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
@@ -88,7 +90,9 @@ class ComplianceReportApi(APIView):
         since = serializers.DateTimeField(required=False)
         until = serializers.DateTimeField(required=False)
 
-    @extend_schema(parameters=[OpenApiParameter("since", OpenApiTypes.DATETIME),
+    @extend_schema(
+        summary="Compliance report over a period (moderators)",
+        parameters=[OpenApiParameter("since", OpenApiTypes.DATETIME),
                                OpenApiParameter("until", OpenApiTypes.DATETIME)],
                    responses={200: inline_serializer("ComplianceReport", {
                        "since": serializers.DateTimeField(), "until": serializers.DateTimeField(),

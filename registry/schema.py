@@ -9,6 +9,13 @@ class RegistryAutoSchema(AutoSchema):
     without this every one of them would be the component "Input"/"Output" and collide.
     """
 
+    def get_auth(self):
+        """No lock on operations anyone may call: drf-spectacular lists "no auth" (``{}``) beside
+        the schemes, which Swagger UI still draws as a lock. Signed-in callers of these
+        endpoints may see more (their own and shared entries); the descriptions say so."""
+        auth = super().get_auth()
+        return [] if {} in auth else auth
+
     def get_serializer_name(self, serializer, direction):
         cls = serializer if isinstance(serializer, type) else serializer.__class__
         parts = cls.__qualname__.split(".")

@@ -29,7 +29,9 @@ class AmiResolveApi(APIView):
 
     permission_classes = [AllowAny]
 
-    @extend_schema(operation_id="ami_resolve", tags=TAGS, parameters=[TEMPLATE_PARAM, s.ResolveQuerySerializer],
+    @extend_schema(
+        summary="Resolve the AMI a template launches from in a region",
+        operation_id="ami_resolve", tags=TAGS, parameters=[TEMPLATE_PARAM, s.ResolveQuerySerializer],
                    responses={200: s.ResolutionOutputSerializer, **ERRORS,
                               403: OpenApiResponse(description="refresh requested by a non-moderator"),
                               422: OpenApiResponse(s.NoAmiErrorSerializer,
@@ -50,7 +52,9 @@ class AmiPreviewApi(APIView):
 
     permission_classes = [AllowAny]
 
-    @extend_schema(operation_id="ami_preview", tags=TAGS, parameters=[TEMPLATE_PARAM, s.PreviewQuerySerializer],
+    @extend_schema(
+        summary="Preview how a template would resolve in a region (no side effects)",
+        operation_id="ami_preview", tags=TAGS, parameters=[TEMPLATE_PARAM, s.PreviewQuerySerializer],
                    responses={200: s.PreviewOutputSerializer, **ERRORS})
     def get(self, request, template: str):
         query = s.PreviewQuerySerializer(data=request.query_params)
@@ -65,7 +69,9 @@ class AmiTestApi(APIView):
 
     permission_classes = [AllowAny]
 
-    @extend_schema(operation_id="ami_test", tags=TAGS, request=s.AmiTestInputSerializer,
+    @extend_schema(
+        summary="Check that templates resolve in the given regions",
+        operation_id="ami_test", tags=TAGS, request=s.AmiTestInputSerializer,
                    responses={200: s.AmiTestOutputSerializer, **ERRORS})
     def post(self, request):
         body = s.AmiTestInputSerializer(data=request.data)
@@ -81,7 +87,9 @@ class AmiCostsApi(APIView):
 
     permission_classes = [AllowAny]
 
-    @extend_schema(operation_id="ami_costs", tags=TAGS, parameters=[TEMPLATE_PARAM, s.CostsQuerySerializer],
+    @extend_schema(
+        summary="Compare the cost of an AMI with provisioning by script",
+        operation_id="ami_costs", tags=TAGS, parameters=[TEMPLATE_PARAM, s.CostsQuerySerializer],
                    responses={200: s.CostAnalysisSerializer, **ERRORS})
     def get(self, request, template: str):
         query = s.CostsQuerySerializer(data=request.query_params)

@@ -3,7 +3,7 @@
 Order of checks on every view: the AMI must be visible to the caller (else 404, so private
 entries do not leak), then the caller must be signed in (401) and be its owner or a moderator (403).
 """
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -12,15 +12,16 @@ from amis.models import AMI
 from amis.selectors import ami_get_visible_or_404, ami_require_manage
 from amis.serializers import AMI_PARAM
 from registry.errors import NotFound
+from registry.schema_errors import error_response
 from sharing.models import Share
 from sharing.selectors import share_get, share_list_for_ami
 from sharing.serializers import ShareOutputSerializer
 from sharing.services import share_create, share_delete
 
 ERRORS = {
-    401: OpenApiResponse(description="Not signed in."),
-    403: OpenApiResponse(description="Not the owner or a moderator."),
-    404: OpenApiResponse(description="Unknown AMI (or grant), or an AMI the caller may not see."),
+    401: error_response(401, "Not signed in."),
+    403: error_response(403, "Not the owner or a moderator."),
+    404: error_response(404, "Unknown AMI (or grant), or an AMI the caller may not see."),
 }
 
 
@@ -48,7 +49,12 @@ class ShareListCreateApi(APIView):
         ami_obj = _managed_ami_or_error(request, ami)
         return Response(ShareOutputSerializer(share_list_for_ami(ami=ami_obj), many=True).data)
 
-    @extend_schema(parameters=[AMI_PARAM], request=InputSerializer,
+    @extend_schema(
+        examples=[
+            OpenApiExample("Share with an AWS account", request_only=True, value={"grantee_type": "account", "grantee": "123456789012", "permission": "launch"}),
+            OpenApiExample("Share with a lab community", request_only=True, value={"grantee_type": "community", "grantee": "genomics-lab"}),
+        ],
+        parameters=[AMI_PARAM], request=InputSerializer,
                    responses={201: ShareOutputSerializer,
                               400: OpenApiResponse(description="Bad or unknown grantee (the envelope names "
                                                                "the field)."),

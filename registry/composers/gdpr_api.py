@@ -31,7 +31,11 @@ class MeApi(APIView):
         is_moderator = serializers.BooleanField()
         communities = serializers.ListField(child=serializers.CharField())
 
-    @extend_schema(responses={200: OutputSerializer, **errors(401)}, tags=["auth"])
+    @extend_schema(
+        summary="Who am I",
+        description="The signed-in account: username, email, whether it moderates, and the communities it belongs "
+                    "to (every user belongs to the default community).",
+        responses={200: OutputSerializer, **errors(401)}, tags=["auth"])
     def get(self, request):
         user = request.user
         return Response({
@@ -41,7 +45,9 @@ class MeApi(APIView):
             "communities": list(community_list_for_user(user=user).values_list("slug", flat=True)),
         })
 
-    @extend_schema(request=MeEraseInputSerializer, responses={204: None, **errors(400, 401)}, tags=["auth"])
+    @extend_schema(
+        summary="Erase my account",
+        request=MeEraseInputSerializer, responses={204: None, **errors(400, 401)}, tags=["auth"])
     def delete(self, request):
         """Erase the caller's account (GDPR, registry/composers/gdpr.py): 204, then every token stops working."""
         data = MeEraseInputSerializer(data=request.data or {})
@@ -55,7 +61,9 @@ class MeExportApi(APIView):
 
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(responses={200: inline_serializer("UserExport", {
+    @extend_schema(
+        summary="Export everything the registry holds about me",
+        responses={200: inline_serializer("UserExport", {
         "format": serializers.CharField(), "exported_at": serializers.DateTimeField(),
         "profile": serializers.DictField(), "memberships": serializers.ListField(child=serializers.DictField()),
         "publisher_keys": serializers.ListField(child=serializers.DictField()),
@@ -84,7 +92,9 @@ class UserEraseApi(APIView):
         reviews = serializers.ChoiceField(choices=["anonymise", "delete"], default="anonymise")
         transfer_to = serializers.CharField(max_length=150, required=False, allow_blank=False)
 
-    @extend_schema(request=InputSerializer, responses={200: inline_serializer("UserEraseOutput", {
+    @extend_schema(
+        summary="Erase a user's account (moderators)",
+        request=InputSerializer, responses={200: inline_serializer("UserEraseOutput", {
         "user_id": serializers.IntegerField(), "reviews": serializers.CharField(),
         "amis_transferred": serializers.ListField(child=serializers.CharField(), required=False),
         "amis_revoked": serializers.ListField(child=serializers.CharField(), required=False)}),
