@@ -65,8 +65,8 @@ class ScanResultInline(_ReadOnlyInline):
         if not findings:
             return "None: every check passed."
         return format_html("<ul style='margin:0;padding-left:1.2em'>{}</ul>", format_html_join(
-            "", "<li><strong>{}</strong> ({}, {}): {}</li>",
-            ((f["title"], f["severity"], f["effect"], f["message"]) for f in findings)))
+            "", "<li><strong>{}</strong> ({}, {}): {} <code>{}</code></li>",
+            ((f["title"], f["severity"], f["effect"], f["message"], f["id"]) for f in findings)))
 
 
 class ScanExceptionInline(_ReadOnlyInline):

@@ -177,6 +177,9 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # An AMI's lifecycle status and a scan's verdict are both fields called "status": name both enums.
+    "ENUM_NAME_OVERRIDES": {"AMIStatusEnum": "amis.models.AMI.Status",
+                            "ScanResultStatusEnum": "amis.models.ScanResult.Status"},
     # Swagger UI assets are served from our own static files (no CDN): see registry/urls.py.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -111,7 +111,7 @@ def test_signup_search_open_rate(new_page, screenshot, transactional_db, aws):
     screenshot(phone, "browse-phone")
 
     # The template page: availability from the resolver and the cost comparison.
-    page.goto("/templates/python-ml/")
+    page.goto("/templates/python-ml/", timeout=40_000)  # the resolver asks (in-process) EC2 per region
     expect(page.locator(".matrix")).to_contain_text("Direct mapping")
     expect(page.locator(".matrix")).to_contain_text("Community registry")
     expect(page.get_by_role("heading", name="AMI or script? Cost comparison")).to_be_visible()

@@ -117,7 +117,8 @@ def test_ami_list_is_compact_and_findings_are_a_list(mod_client):
     assert header.count("<th") <= 8  # the checkbox and seven short columns
     assert "Passed · 7.0/10" in listing
     page = mod_client.get(f"/admin/amis/ami/{ami.pk}/change/").content.decode()
-    assert "<li><strong>IMDSv2 not required</strong> (medium, −2 points): IMDSv2 is not required.</li>" in page
+    assert ("<li><strong>IMDSv2 not required</strong> (medium, −2 points): IMDSv2 is not required. "
+            "<code>imdsv2_required</code></li>") in page
     assert "&quot;imdsv2_required&quot;" not in page and '"severity"' not in page
 
 
