@@ -107,6 +107,7 @@ class AmiListCreateApi(GenericAPIView):
                    summary="Browse and search the AMIs visible to the caller, with facets")
     def get(self, request):
         result = selectors.ami_search(user=request.user, params=request.query_params)
+        self.paginator.known_count = result.count
         page = self.paginate_queryset(result.queryset)
         response = self.get_paginated_response(AMIOutputSerializer(page, many=True).data)
         response.data["facets"] = result.facets

@@ -2,23 +2,22 @@
 
 Every parameter is validated by the FilterSet's form: a bad value answers 400 naming the
 parameter, never a 500, whatever the string. Full-text search uses PostgreSQL (``to_tsquery``
-with prefix terms built from sanitised words, ranked with ``SearchRank``); on SQLite — the
+with prefix terms built from sanitised words, ranked with ``SearchRank``) over the stored,
+GIN-indexed ``search_document``, with typo tolerance from ``amis.search_index``; on SQLite — the
 ``make run`` fallback — it degrades to case-insensitive substring matching of every word.
 """
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 
 import django_filters
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
-from django.db import connection
-from django.db.models import Case, Exists, F, FloatField, OuterRef, Q, QuerySet, TextField, Value, When
-from django.db.models.functions import Cast, Ln, Lower
-from django.utils import timezone
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, TextField
+from django.db.models.functions import Cast, Lower
 
 from amis.models import AMI, AMIRegion
-from amis.ranking import bayesian_rating, ranking_settings
+from amis.ranking import best_score_expression
+from amis.search_index import is_indexed, typo_expansions
 from registry.aws import COMMERCIAL_REGIONS
 
 # The text-search configuration: English stemming ("models" finds "model"); prefix terms make
@@ -45,33 +44,23 @@ def search_terms(text: str) -> list[str]:
 
 
 def search_vector() -> SearchVector:
-    """Weighted document: name (A); tags, template name/slug (B); description, creator (C)."""
+    """Weighted document: name (A); tags, template name/slug (B); description, creator (C).
+
+    The definition of the stored ``AMI.search_document`` (which the database computes with the
+    same texts and weights, ``ami_search_document`` in amis/migrations/0003; a test holds the two
+    equal). Searching reads the stored, GIN-indexed column, never this per-row expression."""
     return (SearchVector("name", weight="A", config=SEARCH_CONFIG)
             + SearchVector(Cast("tags", TextField()), "template__name", "template__slug", weight="B",
                            config=SEARCH_CONFIG)
             + SearchVector("description", "creator__username", weight="C", config=SEARCH_CONFIG))
 
 
-def search_query(terms: list[str]) -> SearchQuery:
-    """``t1:* & t2:*`` — every word must match, each as a prefix. Safe: terms are alphanumeric."""
-    return SearchQuery(" & ".join(f"{t}:*" for t in terms), search_type="raw", config=SEARCH_CONFIG)
-
-
-def best_score_expression():
-    """The default "best" order as one SQL expression (weights from ``amis.ranking``).
-
-    A Bayesian average (so one 5-star review does not beat fifty 4.8s), plus a log of downloads,
-    plus a bonus for fresh entries, minus a penalty that sinks deprecated entries.
-    """
-    p = ranking_settings()
-    bayes = bayesian_rating(count="rating_count", average="rating_avg")
-    downloads = Ln(Cast("download_count", FloatField()) + Value(1.0))
-    fresh_since = timezone.now() - timedelta(days=p["fresh_days"])
-    fresh = Case(When(created_at__gte=fresh_since, then=Value(p["fresh_bonus"])), default=Value(0.0),
-                 output_field=FloatField())
-    deprecated = Case(When(status=AMI.Status.DEPRECATED, then=Value(-p["deprecated_penalty"])),
-                      default=Value(0.0), output_field=FloatField())
-    return Cast(bayes + Value(p["download_weight"]) * downloads + fresh + deprecated, FloatField())
+def search_query(terms: list[str], expansions: dict[str, list[str]] | None = None) -> SearchQuery:
+    """``t1:* & t2:*`` — every word must match, each as a prefix; a term with typo expansions
+    matches them too: ``(pyhton:* | python) & t2:*``. Safe: terms and known words are alphanumeric."""
+    expansions = expansions or {}
+    parts = [f"({t}:* | {' | '.join(expansions[t])})" if expansions.get(t) else f"{t}:*" for t in terms]
+    return SearchQuery(" & ".join(parts), search_type="raw", config=SEARCH_CONFIG)
 
 
 class AMIFilter(django_filters.FilterSet):
@@ -98,10 +87,12 @@ class AMIFilter(django_filters.FilterSet):
         terms = search_terms(value)
         if not terms:
             return queryset  # nothing searchable (only punctuation): same as no q
-        if connection.vendor == "postgresql":
-            query = search_query(terms)
-            return (queryset.annotate(search=search_vector()).filter(search=query)
-                    .annotate(search_rank=SearchRank(F("search"), query)))
+        if is_indexed():
+            # The stored document (GIN-indexed, kept current by triggers); a term no word of the
+            # catalogue starts with also matches the known words that look like it.
+            query = search_query(terms, typo_expansions(terms))
+            return (queryset.filter(search_document=query)
+                    .annotate(search_rank=SearchRank(F("search_document"), query)))
         # SQLite/other fallback: every word must appear somewhere (case-insensitive).
         queryset = queryset.annotate(_tags_text=Cast("tags", TextField()))
         for term in terms:
@@ -112,6 +103,8 @@ class AMIFilter(django_filters.FilterSet):
         return queryset
 
     def filter_region(self, queryset, name, value):
+        if is_indexed():
+            return queryset.filter(available_regions__contains=[value])  # GIN on the stored array
         available = AMIRegion.objects.filter(ami=OuterRef("pk"), region=value, state=AMIRegion.State.AVAILABLE)
         return queryset.filter(Exists(available))
 
@@ -138,7 +131,11 @@ class AMIFilter(django_filters.FilterSet):
         ordering = data.get("ordering") or ""
         if ordering and ORDERINGS.get(ordering):
             return queryset.order_by(*ORDERINGS[ordering])
-        queryset = queryset.annotate(best_score=best_score_expression())
-        if data.get("q") and search_terms(data["q"]) and connection.vendor == "postgresql" and not ordering:
-            return queryset.order_by(F("search_rank").desc(), F("best_score").desc(), "-created_at", "id")
-        return queryset.order_by(F("best_score").desc(), "-created_at", "id")
+        if is_indexed():
+            best = F("best_score")  # stored (amis.ranking.best_score_refresh), indexed with its tie-breakers
+        else:
+            queryset = queryset.annotate(_best=best_score_expression())
+            best = F("_best")
+        if data.get("q") and search_terms(data["q"]) and is_indexed() and not ordering:
+            return queryset.order_by(F("search_rank").desc(), best.desc(), "-created_at", "id")
+        return queryset.order_by(best.desc(), "-created_at", "id")

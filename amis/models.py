@@ -2,9 +2,11 @@
 import uuid
 
 from django.conf import settings
+from django.contrib.postgres.search import SearchVectorField
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 
 from templates.validation import ARCHITECTURES
 
@@ -74,6 +76,14 @@ class AMI(models.Model):
     rating_count = models.PositiveIntegerField(default=0)
     rating_sum = models.PositiveIntegerField(default=0)
     download_count = models.PositiveBigIntegerField(default=0)
+    # Derived columns that make browsing independent of the catalogue's size. On PostgreSQL the
+    # database keeps search_document (the weighted full-text document) and available_regions (the
+    # regions with an available copy, sorted) current by triggers (amis/migrations/0003); the
+    # ranking's function keeps best_score current (amis.ranking.best_score_refresh). On SQLite
+    # (the demo fallback) they stay at their defaults and browsing computes on the fly.
+    search_document = SearchVectorField(null=True, editable=False)
+    available_regions = models.JSONField(default=list, blank=True, editable=False)
+    best_score = models.FloatField(default=0.0, editable=False)
     # Lifecycle bookkeeping.
     status_reason = models.TextField(blank=True, default="", help_text="Reason of the last reject/deprecate/revoke.")
     replacement = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replaces")
@@ -108,9 +118,13 @@ class AMI(models.Model):
             models.Index(fields=["category"], name="ami_category_idx"),
             models.Index(fields=["architecture"], name="ami_arch_idx"),
             models.Index(fields=["verified"], name="ami_verified_idx"),
-            models.Index(fields=["-rating_avg"], name="ami_rating_idx"),
-            models.Index(fields=["-download_count"], name="ami_downloads_idx"),
-            models.Index(fields=["-created_at"], name="ami_created_idx"),
+            # One index per ordering the browse offers (amis.filters.ORDERINGS), tie-breakers
+            # included, so page 1 of any order reads ~25 index entries whatever the size.
+            models.Index(fields=["-rating_avg", "-rating_count", "-created_at", "id"], name="ami_rating_idx"),
+            models.Index(fields=["-download_count", "-created_at", "id"], name="ami_downloads_idx"),
+            models.Index(fields=["-created_at", "id"], name="ami_created_idx"),
+            models.Index(fields=["-best_score", "-created_at", "id"], name="ami_best_idx"),
+            models.Index(Lower("name"), "name", "id", name="ami_lower_name_idx"),
             models.Index(fields=["name"], name="ami_name_idx"),
         ]
 

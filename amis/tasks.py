@@ -9,7 +9,7 @@ The ``amis.*`` names are routed to the ``aws`` queue.
 """
 from celery import shared_task
 
-from amis import aws_copy, aws_create, aws_retire, aws_validate, operations, scanner
+from amis import aws_copy, aws_create, aws_retire, aws_validate, operations, ranking, scanner
 from amis.aws_public import ami_public_sync
 from amis.models import AMI
 from registry import metrics
@@ -108,3 +108,9 @@ def ami_scan_task(operation_id: str) -> None:
 def ami_rescan_due_task() -> int:
     """Beat: queue scans for listed AMIs whose last scan is older than REGISTRY_RESCAN_DAYS."""
     return len(scanner.ami_rescan_due())
+
+
+@shared_task(name="amis.best_scores_refresh", acks_late=True)
+def ami_best_scores_refresh_task() -> int:
+    """Beat: store today's best score where it changed (freshness expires with time). Idempotent."""
+    return ranking.best_score_refresh()

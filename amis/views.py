@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -30,6 +29,7 @@ from amis.selectors import ami_get_visible_or_404, ami_is_owner, ami_require_own
 from amis.signals import ami_page_context
 from registry.errors import ApplicationError
 from registry.forms import form_add_service_errors
+from registry.pagination import CountedPaginator
 from registry.web_errors import raise_page_error
 
 # Operations shown with a progress bar (the AWS image work a submitter waits for).
@@ -106,12 +106,12 @@ def ami_browse(request):
     errors: dict = {}
     try:
         result = ami_selectors.ami_search(user=request.user, params=params)
-        queryset, facets = result.queryset, result.facets
+        queryset, facets, count = result.queryset, result.facets, result.count
     except DRFValidationError as exc:
         # A hand-edited URL with a bad value: say which parameter, show nothing rather than a 500.
         errors = {k: [str(m) for m in v] for k, v in exc.detail.items()} if isinstance(exc.detail, dict) else {}
-        queryset, facets, status = AMI.objects.none(), {}, 400
-    page = Paginator(queryset, BROWSE_PAGE_SIZE).get_page(request.GET.get("page"))
+        queryset, facets, count, status = AMI.objects.none(), {}, 0, 400
+    page = CountedPaginator(queryset, BROWSE_PAGE_SIZE, count=count).get_page(request.GET.get("page"))
     return render(request, "amis/browse.html", {
         "page": page,
         "amis": list(page.object_list),

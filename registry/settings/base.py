@@ -267,6 +267,8 @@ REGISTRY_ERASURE_TRANSFER_TO = env("REGISTRY_ERASURE_TRANSFER_TO", default="")
 CELERY_BEAT_SCHEDULE = {
     **CELERY_BEAT_SCHEDULE,
     "trust-rescan-due": {"task": "amis.rescan_due", "schedule": 3600.0},
+    # The stored best score's time-dependent part (freshness) is refreshed hourly.
+    "catalogue-best-scores": {"task": "amis.best_scores_refresh", "schedule": 3600.0},
     "trust-retention": {"task": "registry.retention_run", "schedule": 24 * 3600.0},
 }
 
