@@ -107,3 +107,10 @@ def catalogue_generation() -> int | None:
                        "FROM ami_catalogue_generation WHERE id = 1")
         row = cursor.fetchone()
     return row[0] if row and not row[1] else None
+
+
+def catalogue_generation_bump() -> None:
+    """A new generation by hand: after a bulk load that ran without the triggers."""
+    if is_indexed():
+        with connection.cursor() as cursor:
+            cursor.execute("UPDATE ami_catalogue_generation SET n = n + 1 WHERE id = 1")

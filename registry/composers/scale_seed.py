@@ -30,7 +30,7 @@ from datetime import datetime, timedelta, timezone
 from django.db import connection, transaction
 
 from amis.ranking import best_score_refresh
-from amis.search_index import search_index_rebuild
+from amis.search_index import catalogue_generation_bump, search_index_rebuild
 from registry.aws import COMMERCIAL_REGIONS
 
 CATEGORIES = ("Machine Learning", "Bioinformatics", "Genomics", "Statistics", "Climate Science",
@@ -80,9 +80,10 @@ SEEDED_TABLES = ("ami_registry", "workstation_templates", "auth_user")
 AMI_ID_BASE = 0x5CA1E << 48
 
 
-# Big tables whose secondary indexes and unique constraints are dropped while they are filled and
-# rebuilt afterwards (one sorted build is several times faster than 5 M incremental inserts).
-BULK_TABLES = ("ami_ratings", "ami_downloads")
+# Tables whose secondary indexes and unique constraints are dropped while they are filled and
+# updated, and rebuilt at the end (one sorted build per index is several times faster than
+# millions of incremental insertions, and the bulk UPDATEs of derived columns touch no index).
+BULK_TABLES = ("ami_registry", "ami_regions", "ami_ratings", "ami_downloads")
 
 
 def _drop_secondary_indexes(cursor, table: str) -> list[str]:
@@ -184,8 +185,9 @@ def seed_scale(*, amis: int, ratings: int, downloads: int, replace: bool = False
     now = datetime.now(timezone.utc).replace(microsecond=0)
     stamp = now.isoformat()
     with transaction.atomic(), connection.cursor() as cursor:
-        # Foreign keys are checked (and the search/region triggers run) once, in bulk, below —
-        # not per copied row. Needs a superuser, which a benchmark database has.
+        # No per-row triggers (foreign-key checks, search documents, region arrays, generation):
+        # the rows are consistent by construction and every derived column is computed in bulk
+        # below. Needs a superuser, which a benchmark database has.
         cursor.execute("SET LOCAL session_replication_role = replica")
         users = [(str(i), "!", "f", f"{FIRST[i % len(FIRST)]}.{LAST[(i // len(FIRST)) % len(LAST)]}{i}",
                   "", "", "", "f", "t", (now - timedelta(days=rng.randint(0, 1500))).isoformat())
@@ -208,6 +210,7 @@ def seed_scale(*, amis: int, ratings: int, downloads: int, replace: bool = False
                 "{}", "{}", "", stamp, stamp) for i, (category, tool) in enumerate(templates, start=1)])
         cursor.execute("SELECT setval(pg_get_serial_sequence('workstation_templates', 'id'), %s)", [len(templates)])
 
+        rebuild = [sql for table in BULK_TABLES for sql in _drop_secondary_indexes(cursor, table)]
         ami_rows, region_rows, meta = [], [], []
         arches = ("x86_64", "x86_64", "x86_64", "arm64")
         for i in range(amis):
@@ -271,7 +274,6 @@ def seed_scale(*, amis: int, ratings: int, downloads: int, replace: bool = False
                                     "region_b"),
               [(pk, str(rating_counts[i]), str(download_counts[i]), f"{rng.random():.3f}",
                 str(rng.randrange(n_users)), a, b) for i, (pk, a, b) in enumerate(meta)])
-        rebuild = [sql for table in BULK_TABLES for sql in _drop_secondary_indexes(cursor, table)]
         # One rating per (user, AMI): users offset + k·7919 (a prime, coprime with n_users unless it
         # divides it) mod n_users are distinct for k < n_users.
         stride = 7919 if n_users % 7919 else 7907
@@ -295,11 +297,6 @@ def seed_scale(*, amis: int, ratings: int, downloads: int, replace: bool = False
             FROM seed_plan p, generate_series(1, p.n_downloads) AS k
         """, [n_users])
         log(f"downloads: {downloads}")
-        cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
-        for sql in rebuild:
-            cursor.execute(sql)
-        log("rating and download indexes rebuilt")
-        cursor.execute("SET LOCAL session_replication_role = origin")
         # Exact aggregates, as ratings.services / amis.downloads keep them.
         cursor.execute("""
             UPDATE ami_registry a SET rating_count = r.n, rating_sum = r.s, rating_avg = round(r.avg, 2)
@@ -311,11 +308,19 @@ def seed_scale(*, amis: int, ratings: int, downloads: int, replace: bool = False
             UPDATE ami_registry a SET download_count = p.n_downloads FROM seed_plan p
             WHERE a.id = p.ami_id AND p.n_downloads > 0
         """)
-    # Derived columns through their owners' functions (what migrations and services use).
-    search_index_rebuild()
-    best_score_refresh()
+        # Derived columns through their owners' functions (what migrations and services use),
+        # still without per-row triggers; then one new catalogue generation for all of it.
+        search_index_rebuild()
+        best_score_refresh()
+        catalogue_generation_bump()
+        log("aggregates, search documents, region arrays and best scores computed")
+        cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
+        for sql in rebuild:
+            cursor.execute(sql)
+        log("indexes and unique constraints rebuilt")
+        cursor.execute("SET LOCAL session_replication_role = origin")
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
-    log("search documents, region arrays and best scores computed; analysed")
+    log("analysed")
     return {"users": n_users, "templates": len(templates), "amis": amis, "regions": 2 * amis,
             "ratings": ratings, "downloads": downloads}
