@@ -103,7 +103,7 @@ def catalogue_generation() -> int | None:
     if not is_indexed():
         return None
     with connection.cursor() as cursor:
-        cursor.execute("SELECT n, txid IS NOT DISTINCT FROM txid_current_if_assigned() "
+        cursor.execute("SELECT n, COALESCE(txid = txid_current_if_assigned(), false) "
                        "FROM ami_catalogue_generation WHERE id = 1")
         row = cursor.fetchone()
     return row[0] if row and not row[1] else None
