@@ -270,12 +270,12 @@ DROP INDEX IF EXISTS ami_available_regions_idx;
 # Every row's document, region array and words, set-based (amis.search_index.search_index_rebuild).
 REBUILD = r"""
 UPDATE ami_registry a
-SET search_document = ami_search_document_of(a.name, a.tags::text, t.name, t.slug, a.description, u.username),
-    available_regions = ami_available_regions(a.id)
-FROM ami_registry a2
-LEFT JOIN workstation_templates t ON t.id = a2.template_id
-LEFT JOIN auth_user u ON u.id = a2.creator_id
-WHERE a2.id = a.id;
+SET search_document = ami_search_document_of(
+        a.name, a.tags::text,
+        (SELECT t.name FROM workstation_templates t WHERE t.id = a.template_id),
+        (SELECT t.slug FROM workstation_templates t WHERE t.id = a.template_id),
+        a.description, (SELECT u.username FROM auth_user u WHERE u.id = a.creator_id)),
+    available_regions = ami_available_regions(a.id);
 INSERT INTO ami_search_words (word)
 SELECT DISTINCT w
 FROM ami_registry a

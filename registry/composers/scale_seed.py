@@ -83,7 +83,7 @@ AMI_ID_BASE = 0x5CA1E << 48
 # Tables whose secondary indexes and unique constraints are dropped while they are filled and
 # updated, and rebuilt at the end (one sorted build per index is several times faster than
 # millions of incremental insertions, and the bulk UPDATEs of derived columns touch no index).
-BULK_TABLES = ("ami_regions", "ami_ratings", "ami_downloads")
+BULK_TABLES = ("ami_ratings", "ami_downloads")
 # The AMI table too, for large loads only: it is UPDATEd after the load (aggregates, derived
 # columns), and an index built after HOT updates in the same transaction is marked
 # ``indcheckxmin`` — PostgreSQL will not use it until every transaction older than the seed has
@@ -304,6 +304,9 @@ def seed_scale(*, amis: int, ratings: int, downloads: int, replace: bool = False
             FROM seed_plan p, generate_series(1, p.n_downloads) AS k
         """, [n_users])
         log(f"downloads: {downloads}")
+        # Statistics of the loaded tables, so the set-based statements below get sane plans.
+        for table in ("ami_registry", "ami_regions", "ami_ratings", "ami_downloads", "seed_plan"):
+            cursor.execute(f"ANALYZE {table}")
         # Exact aggregates, as ratings.services / amis.downloads keep them.
         cursor.execute("""
             UPDATE ami_registry a SET rating_count = r.n, rating_sum = r.s, rating_avg = round(r.avg, 2)
