@@ -307,18 +307,16 @@ def ami_stats(*, ami: AMI) -> dict:
     """
     by_region: dict[str, int] = {}
     by_day: dict[str, int] = {}
-    raw = Download.objects.filter(ami=ami)
-    for region, n in raw.values_list("region").annotate(n=Count("pk")).order_by():
-        by_region[region or "unknown"] = by_region.get(region or "unknown", 0) + n
-    for day, n in raw.annotate(day=TruncDate("at")).values_list("day").annotate(n=Count("pk")).order_by():
-        key = day.isoformat()
-        by_day[key] = by_day.get(key, 0) + n
-    rolled = DownloadDaily.objects.filter(ami=ami)
-    for region, n in rolled.values_list("region").annotate(n=Sum("count")).order_by():
-        by_region[region or "unknown"] = by_region.get(region or "unknown", 0) + (n or 0)
-    for day, n in rolled.values_list("day").annotate(n=Sum("count")).order_by():
-        key = day.isoformat()
-        by_day[key] = by_day.get(key, 0) + (n or 0)
+    # One pass over each table, grouped by (day, region): at most days × regions rows come back,
+    # however many downloads there are.
+    raw = (Download.objects.filter(ami=ami).annotate(day=TruncDate("at")).values_list("day", "region")
+           .annotate(n=Count("pk")).order_by())
+    rolled = DownloadDaily.objects.filter(ami=ami).values_list("day", "region").annotate(n=Sum("count")).order_by()
+    for rows in (raw, rolled):
+        for day, region, n in rows:
+            by_region[region or "unknown"] = by_region.get(region or "unknown", 0) + (n or 0)
+            key = day.isoformat()
+            by_day[key] = by_day.get(key, 0) + (n or 0)
     return {
         "download_count": ami.download_count,
         "downloads_by_region": dict(sorted(by_region.items())),
