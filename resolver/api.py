@@ -13,6 +13,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from registry.regions import request_region
 from resolver import serializers as s
 from resolver import services
 from resolver.preview import resolve_preview
@@ -39,7 +40,7 @@ class AmiResolveApi(APIView):
         query = s.ResolveQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         data = query.validated_data
-        answer = services.resolve(template=template, region=data["region"], architecture=data.get("architecture"),
+        answer = services.resolve(template=template, region=request_region(request, data.get("region")), architecture=data.get("architecture"),
                                   strategy=data.get("strategy"), user=request.user, details=data["details"],
                                   refresh=data["refresh"], policy=data["policy"])
         return Response(answer)
@@ -56,7 +57,7 @@ class AmiPreviewApi(APIView):
         query = s.PreviewQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         data = query.validated_data
-        return Response(resolve_preview(template=template, region=data["region"], architecture=data.get("architecture"),
+        return Response(resolve_preview(template=template, region=request_region(request, data.get("region")), architecture=data.get("architecture"),
                                         strategy=data.get("strategy"), user=request.user))
 
 
@@ -72,6 +73,7 @@ class AmiTestApi(APIView):
         body.is_valid(raise_exception=True)
         data = body.validated_data
         return Response(services.resolve_test(template=data["template_name"], regions=data.get("regions"),
+                                              caller_region=request_region(request),
                                               all_regions=data["all_regions"], architecture=data.get("architecture"),
                                               strategy=data.get("strategy"), user=request.user, deep=data["deep"]))
 
@@ -87,6 +89,6 @@ class AmiCostsApi(APIView):
         query = s.CostsQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         data = query.validated_data
-        return Response(services.template_costs(template=template, region=data["region"],
+        return Response(services.template_costs(template=template, region=request_region(request, data.get("region")),
                                                 instance_type=data["instance_type"],
                                                 architecture=data.get("architecture")))
