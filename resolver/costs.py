@@ -201,7 +201,7 @@ def cost_analysis(*, document: dict, region: str, architecture: str = "x86_64", 
         reasoning = (f"Launching from an AMI saves about {time_savings_min} min of setup per launch "
                      f"(${per_launch_saving:.4f} of {itype} time); storing the image costs ${storage:.2f}/month, "
                      f"which pays for itself above {launches_per_month:.1f} launches a month "
-                     f"(one every {break_even_hours:.0f} hours).")
+                     f"(one every {break_even_hours:.1f} hours).")
     else:
         recommendation = "script_recommended"
         reasoning = (f"Script provisioning takes only {setup_s // 60} min; keeping an AMI (${storage:.2f}/month) "

@@ -211,6 +211,9 @@ AWS_MAX_ATTEMPTS = env.int("AWS_MAX_ATTEMPTS", default=5)
 # The cws protocol version /api/v1/status reports: the real client refuses a daemon whose major
 # differs from its own or whose minor is lower (the client built from compat/ is 0.5.5).
 REGISTRY_CWS_PROTOCOL_VERSION = env("REGISTRY_CWS_PROTOCOL_VERSION", default="0.5.5")
+# Where POST /ami/create looks for an instance that is not in the request's region (concurrently);
+# empty = every commercial region.
+REGISTRY_INSTANCE_SEARCH_REGIONS = env.list("REGISTRY_INSTANCE_SEARCH_REGIONS", default=[])
 
 # --- Registry behaviour -------------------------------------------------------------------------
 REGISTRY_RETENTION_DAYS = env.int("REGISTRY_RETENTION_DAYS", default=365)
