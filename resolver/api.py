@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 from registry.regions import request_region
 from resolver import serializers as s
 from resolver import services
+from resolver.freshness import check_freshness
 from resolver.preview import resolve_preview
 
 TAGS = ["resolver"]
@@ -92,3 +93,14 @@ class AmiCostsApi(APIView):
         return Response(services.template_costs(template=template, region=request_region(request, data.get("region")),
                                                 instance_type=data["instance_type"],
                                                 architecture=data.get("architecture")))
+
+
+class AmiCheckFreshnessApi(APIView):
+    """``GET /ami/check-freshness``: template mappings and approved community AMIs against the
+    latest SSM base image of their OS (cws ``ami check-freshness``)."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(operation_id="ami_check_freshness", tags=TAGS, responses={200: s.FreshnessOutputSerializer})
+    def get(self, request):
+        return Response(check_freshness())

@@ -196,3 +196,32 @@ class AmiTestOutputSerializer(serializers.Serializer):
     total_regions = serializers.IntegerField()
     available_regions = serializers.IntegerField()
     deep_validation = serializers.DictField(required=False)
+
+
+class FreshnessResultSerializer(serializers.Serializer):
+    distro = serializers.CharField()
+    version = serializers.CharField()
+    region = serializers.CharField()
+    architecture = serializers.CharField()
+    current_ami = serializers.CharField()
+    latest_ami = serializers.CharField(help_text='The newest base image in SSM ("" without SSM support)')
+    is_outdated = serializers.BooleanField()
+    needs_update = serializers.BooleanField()
+    has_ssm_support = serializers.BooleanField()
+    message = serializers.CharField()
+    source = serializers.ChoiceField(choices=["template_mapping", "community_ami"])
+    template = serializers.CharField(required=False)
+    registry_id = serializers.CharField(required=False)
+    name = serializers.CharField(required=False)
+
+
+class FreshnessOutputSerializer(serializers.Serializer):
+    total_checked = serializers.IntegerField()
+    outdated = serializers.IntegerField()
+    up_to_date = serializers.IntegerField()
+    no_ssm_support = serializers.IntegerField()
+    results = FreshnessResultSerializer(many=True)
+    recommendation = serializers.CharField()
+    ssm_supported = serializers.ListField(child=serializers.CharField())
+    static_only = serializers.ListField(child=serializers.CharField())
+    check_timestamp = serializers.CharField()
