@@ -64,7 +64,8 @@ def _row(snapshot: dict) -> dict:
             "start_time": start.isoformat() if isinstance(start, datetime) else str(start or ""),
             "state": snapshot.get("State", ""), "progress": snapshot.get("Progress", "") or "",
             "storage_cost_monthly": round(size * SNAPSHOT_GB_MONTH, 4),
-            "instance_id": {t["Key"]: t["Value"] for t in snapshot.get("Tags") or []}.get("InstanceId", "")}
+            "instance_id": {t["Key"]: t["Value"] for t in snapshot.get("Tags") or []}.get("InstanceId", ""),
+            "instance_name": {t["Key"]: t["Value"] for t in snapshot.get("Tags") or []}.get("InstanceName", "")}
 
 
 def _snapshot_get(*, user, region: str, snapshot_id: str) -> dict:
@@ -85,8 +86,8 @@ def snapshots_list(*, user, region: str, instance_id: str = "", max_age: str = "
     snapshots = _aws(region, "describe_snapshots", OwnerIds=["self"]).get("Snapshots", [])
     owned = _owned_snapshot_ids(user)
     rows = [_row(s) for s in snapshots if _is_mine(s, user=user, owned=owned)]
-    if instance_id:
-        rows = [r for r in rows if r["instance_id"] == instance_id]
+    if instance_id:  # the EC2 id or the instance's name (the client suggests the name it was given)
+        rows = [r for r in rows if instance_id in (r["instance_id"], r["instance_name"])]
     if max_age:
         cutoff = timezone.now() - max_age_parse(max_age)
         rows = [r for r in rows if not r["start_time"] or datetime.fromisoformat(r["start_time"]) >= cutoff]
@@ -110,7 +111,9 @@ def snapshot_create(*, user, instance_ref: str, region: str, description: str = 
                            errors={"instance_id": ["No EBS root volume."]})
     description = text_clean("description", description, max_length=DESCRIPTION_MAX)[:255] or (
         f"Root volume of {instance['InstanceId']}")
-    tags = {OWNER_TAG: str(user.pk), "InstanceId": instance["InstanceId"], "CloudWorkstation": "true"}
+    name = {t["Key"]: t["Value"] for t in instance.get("Tags") or []}.get("Name", "")
+    tags = {OWNER_TAG: str(user.pk), "InstanceId": instance["InstanceId"], "CloudWorkstation": "true",
+            **({"InstanceName": name} if name else {})}
     snapshot = _aws(region, "create_snapshot", VolumeId=volumes[0], Description=description,
                     TagSpecifications=[{"ResourceType": "snapshot", "Tags": tag_list(tags)}])
     with transaction.atomic():
@@ -165,10 +168,16 @@ def snapshot_restore(*, user, region: str, snapshot_id: str, name: str, descript
 def snapshot_delete(*, user, region: str, snapshot_id: str) -> dict:
     """DeleteSnapshot of the caller's snapshot; 409 while a registered image is built on it."""
     snapshot = _snapshot_get(user=user, region=region, snapshot_id=snapshot_id)
-    users = _aws(region, "describe_images", Owners=["self"], Filters=[
-        {"Name": "block-device-mapping.snapshot-id", "Values": [snapshot_id]}]).get("Images", [])
-    if users:
-        ids = ", ".join(i["ImageId"] for i in users)
+    # Checked here rather than with the block-device-mapping.snapshot-id filter, which the emulator lacks.
+    users = [i for i in _aws(region, "describe_images", Owners=["self"]).get("Images", [])
+             if snapshot_id in {(m.get("Ebs") or {}).get("SnapshotId") for m in i.get("BlockDeviceMappings") or []}]
+    ids = [i["ImageId"] for i in users]
+    # The registry's own record too (an emulator may not report the mapping of a registered image).
+    ids += [image for image in AMIRegion.objects.filter(ami__root_snapshot_ids__contains=[snapshot_id], region=region)
+            .exclude(state=AMIRegion.State.DEREGISTERED).values_list("image_id", flat=True) if image not in ids]
+    if ids:
+        users = [{"ImageId": i} for i in ids]
+        ids = ", ".join(ids)
         raise Conflict(f"snapshot {snapshot_id} backs {ids}: delete the image first", code="in_use",
                        extra={"reasons": [f"image {i['ImageId']} is built on it" for i in users]})
     try:

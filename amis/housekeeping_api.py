@@ -44,6 +44,7 @@ class SnapshotSerializer(serializers.Serializer):
     progress = serializers.CharField()
     storage_cost_monthly = serializers.FloatField()
     instance_id = serializers.CharField()
+    instance_name = serializers.CharField()
 
 
 class AmiCleanupApi(APIView):
@@ -95,7 +96,8 @@ class SnapshotListApi(APIView):
     permission_classes = [IsAuthenticated]
 
     class InputSerializer(serializers.Serializer):
-        instance_id = serializers.CharField(max_length=19, required=False, allow_blank=True)
+        instance_id = serializers.CharField(max_length=256, required=False, allow_blank=True,
+                                            help_text="EC2 id or Name of the instance the snapshot was taken of")
         max_age = serializers.CharField(max_length=16, required=False, allow_blank=True)
         region = _region_field()
 
