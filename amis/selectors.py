@@ -324,9 +324,56 @@ def creation_status(op: Operation) -> dict:
     elapsed = ((end or timezone.now()) - op.created_at).total_seconds() / 60
     message = ("; ".join(errors) if errors else
                "image available in every region" if status == "completed" else op.message or "in progress")
+    estimates = create_estimates(op)
+    # A finished creation has no minutes remaining; a running one at least one.
+    remaining = (0 if status in ("completed", "failed") else
+                 max(1, int(round(estimates["estimated_completion_minutes"] - elapsed))))
     return {"creation_id": str(op.pk), "ami_id": op.image_id, "registry_id": str(op.ami_id or "") or
-            (op.params or {}).get("registry_id", ""), "status": status, "progress": progress, "message": message,
-            "elapsed_time_minutes": round(elapsed, 2), "region_results": region_results}
+            (op.params or {}).get("registry_id", ""), "name": (op.params or {}).get("name", ""),
+            "template_name": (op.params or {}).get("template", ""), "status": status, "progress": progress,
+            "message": message, "elapsed_time_minutes": round(elapsed, 2),
+            "estimated_completion_minutes": remaining, "storage_cost": estimates["storage_cost"],
+            "creation_cost": estimates["creation_cost"], "region_results": region_results}
+
+
+def creation_operation_for_ref(*, user, ref: str) -> Operation | AMI:
+    """What ``GET /ami/status/{ref}`` reports on: ``ref`` is a create operation's id, a registry id
+    or an AWS AMI id (canonical or a regional copy's) of the caller's (a moderator: any) entry.
+    Returns the entry's create operation, or the entry itself when it was registered, not created
+    here (its status then comes from its regional copies). 404 otherwise."""
+    op = operation_get_for(user=user, operation_id=ref)
+    if op is not None:
+        return op
+    lookup = ami_lookup_q(ref)
+    ami = None
+    if lookup is not None:
+        ami = ami_list_visible_to(user=user).filter(lookup).first()
+    if ami is None or not ami_can_manage(user=user, ami=ami):
+        raise NotFound("no AMI creation with this id: give the creation id, the registry id or the AMI id")
+    op = (Operation.objects.filter(ami=ami, kind=Operation.Kind.CREATE_IMAGE, parent__isnull=True)
+          .order_by("-created_at").first())
+    return op if op is not None else ami
+
+
+def ami_creation_status(ami: AMI) -> dict:
+    """The ``/ami/status`` answer for an entry with no create operation (registered from an
+    existing image): completed when its source copy is available, failed when it failed."""
+    rows = list(ami.regions.all())
+    source = next((r for r in rows if r.is_source), None) or (rows[0] if rows else None)
+    state = source.state if source else AMIRegion.State.AVAILABLE
+    status = {AMIRegion.State.AVAILABLE: "completed", AMIRegion.State.FAILED: "failed"}.get(state, "in_progress")
+    size = ami.size_gb or 8
+    return {"creation_id": "", "ami_id": ami.ami_id, "registry_id": str(ami.pk), "name": ami.name,
+            "template_name": ami.template.slug if ami.template_id else "", "status": status,
+            "progress": 100 if status == "completed" else 0 if status == "failed" else 50,
+            "message": (source.error if source and source.error else f"registered in {ami.source_region}"),
+            "elapsed_time_minutes": round((timezone.now() - ami.created_at).total_seconds() / 60, 2),
+            "estimated_completion_minutes": 0 if status != "in_progress" else 5,
+            "storage_cost": round(size * 0.05 * max(1, len(rows)), 2), "creation_cost": 0.0,
+            "region_results": {r.region: {"region": r.region, "ami_id": r.image_id,
+                                          "status": {AMIRegion.State.AVAILABLE: "completed",
+                                                     AMIRegion.State.FAILED: "failed"}.get(r.state, "in_progress"),
+                                          "error": r.error} for r in rows}}
 
 
 def create_estimates(op: Operation) -> dict:

@@ -61,6 +61,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "registry.middleware.RequestContextMiddleware",
+    "registry.middleware.ApiNotFoundMiddleware",
 ]
 
 ROOT_URLCONF = "registry.urls"
@@ -150,6 +151,8 @@ def _rate(name: str, default: str):
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
+        # The real cws client sends the token as X-API-Key (registry/authentication.py).
+        "registry.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
@@ -205,6 +208,12 @@ USE_TZ = True
 AWS_ENDPOINT_URL = env("AWS_ENDPOINT_URL", default="")
 AWS_DEFAULT_REGION = env("AWS_DEFAULT_REGION", default="us-east-1")
 AWS_MAX_ATTEMPTS = env.int("AWS_MAX_ATTEMPTS", default=5)
+# The cws protocol version /api/v1/status reports: the real client refuses a daemon whose major
+# differs from its own or whose minor is lower (the client built from compat/ is 0.5.5).
+REGISTRY_CWS_PROTOCOL_VERSION = env("REGISTRY_CWS_PROTOCOL_VERSION", default="0.5.5")
+# Where POST /ami/create looks for an instance that is not in the request's region (concurrently);
+# empty = every commercial region.
+REGISTRY_INSTANCE_SEARCH_REGIONS = env.list("REGISTRY_INSTANCE_SEARCH_REGIONS", default=[])
 
 # --- Registry behaviour -------------------------------------------------------------------------
 REGISTRY_RETENTION_DAYS = env.int("REGISTRY_RETENTION_DAYS", default=365)
