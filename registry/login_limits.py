@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 
-from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from rest_framework import throttling
@@ -21,18 +20,10 @@ from registry.errors import envelope
 from registry.throttling import AtomicWindowThrottle
 
 
-def _login_rate() -> str | None:
-    rates = getattr(settings, "REST_FRAMEWORK", {}).get("DEFAULT_THROTTLE_RATES", {}) or {}
-    return rates.get("login")
-
-
 class LoginRateThrottle(AtomicWindowThrottle, throttling.SimpleRateThrottle):
     """Login attempts (POST) per client IP, whichever page or endpoint they come through."""
 
     scope = "login"
-
-    def get_rate(self):
-        return _login_rate()
 
     def get_cache_key(self, request, view):
         if request.method != "POST":

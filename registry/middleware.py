@@ -27,3 +27,4 @@ class RequestContextMiddleware:
             _current_request.reset(token)
         response["X-Request-ID"] = request.request_id
         return response
+

@@ -13,6 +13,7 @@ cache down every throttle fails open: reads keep being served from PostgreSQL.
 from __future__ import annotations
 
 from rest_framework import throttling
+from rest_framework.settings import api_settings
 
 from registry.cache import cache_incr_window, cache_ttl
 
@@ -23,8 +24,9 @@ class AtomicWindowThrottle:
     """A fixed-window counter instead of DRF's read-modify-write history; fails open."""
 
     def get_rate(self):
-        # A missing/None rate means "off" rather than DRF's ImproperlyConfigured.
-        return self.THROTTLE_RATES.get(self.scope)
+        # A missing/None rate means "off" rather than DRF's ImproperlyConfigured. Read the current
+        # settings (DRF's class attribute is frozen at import, so overrides would never apply).
+        return (api_settings.DEFAULT_THROTTLE_RATES or {}).get(self.scope)
 
     def allow_request(self, request, view):
         if self.rate is None:

@@ -51,6 +51,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: X-Forwarded-* are dropped unless a configured proxy sent them (registry/proxies.py).
+    "registry.proxies.TrustedProxyMiddleware",
+    # Then: a NUL in any query parameter is a 400, before any view or database query.
+    "registry.nul_guard.NulRefusalMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",  # Content-Security-Policy on every page (settings below)
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -128,9 +132,11 @@ CELERY_TIMEZONE = "UTC"
 # Login lockout (registry/lockout.py): every authenticate() call goes through this backend.
 AUTHENTICATION_BACKENDS = ["registry.lockout.LockoutModelBackend"]
 REGISTRY_LOGIN_MAX_FAILURES = env.int("REGISTRY_LOGIN_MAX_FAILURES", default=5)
-REGISTRY_LOGIN_MAX_FAILURES_PER_IP = env.int("REGISTRY_LOGIN_MAX_FAILURES_PER_IP", default=50)
+# Far above one account's budget: many users may share one address (see registry/lockout.py).
+REGISTRY_LOGIN_MAX_FAILURES_PER_IP = env.int("REGISTRY_LOGIN_MAX_FAILURES_PER_IP", default=200)
 REGISTRY_LOGIN_LOCKOUT_SECONDS = env.int("REGISTRY_LOGIN_LOCKOUT_SECONDS", default=900)
 AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "registry.password_validation.NotBlankPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
@@ -167,6 +173,8 @@ REST_FRAMEWORK = {
         "anon": _rate("REGISTRY_THROTTLE_ANON", "120/min"),
         "user": _rate("REGISTRY_THROTTLE_USER", "600/min"),
         "write": _rate("REGISTRY_THROTTLE_WRITE", "60/min"),
+        # Login attempts per client IP: the token API, the browser and the admin login alike.
+        "login": _rate("REGISTRY_THROTTLE_LOGIN", "20/min"),
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
@@ -221,6 +229,11 @@ REGISTRY_EMULATOR = env.bool("REGISTRY_EMULATOR", default=False)
 
 # --- Security (production) ------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
+# Reverse proxies whose X-Forwarded-Proto/-For are believed (addresses or CIDRs; registry/proxies.py).
+REGISTRY_TRUSTED_PROXIES = env.list("REGISTRY_TRUSTED_PROXIES", default=["127.0.0.1", "::1"])
+# /metrics: served to these client addresses/CIDRs, or to a request bearing this token (docs/operations.md).
+REGISTRY_METRICS_ALLOWED_IPS = env.list("REGISTRY_METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
+REGISTRY_METRICS_TOKEN = env("REGISTRY_METRICS_TOKEN", default="")
 CSRF_COOKIE_HTTPONLY = False  # the page's small JS reads the token for fetch() calls
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
