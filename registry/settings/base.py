@@ -65,6 +65,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "registry.middleware.RequestContextMiddleware",
+    # A write refused because the job queue is down → the 503 page with Retry-After.
+    "registry.broker.BrokerUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "registry.urls"
@@ -123,8 +125,11 @@ CELERY_TASK_ROUTES = {"amis.*": {"queue": "aws"}, "sharing.*": {"queue": "aws"}}
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# Redis broker: redeliver an unacked message after this long (must exceed the longest task).
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
+# Redis broker: redeliver an unacked message after this long. It must exceed the longest a task may
+# hold its message: the hard time limit of one step (steps never wait for AWS; they re-schedule)
+# or the longest countdown (retry backoff, at most 300 s). A killed worker's operation does not
+# wait for it: the stale sweep takes over after a missed heartbeat (amis/operations.py).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=360)}
 CELERY_BEAT_SCHEDULE = {}
 CELERY_TIMEZONE = "UTC"
 
@@ -306,6 +311,11 @@ CELERY_TASK_ROUTES = {"amis.operations_refresh_stale": {"queue": "default"},
 # the beat sweep re-enqueues it.
 REGISTRY_COPY_CONCURRENCY_PER_REGION = env.int("REGISTRY_COPY_CONCURRENCY_PER_REGION", default=20)
 REGISTRY_OPERATION_STALE_SECONDS = env.int("REGISTRY_OPERATION_STALE_SECONDS", default=600)
+# A running operation whose heartbeat (updated_at, touched by every step) is older than this is
+# taken over by the sweep: its worker died. Default 4 poll intervals, at least 60 s.
+REGISTRY_OPERATION_HEARTBEAT_STALE_SECONDS = env.int("REGISTRY_OPERATION_HEARTBEAT_STALE_SECONDS", default=0) or None
+# Every worker runs the stale sweep on start and then this often (0: only on start).
+REGISTRY_OPERATION_SWEEP_SECONDS = env.int("REGISTRY_OPERATION_SWEEP_SECONDS", default=30)
 CELERY_BEAT_SCHEDULE = {
     **CELERY_BEAT_SCHEDULE,
     "operations-refresh-stale": {"task": "amis.operations_refresh_stale", "schedule": 60.0},
