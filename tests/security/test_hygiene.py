@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db
 # --- NUL bytes ------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("url", [
-    "/ami/list?region=%00", "/ami/list?template=%00", "/api/v1/amis/?search=%00", "/api/v1/amis/?q%00=1",
+    "/api/v1/ami/list?region=%00", "/api/v1/ami/list?template=%00", "/api/v1/amis/?search=%00", "/api/v1/amis/?q%00=1",
     "/api/v1/templates/?category=a%00b", "/api/v1/audit/?action=%00",
 ])
 def test_nul_in_any_api_query_parameter_is_a_400_envelope(url, make_user):
