@@ -21,6 +21,7 @@ from ratings.models import REVIEW_MAX_LENGTH, Rating
 from registry.audit import audit_record
 from registry.errors import Conflict, Forbidden, InvalidInput, NotFound
 from registry.permissions import moderator_required
+from registry.text import text_strip_invisible
 
 # Only listed entries collect reviews: drafts, submissions and revoked entries are not "out there".
 RATEABLE_STATUSES = (AMI.Status.APPROVED, AMI.Status.DEPRECATED)
@@ -58,7 +59,7 @@ def _validate(rating, review) -> str:
     if not isinstance(review, str):
         errors["review"] = ["Must be text."]
     else:
-        review = review.strip()
+        review = text_strip_invisible(review).strip()  # bidi/zero-width characters deceive readers
         if len(review) > REVIEW_MAX_LENGTH:
             errors["review"] = [f"At most {REVIEW_MAX_LENGTH} characters (got {len(review)})."]
         if "\x00" in review:

@@ -7,6 +7,8 @@ from amis import progress_views
 from amis import views as ami_views
 from ratings import views as rating_views
 from registry import views_accounts
+from registry.forms import LoginForm
+from registry.login_limits import login_rate_limited
 from registry.composers import wizard
 from resolver import views as resolver_views
 from sharing import views as sharing_views
@@ -42,8 +44,9 @@ urlpatterns = [
     path("templates/<str:ref>/", resolver_views.template_detail, name="template-detail"),
     # Accounts
     path("accounts/signup/", views_accounts.signup, name="signup"),
-    path("accounts/login/", auth_views.LoginView.as_view(template_name="registry/accounts/login.html",
-                                                         redirect_authenticated_user=True), name="login"),
+    path("accounts/login/", login_rate_limited(auth_views.LoginView.as_view(
+        template_name="registry/accounts/login.html", authentication_form=LoginForm,
+        redirect_authenticated_user=True)), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/password/", auth_views.PasswordChangeView.as_view(
         template_name="registry/accounts/password_change.html", success_url="/accounts/password/done/"),
