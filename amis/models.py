@@ -74,6 +74,16 @@ class AMI(models.Model):
     rating_count = models.PositiveIntegerField(default=0)
     rating_sum = models.PositiveIntegerField(default=0)
     download_count = models.PositiveBigIntegerField(default=0)
+    # Research metadata, set by the owner; every rule in ``amis.research``. ``doi`` is bare
+    # (10.x/…) and indexed for ``?has_doi=``; the lists are [{name, orcid}], [{title, url, doi?}],
+    # [{funder, award}].
+    doi = models.CharField(max_length=255, blank=True, default="")
+    authors = models.JSONField(default=list, blank=True)
+    papers = models.JSONField(default=list, blank=True)
+    datasets = models.JSONField(default=list, blank=True)
+    notebooks = models.JSONField(default=list, blank=True)
+    license = models.CharField(max_length=100, blank=True, default="", help_text="SPDX licence id.")
+    funding = models.JSONField(default=list, blank=True)
     # Lifecycle bookkeeping.
     status_reason = models.TextField(blank=True, default="", help_text="Reason of the last reject/deprecate/revoke.")
     replacement = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replaces")
@@ -112,6 +122,7 @@ class AMI(models.Model):
             models.Index(fields=["-download_count"], name="ami_downloads_idx"),
             models.Index(fields=["-created_at"], name="ami_created_idx"),
             models.Index(fields=["name"], name="ami_name_idx"),
+            models.Index(fields=["doi"], name="ami_doi_idx", condition=~Q(doi="")),
         ]
 
     def __str__(self):

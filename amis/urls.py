@@ -13,4 +13,6 @@ urlpatterns = [
     path("amis/<str:ami>/revoke", api.AmiRevokeApi.as_view(), name="ami-revoke"),
     path("amis/<str:ami>/stats", api.AmiStatsApi.as_view(), name="ami-stats"),
     path("amis/<str:ami>/downloads", api.AmiDownloadCreateApi.as_view(), name="ami-downloads"),
+    path("amis/<str:ami>/citation.cff", api.AmiCitationCffApi.as_view(), name="ami-citation-cff"),
+    path("amis/<str:ami>/citation.bib", api.AmiCitationBibtexApi.as_view(), name="ami-citation-bib"),
 ]

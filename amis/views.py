@@ -18,9 +18,11 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from rest_framework.exceptions import ValidationError as DRFValidationError
 
+from amis import citation
 from amis import selectors as ami_selectors
 from amis import services as ami_services
 from amis.aws_copy import ami_copy_request
@@ -158,6 +160,11 @@ def _page_context(request, ami: AMI, forms: dict) -> dict:
         "available_regions": [r.region for r in regions if r.state == AMIRegion.State.AVAILABLE],
         "template_slug": ami.template.slug if ami.template_id else "",
         "histogram": _histogram_rows(ami_selectors.ami_rating_histogram(ami=ami)),
+        # "Cite this image": the same facts and BibTeX as GET /amis/{ami}/citation.bib.
+        "cite": citation.citation_facts(ami),
+        "research_links": [("Papers", ami.papers), ("Data sets", ami.datasets), ("Notebooks", ami.notebooks)],
+        "cite_bibtex": citation.citation_bibtex(
+            ami, url=request.build_absolute_uri(reverse("web:ami-detail", kwargs={"ref": ami.pk}))),
     }
     if is_owner:
         ctx.update({
