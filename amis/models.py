@@ -267,6 +267,30 @@ class Operation(models.Model):
         return f"{self.kind} {self.state} {self.region} ({self.pk})"
 
 
+class SoftwareManifest(models.Model):
+    """What the publisher declared about an image's software (``amis.software``): packages and
+    facts (kernel, CUDA, driver, Python, R…). The effective manifest adds the template's packages
+    underneath at read time, so a template edit shows without rewriting rows."""
+
+    ami = models.OneToOneField(AMI, on_delete=models.CASCADE, related_name="software")
+    # [{name, version, kind}], kind ∈ amis.software.KINDS; one entry per (kind, name).
+    packages = models.JSONField(default=list, blank=True)
+    facts = models.JSONField(default=dict, blank=True)
+    source = models.CharField(max_length=20, default="declared")  # declared | spdx | cyclonedx
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "ami_software"
+        constraints = [models.CheckConstraint(condition=Q(source__in=["declared", "spdx", "cyclonedx"]),
+                                              name="ami_software_source_valid")]
+
+    def __str__(self):
+        return f"software of {self.ami_id} ({len(self.packages)} packages)"
+
+
 class AMISignature(models.Model):
     """A publisher's signature over an AMI's canonical manifest, and the outcome of verifying it.
 

@@ -17,6 +17,7 @@ app_name = "web"
 urlpatterns = [
     # Catalogue
     path("", ami_views.ami_browse, name="home"),
+    path("amis/diff/", ami_views.ami_diff_page, name="ami-diff"),  # before amis/<ref>/
     path("amis/<str:ref>/", ami_views.ami_detail, name="ami-detail"),
     path("amis/<str:ref>/edit/", ami_views.ami_edit, name="ami-edit"),
     path("amis/<str:ref>/submit-review/", ami_views.ami_submit_review, name="ami-submit-review"),
