@@ -175,5 +175,20 @@ def template_costs(*, template: Template | str, region: str, instance_type: str 
     tpl = template_from_ref(template)
     arch = architecture or preferred_architecture(tpl.ami_config)
     validate_instance_type(instance_type)
-    return costs.cost_analysis(document=tpl.document or {}, region=region, architecture=arch,
-                               instance_type=instance_type, template_name=tpl.name)
+    analysis = costs.cost_analysis(document=tpl.document or {}, region=region, architecture=arch,
+                                   instance_type=instance_type, template_name=tpl.name)
+    # Ours on top of the cws keys: which type and architecture to run it on, by price and needs.
+    analysis["instance_advice"] = template_instance_advice(template=tpl, region=region,
+                                                           architecture=architecture)
+    return analysis
+
+
+def template_instance_advice(*, template: Template | str, region: str, architecture: str | None = None) -> dict:
+    """Instance type and architecture for ``template`` in ``region`` (``costs.instance_advice``):
+    the architectures the template runs on (or the one asked for), its GPU and size needs."""
+    validate_request(region=region, architecture=architecture, strategy=None)
+    tpl = template_from_ref(template)
+    architectures = [architecture] if architecture else tpl.architectures
+    advice = costs.instance_advice(document=tpl.document or {}, region=region, architectures=architectures)
+    advice["template_name"] = tpl.name
+    return advice

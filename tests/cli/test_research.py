@@ -46,3 +46,13 @@ def test_diff_of_an_unknown_image_exits_nonzero(two_versions, cli):
     old, _new = two_versions
     run = cli("ami", "diff", old.ami_id, "ami-ffffffffffffffff0")
     assert run.exit_code != 0 and "not found" in run.stderr.lower()
+
+
+def test_costs_shows_the_instance_advice(live, cli):
+    TemplateFactory(slug="rstats", name="R stats", document={"name": "R stats",
+                                                               "instance_defaults": {"type": "r6i.large"}})
+    body = cli("ami", "costs", "rstats", "-r", "us-east-1", "--json").ok().json()
+    assert body["instance_advice"]["recommended"]["instance_type"] == "r7g.large"
+    out = cli("ami", "costs", "rstats", "-r", "us-east-1").ok().stdout
+    assert "Instance advice" in out and "r7g.large" in out and "r6i.large" in out and "← recommended" in out
+    assert "arm64 saves 15 % against x86_64" in out
