@@ -8,17 +8,15 @@ with prefix terms built from sanitised words, ranked with ``SearchRank``); on SQ
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 
 import django_filters
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
 from django.db import connection
-from django.db.models import Case, Exists, F, FloatField, Func, OuterRef, Q, QuerySet, TextField, Value, When
-from django.db.models.functions import Cast, Ln, Lower
-from django.utils import timezone
+from django.db.models import Exists, F, Func, OuterRef, Q, QuerySet, TextField, Value
+from django.db.models.functions import Cast, Lower
 
 from amis.models import AMI, AMIRegion
-from amis.ranking import bayesian_rating, ranking_settings
+from amis.ranking import best_score_expression
 from registry.aws import COMMERCIAL_REGIONS
 
 # The text-search configuration: English stemming ("models" finds "model"); prefix terms make
@@ -61,23 +59,6 @@ def search_vector() -> SearchVector:
 def search_query(terms: list[str]) -> SearchQuery:
     """``t1:* & t2:*`` — every word must match, each as a prefix. Safe: terms are alphanumeric."""
     return SearchQuery(" & ".join(f"{t}:*" for t in terms), search_type="raw", config=SEARCH_CONFIG)
-
-
-def best_score_expression():
-    """The default "best" order as one SQL expression (weights from ``amis.ranking``).
-
-    A Bayesian average (so one 5-star review does not beat fifty 4.8s), plus a log of downloads,
-    plus a bonus for fresh entries, minus a penalty that sinks deprecated entries.
-    """
-    p = ranking_settings()
-    bayes = bayesian_rating(count="rating_count", average="rating_avg")
-    downloads = Ln(Cast("download_count", FloatField()) + Value(1.0))
-    fresh_since = timezone.now() - timedelta(days=p["fresh_days"])
-    fresh = Case(When(created_at__gte=fresh_since, then=Value(p["fresh_bonus"])), default=Value(0.0),
-                 output_field=FloatField())
-    deprecated = Case(When(status=AMI.Status.DEPRECATED, then=Value(-p["deprecated_penalty"])),
-                      default=Value(0.0), output_field=FloatField())
-    return Cast(bayes + Value(p["download_weight"]) * downloads + fresh + deprecated, FloatField())
 
 
 class AMIFilter(django_filters.FilterSet):

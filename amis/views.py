@@ -22,7 +22,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from rest_framework.exceptions import ValidationError as DRFValidationError
 
-from amis import citation, software
+from amis import citation, ranking, software
 from amis import selectors as ami_selectors
 from amis import services as ami_services
 from amis.aws_copy import ami_copy_request
@@ -166,6 +166,9 @@ def _page_context(request, ami: AMI, forms: dict) -> dict:
         "cite_bibtex": citation.citation_bibtex(
             ami, url=request.build_absolute_uri(reverse("web:ami-detail", kwargs={"ref": ami.pk}))),
         "software": _software_context(ami, user),
+        # "Why this rank" and the stale badge: the same components as the "best" order.
+        "rank": ranking.rank_explain(
+            ami, can_see=lambda other: ami_selectors.ami_get_visible(user=user, ref=str(other.pk)) is not None),
     }
     if is_owner:
         ctx.update({
