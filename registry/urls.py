@@ -7,7 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from registry import api as registry_api
 from registry import audit_api, health
-from registry.composers import gdpr_api
+from registry.composers import compare_api, gdpr_api
 
 api_v1 = [
     path("auth/register", registry_api.RegisterApi.as_view(), name="auth-register"),
@@ -17,6 +17,7 @@ api_v1 = [
     path("users/<str:username>", gdpr_api.UserEraseApi.as_view(), name="user-erase"),
     path("audit/", audit_api.AuditEventListApi.as_view(), name="audit-list"),
     path("compliance/report", audit_api.ComplianceReportApi.as_view(), name="compliance-report"),
+    path("compare", compare_api.CompareApi.as_view(), name="compare"),
     path("", include("templates.urls")),
     path("", include("amis.urls")),
     path("", include("amis.urls_aws")),
