@@ -192,6 +192,42 @@ class Download(models.Model):
         ]
 
 
+class Launch(models.Model):
+    """One workstation launch reported by a client (``amis.launches``): from an AMI or by script,
+    how long it took and whether it worked. The success metrics (launch time, success rate, speed-up)
+    are measured from these rows; ``Download`` stays the per-AMI counter."""
+
+    class Method(models.TextChoices):
+        AMI = "ami", "From an AMI"
+        SCRIPT = "script", "Provisioned by script"
+
+    # SET_NULL: the measurement outlives a deleted draft entry or template.
+    ami = models.ForeignKey(AMI, null=True, blank=True, on_delete=models.SET_NULL, related_name="launches")
+    template = models.ForeignKey("templates.Template", null=True, blank=True, on_delete=models.SET_NULL,
+                                 related_name="+")
+    region = models.CharField(max_length=32)
+    method = models.CharField(max_length=10, choices=Method.choices)
+    resolution_method = models.CharField(max_length=32, blank=True, default="")
+    instance_type = models.CharField(max_length=32, blank=True, default="")
+    seconds = models.FloatField(null=True, blank=True, help_text="Until the workstation was ready, when measured.")
+    succeeded = models.BooleanField(default=True)
+    error = models.CharField(max_length=200, blank=True, default="")
+    client = models.CharField(max_length=100, blank=True, default="")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                             related_name="+")
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "ami_launches"
+        ordering = ["-at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(method__in=["ami", "script"]), name="launch_method_valid"),
+            models.CheckConstraint(condition=Q(seconds__isnull=True) | Q(seconds__gte=0), name="launch_seconds_positive"),
+        ]
+        indexes = [models.Index(fields=["at"], name="launch_at_idx"),
+                   models.Index(fields=["ami", "at"], name="launch_ami_at_idx")]
+
+
 class DownloadDaily(models.Model):
     """Per-day download counts, kept when raw ``ami_downloads`` rows pass their retention."""
 

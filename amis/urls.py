@@ -1,10 +1,11 @@
 """Routes of API.md *Community AMIs* (``/copy`` lives in ``amis.urls_aws``)."""
 from django.urls import path
 
-from amis import api, software_api
+from amis import api, launches_api, software_api
 
 urlpatterns = [
     path("amis/", api.AmiListCreateApi.as_view(), name="ami-list"),
+    path("launches", launches_api.LaunchCreateApi.as_view(), name="launch-create"),
     # Before amis/<ami>: "diff" is no AMI reference.
     path("amis/diff", software_api.AmiDiffApi.as_view(), name="ami-diff"),
     path("amis/<str:ami>", api.AmiDetailApi.as_view(), name="ami-detail"),

@@ -26,6 +26,7 @@ api_v1 = [
     path("amis/<str:ami>/shares/", include("sharing.urls")),
     path("", include("resolver.urls")),
     path("", include("notifications.urls")),
+    path("", include("dashboard.urls")),
 ]
 
 urlpatterns = [

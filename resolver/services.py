@@ -39,7 +39,7 @@ from amis.selectors import ami_get_visible
 from registry import aws, metrics
 from registry.errors import ApplicationError, Forbidden, Unprocessable
 from registry.permissions import is_moderator
-from resolver import cache, costs
+from resolver import cache, costs, usage
 from resolver.answers import cached_answer_still_valid, now_iso, present, resolution
 from resolver.concurrency import in_thread, pool
 from resolver.context import ERROR, FAILED, REGISTRY, context_build, preferred_architecture
@@ -82,6 +82,7 @@ def resolve(*, template: Template | str, region: str, architecture: str | None =
                     hit["cached"] = True
                     hit["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
                     metrics.RESOLUTIONS.labels(method=hit["resolution_method"], outcome="cached").inc()
+                    usage.resolution_count(hit["resolution_method"])
                     return present(hit, details=details)
                 metrics.CACHE_EVENTS.labels(cache="resolution", result="stale").inc()
                 cache.resolution_delete(key)
@@ -100,9 +101,11 @@ def resolve(*, template: Template | str, region: str, architecture: str | None =
         if key is not None and not degraded:
             cache.resolution_set(key, answer)
         metrics.RESOLUTIONS.labels(method=answer["resolution_method"], outcome="resolved").inc()
+        usage.resolution_count(answer["resolution_method"])
         return present(answer, details=details)
     except Unprocessable as exc:
         metrics.RESOLUTIONS.labels(method=FAILED, outcome=exc.code).inc()
+        usage.resolution_count(FAILED)
         raise
     finally:
         metrics.RESOLUTION_LATENCY.observe(time.perf_counter() - started)
