@@ -26,6 +26,22 @@ class AMIRegionOutputSerializer(serializers.Serializer):
         return "origin" if obj.is_source else (obj.copied_from or "")
 
 
+class AuthorSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    orcid = serializers.CharField(help_text='0000-0002-1825-0097 form, or "".')
+
+
+class LinkSerializer(serializers.Serializer):
+    title = serializers.CharField()
+    url = serializers.URLField()
+    doi = serializers.CharField(required=False)
+
+
+class FundingSerializer(serializers.Serializer):
+    funder = serializers.CharField()
+    award = serializers.CharField()
+
+
 class AMIOutputSerializer(serializers.Serializer):
     """The AMI object. Needs ``regions`` prefetched and ``template``/``creator`` selected (the
     selectors do it), so a page costs a constant number of queries."""
@@ -63,6 +79,14 @@ class AMIOutputSerializer(serializers.Serializer):
     ena_support = serializers.BooleanField(allow_null=True)
     imds_support = serializers.CharField()
     replacement = serializers.SerializerMethodField(help_text="AMI id of the replacement of a deprecated entry.")
+    # Research metadata (amis.research): how to cite the image and what it belongs to.
+    doi = serializers.CharField(help_text='Bare DOI ("" when none).')
+    authors = AuthorSerializer(many=True)
+    papers = LinkSerializer(many=True)
+    datasets = LinkSerializer(many=True)
+    notebooks = LinkSerializer(many=True)
+    license = serializers.CharField(help_text='SPDX licence id ("" when none).')
+    funding = FundingSerializer(many=True)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
     submitted_at = serializers.DateTimeField(allow_null=True)

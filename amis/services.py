@@ -16,6 +16,8 @@ from amis.aws_public import ami_public_sync_enqueue
 from amis.aws_retire import ami_aws_deprecate_enqueue, ami_aws_revoke_enqueue, ami_deregister_enqueue
 from amis.metadata import CATEGORY_MAX, DESCRIPTION_MAX, NAME_MAX, VERSION_MAX, tags_clean, text_clean
 from amis.models import AMI, AMIRegion
+from amis.research import CLEANERS as RESEARCH_CLEANERS
+from amis.research import RESEARCH_FIELDS
 from amis.scanner import ami_scan_gate, ami_scan_request
 from amis.selectors import ami_is_registered, ami_require_manage, ami_require_owner
 from amis.signals import ami_changed_notify
@@ -29,8 +31,8 @@ from templates.selectors import template_get
 
 S = AMI.Status
 
-# What ``ami_update`` may change: descriptive metadata only, never the facts AWS reports.
-EDITABLE_FIELDS = ("name", "description", "tags", "category", "version")
+# What ``ami_update`` may change: descriptive and research metadata, never the facts AWS reports.
+EDITABLE_FIELDS = ("name", "description", "tags", "category", "version", *RESEARCH_FIELDS)
 # Statuses in which the owner may still edit the entry's metadata (ami_update). Frozen while a
 # moderator reviews it (pending_review) and once revoked.
 EDITABLE_STATUSES = frozenset({S.DRAFT, S.REJECTED, S.APPROVED, S.DEPRECATED})
@@ -309,7 +311,9 @@ def ami_register(*, user, ami_id: str, region: str, name: str, description: str 
 
 @transaction.atomic
 def ami_update(*, ami: AMI, user, **changes) -> AMI:
-    """Edit an entry's descriptive metadata: ``name``, ``description``, ``tags``, ``category``, ``version``.
+    """Edit an entry's descriptive metadata: ``name``, ``description``, ``tags``, ``category``, ``version``,
+    and its research metadata (``doi``, ``authors``, ``papers``, ``datasets``, ``notebooks``,
+    ``license``, ``funding``; rules in ``amis.research``, errors naming the field).
 
     Owner or moderator. Allowed while ``draft``, ``rejected`` (to fix and resubmit), ``approved``
     and ``deprecated``; 409 while ``pending_review`` (the moderator reviews a fixed text) and once
@@ -331,6 +335,7 @@ def ami_update(*, ami: AMI, user, **changes) -> AMI:
         "category": lambda v: text_clean("category", v, max_length=CATEGORY_MAX),
         "version": lambda v: text_clean("version", v, max_length=VERSION_MAX),
         "tags": tags_clean,
+        **RESEARCH_CLEANERS,
     }
     before, after = {}, {}
     for field, value in changes.items():

@@ -18,9 +18,11 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from rest_framework.exceptions import ValidationError as DRFValidationError
 
+from amis import citation, ranking, software
 from amis import selectors as ami_selectors
 from amis import services as ami_services
 from amis.aws_copy import ami_copy_request
@@ -158,6 +160,15 @@ def _page_context(request, ami: AMI, forms: dict) -> dict:
         "available_regions": [r.region for r in regions if r.state == AMIRegion.State.AVAILABLE],
         "template_slug": ami.template.slug if ami.template_id else "",
         "histogram": _histogram_rows(ami_selectors.ami_rating_histogram(ami=ami)),
+        # "Cite this image": the same facts and BibTeX as GET /amis/{ami}/citation.bib.
+        "cite": citation.citation_facts(ami),
+        "research_links": [("Papers", ami.papers), ("Data sets", ami.datasets), ("Notebooks", ami.notebooks)],
+        "cite_bibtex": citation.citation_bibtex(
+            ami, url=request.build_absolute_uri(reverse("web:ami-detail", kwargs={"ref": ami.pk}))),
+        "software": _software_context(ami, user),
+        # "Why this rank" and the stale badge: the same components as the "best" order.
+        "rank": ranking.rank_explain(
+            ami, can_see=lambda other: ami_selectors.ami_get_visible(user=user, ref=str(other.pk)) is not None),
     }
     if is_owner:
         ctx.update({
@@ -177,6 +188,17 @@ def _page_context(request, ami: AMI, forms: dict) -> dict:
                                                     forms=forms):
         ctx.update(section or {})
     return ctx
+
+
+def _software_context(ami: AMI, user) -> dict:
+    """The page's software section: highlights, packages, and the diff link to the version it replaced."""
+    manifest = software.ami_software_manifest(ami)
+    previous = software.ami_software_predecessor(ami)
+    # Linked only when the viewer may see it (a private predecessor must not leak).
+    if previous is not None and ami_selectors.ami_get_visible(user=user, ref=str(previous.pk)) is None:
+        previous = None
+    return {"manifest": manifest, "previous": previous,
+            "highlights": [(k, manifest[k]) for k in software.HIGHLIGHTS if manifest.get(k)]}
 
 
 def ami_page_render(request, ami: AMI, *, exc: ApplicationError | None = None, **forms) -> HttpResponse:
@@ -263,3 +285,23 @@ def ami_deprecate(request, ref: str):
             messages.success(request, "Marked as deprecated.")
             return redirect("web:ami-detail", ref=ami.pk)
     return ami_page_render(request, ami, deprecate_form=form, open_panel="deprecate")
+
+
+# --- Diff -----------------------------------------------------------------------------------------------
+
+@require_GET
+def ami_diff_page(request):
+    """``/amis/diff/?a=&b=``: what changed between two images (the API's ``GET /amis/diff``)."""
+    refs = {k: request.GET.get(k, "").strip() for k in ("a", "b")}
+    context: dict = {"refs": refs, "diff": None}
+    if refs["a"] and refs["b"]:
+        a = ami_get_visible_or_404(user=request.user, ref=refs["a"])
+        b = ami_get_visible_or_404(user=request.user, ref=refs["b"])
+        diff = software.ami_software_diff(a, b)
+        context.update({
+            "a": a, "b": b, "diff": diff,
+            # Facts either image states, in FACT_KEYS order; "from" is not a template-friendly key.
+            "fact_rows": [(k, diff[k]) for k in software.FACT_KEYS if diff[k]["a"] or diff[k]["b"]],
+            "changed": [{**c, "old": c["from"]} for c in diff["changed"]],
+        })
+    return render(request, "amis/diff.html", context)

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "sharing",
     "resolver",
     "notifications",
+    "dashboard",
 ]
 
 MIDDLEWARE = [
@@ -295,6 +296,8 @@ CELERY_BEAT_SCHEDULE = {
     **CELERY_BEAT_SCHEDULE,
     "trust-rescan-due": {"task": "amis.rescan_due", "schedule": 3600.0},
     "trust-retention": {"task": "registry.retention_run", "schedule": 24 * 3600.0},
+    # The dashboard's resolutions by tier per day (resolver.usage).
+    "resolver-resolution-counts": {"task": "resolver.resolution_counts_flush", "schedule": 300.0},
 }
 
 LOGGING = {
