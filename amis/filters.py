@@ -12,7 +12,7 @@ import re
 
 import django_filters
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
-from django.db.models import Exists, F, OuterRef, Q, QuerySet, TextField
+from django.db.models import Exists, F, Func, OuterRef, Q, QuerySet, TextField, Value
 from django.db.models.functions import Cast, Lower
 
 from amis.models import AMI, AMIRegion
@@ -44,15 +44,21 @@ def search_terms(text: str) -> list[str]:
 
 
 def search_vector() -> SearchVector:
-    """Weighted document: name (A); tags, template name/slug (B); description, creator (C).
+    """Weighted document: name, DOI (A); tags, template name/slug (B); description, creator, authors
+    (with ORCID iDs), licence (C).
 
-    The definition of the stored ``AMI.search_document`` (which the database computes with the
-    same texts and weights, ``ami_search_document`` in amis/migrations/0003; a test holds the two
-    equal). Searching reads the stored, GIN-indexed column, never this per-row expression."""
-    return (SearchVector("name", weight="A", config=SEARCH_CONFIG)
+    The definition of the stored ``AMI.search_document``, which the database computes with the
+    same texts and weights (``ami_search_document_of`` in amis/migrations/0004; a test holds the
+    two equal). Searching reads the stored, GIN-indexed column, never this per-row expression."""
+    # A DOI is one token to the parser ("10.5281/zenodo.1"); its words are indexed apart so that
+    # every part of it can be searched for, as the terms of a query are.
+    doi_words = Func(F("doi"), Value(r"[^A-Za-z0-9]+"), Value(" "), Value("g"), function="regexp_replace",
+                     output_field=TextField())
+    return (SearchVector("name", doi_words, weight="A", config=SEARCH_CONFIG)
             + SearchVector(Cast("tags", TextField()), "template__name", "template__slug", weight="B",
                            config=SEARCH_CONFIG)
-            + SearchVector("description", "creator__username", weight="C", config=SEARCH_CONFIG))
+            + SearchVector("description", "creator__username", Cast("authors", TextField()), "license", weight="C",
+                           config=SEARCH_CONFIG))
 
 
 def search_query(terms: list[str], expansions: dict[str, list[str]] | None = None) -> SearchQuery:
@@ -65,7 +71,7 @@ def search_query(terms: list[str], expansions: dict[str, list[str]] | None = Non
 
 class AMIFilter(django_filters.FilterSet):
     """Filters of API.md's browse: q, category, architecture, region, template, creator, verified,
-    min_rating, status, ordering. Without ``status``, revoked entries are left out."""
+    min_rating, has_doi, status, ordering. Without ``status``, revoked entries are left out."""
 
     q = django_filters.CharFilter(method="filter_q", max_length=1000)
     category = django_filters.CharFilter(field_name="category", lookup_expr="iexact", max_length=100)
@@ -75,6 +81,7 @@ class AMIFilter(django_filters.FilterSet):
     creator = django_filters.CharFilter(field_name="creator__username", max_length=150)
     verified = django_filters.ChoiceFilter(choices=BOOLEAN_CHOICES, method="filter_verified")
     min_rating = django_filters.NumberFilter(field_name="rating_avg", lookup_expr="gte", min_value=0, max_value=5)
+    has_doi = django_filters.ChoiceFilter(choices=BOOLEAN_CHOICES, method="filter_has_doi")
     status = django_filters.ChoiceFilter(choices=AMI.Status.choices)
     ordering = django_filters.ChoiceFilter(choices=[(k, k) for k in ORDERINGS], method="filter_noop")
 
@@ -94,12 +101,12 @@ class AMIFilter(django_filters.FilterSet):
             return (queryset.filter(search_document=query)
                     .annotate(search_rank=SearchRank(F("search_document"), query)))
         # SQLite/other fallback: every word must appear somewhere (case-insensitive).
-        queryset = queryset.annotate(_tags_text=Cast("tags", TextField()))
+        queryset = queryset.annotate(_tags_text=Cast("tags", TextField()), _authors_text=Cast("authors", TextField()))
         for term in terms:
             queryset = queryset.filter(
                 Q(name__icontains=term) | Q(description__icontains=term) | Q(_tags_text__icontains=term)
                 | Q(template__name__icontains=term) | Q(template__slug__icontains=term)
-                | Q(creator__username__icontains=term))
+                | Q(creator__username__icontains=term) | Q(doi__icontains=term) | Q(_authors_text__icontains=term))
         return queryset
 
     def filter_region(self, queryset, name, value):
@@ -113,6 +120,10 @@ class AMIFilter(django_filters.FilterSet):
 
     def filter_verified(self, queryset, name, value):
         return queryset.filter(verified=value in ("true", "1"))
+
+    def filter_has_doi(self, queryset, name, value):
+        with_doi = ~Q(doi="")
+        return queryset.filter(with_doi if value in ("true", "1") else ~with_doi)
 
     def filter_noop(self, queryset, name, value):
         return queryset  # ordering is applied after filtering, in filter_queryset

@@ -1,6 +1,6 @@
 """The stored search index of the catalogue (PostgreSQL): documents, vocabulary, generation.
 
-``amis/migrations/0003`` creates the pieces and the triggers that keep them current; this module
+``amis/migrations/0004`` creates the pieces and the triggers that keep them current; this module
 is their Python side:
 
 - ``search_index_rebuild()``: recompute every AMI's search document and region array, and the
@@ -34,18 +34,19 @@ def is_indexed() -> bool:
 REBUILD = r"""
 UPDATE ami_registry a
 SET search_document = ami_search_document_of(
-        a.name, a.tags::text,
+        a.name, a.doi, a.tags::text,
         (SELECT t.name FROM workstation_templates t WHERE t.id = a.template_id),
         (SELECT t.slug FROM workstation_templates t WHERE t.id = a.template_id),
-        a.description, (SELECT u.username FROM auth_user u WHERE u.id = a.creator_id)),
+        a.description, (SELECT u.username FROM auth_user u WHERE u.id = a.creator_id), a.authors::text, a.license),
     available_regions = ami_available_regions(a.id);
 INSERT INTO ami_search_words (word)
 SELECT DISTINCT w
 FROM ami_registry a
 LEFT JOIN workstation_templates t ON t.id = a.template_id
 LEFT JOIN auth_user u ON u.id = a.creator_id,
-LATERAL regexp_split_to_table(lower(ami_search_text_of(a.name, a.tags::text, t.name, t.slug, a.description,
-                                                       u.username)), '[^[:alnum:]]+') AS w
+LATERAL regexp_split_to_table(lower(ami_search_text_of(a.name, a.doi, a.tags::text, t.name, t.slug,
+                                                       a.description, u.username, a.authors::text, a.license)),
+                               '[^[:alnum:]]+') AS w
 WHERE length(w) BETWEEN 3 AND 64
 ON CONFLICT DO NOTHING;
 """

@@ -250,7 +250,11 @@ def seed_scale(*, amis: int, ratings: int, downloads: int, replace: bool = False
                 (created + timedelta(days=200)).isoformat() if status == "deprecated" else "\\N",
                 (created + timedelta(days=100)).isoformat() if status == "revoked" else "\\N",
                 created.isoformat(), created.isoformat(), "\\N", str(rng.randint(1, n_users)), "\\N",
-                str(template_id) if template_id else "\\N", "[]", "0"))
+                str(template_id) if template_id else "\\N", "[]", "0",
+                f"10.5281/zenodo.{rng.randint(1000000, 9999999)}" if rng.random() < 0.1 else "",
+                f'[{{"name": "{FIRST[i % len(FIRST)].title()} {LAST[i % len(LAST)].title()}", "orcid": ""}}]'
+                if rng.random() < 0.3 else "[]", "[]", "[]", "[]",
+                rng.choice(("MIT", "Apache-2.0", "GPL-3.0-only", "CC-BY-4.0", "")), "[]"))
             copy_state = "available" if rng.random() > 0.03 else rng.choice(("pending", "failed"))
             region_rows.append((str(2 * i + 1), source, image, "available", "t", "", "", "{}", created.isoformat(),
                                 created.isoformat(), pk))
@@ -265,7 +269,8 @@ def seed_scale(*, amis: int, ratings: int, downloads: int, replace: bool = False
             "scan_status", "security_score", "public_requested", "rating_avg", "rating_count", "rating_sum",
             "download_count", "status_reason", "submitted_at", "approved_at", "deprecated_at", "revoked_at",
             "created_at", "updated_at", "approved_by_id", "creator_id", "replacement_id", "template_id",
-            "available_regions", "best_score"), ami_rows)
+            "available_regions", "best_score", "doi", "authors", "papers", "datasets", "notebooks", "license",
+            "funding"), ami_rows)
         _copy(cursor, "ami_regions", ("id", "region", "image_id", "state", "is_source", "copied_from", "error",
                                       "findings", "created_at", "updated_at", "ami_id"), region_rows)
         cursor.execute("SELECT setval(pg_get_serial_sequence('ami_regions', 'id'), %s)", [2 * amis])

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('amis', '0002_signatures_and_scans'),
+        ('amis', '0003_research_citations_software_launches'),
         ('templates', '0001_initial'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
@@ -76,21 +76,24 @@ CREATE EXTENSION IF NOT EXISTS pg_trgm;
 -- The document the browse searches: the same weights and texts as the former on-the-fly
 -- SearchVector — name (A); tags, template name and slug (B); description, creator (C).
 -- Over plain texts (inlinable, immutable): the triggers and the set-based rebuild both call it.
-CREATE OR REPLACE FUNCTION ami_search_document_of(name text, tags text, template_name text,
-                                                  template_slug text, description text, username text)
+CREATE OR REPLACE FUNCTION ami_search_document_of(name text, doi text, tags text, template_name text,
+                                                  template_slug text, description text, username text,
+                                                  authors text, license text)
 RETURNS tsvector LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT setweight(to_tsvector('english'::regconfig, COALESCE(name, '')), 'A')
+    SELECT setweight(to_tsvector('english'::regconfig, COALESCE(name, '') || ' '
+                                 || COALESCE(regexp_replace(doi, '[^A-Za-z0-9]+', ' ', 'g'), '')), 'A')
         || setweight(to_tsvector('english'::regconfig, COALESCE(tags, '') || ' ' || COALESCE(template_name, '')
                                  || ' ' || COALESCE(template_slug, '')), 'B')
-        || setweight(to_tsvector('english'::regconfig, COALESCE(description, '') || ' '
-                                 || COALESCE(username, '')), 'C')
+        || setweight(to_tsvector('english'::regconfig, COALESCE(description, '') || ' ' || COALESCE(username, '')
+                                 || ' ' || COALESCE(authors, '') || ' ' || COALESCE(license, '')), 'C')
 $$;
 
 -- The same texts, for the vocabulary of typo tolerance.
-CREATE OR REPLACE FUNCTION ami_search_text_of(name text, tags text, template_name text,
-                                              template_slug text, description text, username text)
+CREATE OR REPLACE FUNCTION ami_search_text_of(name text, doi text, tags text, template_name text,
+                                              template_slug text, description text, username text,
+                                              authors text, license text)
 RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT concat_ws(' ', name, tags, template_name, template_slug, description, username)
+    SELECT concat_ws(' ', name, doi, tags, template_name, template_slug, description, username, authors, license)
 $$;
 
 -- Every word any document has held (lower case, 3–64 characters): the vocabulary a misspelt
@@ -118,10 +121,11 @@ DECLARE
 BEGIN
     SELECT t.name, t.slug INTO template_name, template_slug FROM workstation_templates t WHERE t.id = NEW.template_id;
     SELECT u.username INTO username FROM auth_user u WHERE u.id = NEW.creator_id;
-    NEW.search_document := ami_search_document_of(NEW.name, NEW.tags::text, template_name, template_slug,
-                                                  NEW.description, username);
-    PERFORM ami_search_words_add(ami_search_text_of(NEW.name, NEW.tags::text, template_name, template_slug,
-                                                    NEW.description, username));
+    NEW.search_document := ami_search_document_of(NEW.name, NEW.doi, NEW.tags::text, template_name, template_slug,
+                                                  NEW.description, username, NEW.authors::text, NEW.license);
+    PERFORM ami_search_words_add(ami_search_text_of(NEW.name, NEW.doi, NEW.tags::text, template_name,
+                                                    template_slug, NEW.description, username, NEW.authors::text,
+                                                    NEW.license));
     RETURN NEW;
 END;
 $$;
@@ -133,15 +137,18 @@ DROP TRIGGER IF EXISTS ami_search_document_update ON ami_registry;
 CREATE TRIGGER ami_search_document_update BEFORE UPDATE ON ami_registry
     FOR EACH ROW WHEN (OLD.name IS DISTINCT FROM NEW.name OR OLD.description IS DISTINCT FROM NEW.description
                        OR OLD.tags IS DISTINCT FROM NEW.tags OR OLD.template_id IS DISTINCT FROM NEW.template_id
-                       OR OLD.creator_id IS DISTINCT FROM NEW.creator_id OR NEW.search_document IS NULL)
+                       OR OLD.creator_id IS DISTINCT FROM NEW.creator_id OR OLD.doi IS DISTINCT FROM NEW.doi
+                       OR OLD.authors IS DISTINCT FROM NEW.authors OR OLD.license IS DISTINCT FROM NEW.license
+                       OR NEW.search_document IS NULL)
     EXECUTE FUNCTION ami_search_document_trigger();
 
 -- A renamed template or user: the documents that show its name follow in the same transaction.
 CREATE OR REPLACE FUNCTION ami_search_template_renamed() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE ami_registry a SET search_document = ami_search_document_of(a.name, a.tags::text, NEW.name, NEW.slug,
-                                                                       a.description, u.username)
+    UPDATE ami_registry a SET search_document = ami_search_document_of(a.name, a.doi, a.tags::text, NEW.name,
+                                                                       NEW.slug, a.description, u.username,
+                                                                       a.authors::text, a.license)
     FROM ami_registry a2 LEFT JOIN auth_user u ON u.id = a2.creator_id
     WHERE a2.id = a.id AND a.template_id = NEW.id;
     PERFORM ami_search_words_add(NEW.name || ' ' || NEW.slug);
@@ -156,8 +163,9 @@ CREATE TRIGGER ami_search_template_renamed AFTER UPDATE ON workstation_templates
 CREATE OR REPLACE FUNCTION ami_search_user_renamed() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE ami_registry a SET search_document = ami_search_document_of(a.name, a.tags::text, t.name, t.slug,
-                                                                       a.description, NEW.username)
+    UPDATE ami_registry a SET search_document = ami_search_document_of(a.name, a.doi, a.tags::text, t.name,
+                                                                       t.slug, a.description, NEW.username,
+                                                                       a.authors::text, a.license)
     FROM ami_registry a2 LEFT JOIN workstation_templates t ON t.id = a2.template_id
     WHERE a2.id = a.id AND a.creator_id = NEW.id;
     PERFORM ami_search_words_add(NEW.username);
@@ -258,10 +266,10 @@ DROP FUNCTION IF EXISTS ami_search_template_renamed();
 DROP TRIGGER IF EXISTS ami_search_document_update ON ami_registry;
 DROP TRIGGER IF EXISTS ami_search_document_insert ON ami_registry;
 DROP FUNCTION IF EXISTS ami_search_document_trigger();
-DROP FUNCTION IF EXISTS ami_search_text_of(text, text, text, text, text, text);
+DROP FUNCTION IF EXISTS ami_search_text_of(text, text, text, text, text, text, text, text, text);
 DROP FUNCTION IF EXISTS ami_search_words_add(text);
 DROP TABLE IF EXISTS ami_search_words;
-DROP FUNCTION IF EXISTS ami_search_document_of(text, text, text, text, text, text);
+DROP FUNCTION IF EXISTS ami_search_document_of(text, text, text, text, text, text, text, text, text);
 DROP INDEX IF EXISTS ami_search_document_idx;
 DROP INDEX IF EXISTS ami_available_regions_idx;
 """
@@ -271,18 +279,19 @@ DROP INDEX IF EXISTS ami_available_regions_idx;
 REBUILD = r"""
 UPDATE ami_registry a
 SET search_document = ami_search_document_of(
-        a.name, a.tags::text,
+        a.name, a.doi, a.tags::text,
         (SELECT t.name FROM workstation_templates t WHERE t.id = a.template_id),
         (SELECT t.slug FROM workstation_templates t WHERE t.id = a.template_id),
-        a.description, (SELECT u.username FROM auth_user u WHERE u.id = a.creator_id)),
+        a.description, (SELECT u.username FROM auth_user u WHERE u.id = a.creator_id), a.authors::text, a.license),
     available_regions = ami_available_regions(a.id);
 INSERT INTO ami_search_words (word)
 SELECT DISTINCT w
 FROM ami_registry a
 LEFT JOIN workstation_templates t ON t.id = a.template_id
 LEFT JOIN auth_user u ON u.id = a.creator_id,
-LATERAL regexp_split_to_table(lower(ami_search_text_of(a.name, a.tags::text, t.name, t.slug, a.description,
-                                                       u.username)), '[^[:alnum:]]+') AS w
+LATERAL regexp_split_to_table(lower(ami_search_text_of(a.name, a.doi, a.tags::text, t.name, t.slug,
+                                                       a.description, u.username, a.authors::text, a.license)),
+                               '[^[:alnum:]]+') AS w
 WHERE length(w) BETWEEN 3 AND 64
 ON CONFLICT DO NOTHING;
 """
