@@ -290,12 +290,13 @@ def seed_scale(*, amis: int, ratings: int, downloads: int, replace: bool = False
         # divides it) mod n_users are distinct for k < n_users.
         stride = 7919 if n_users % 7919 else 7907
         cursor.execute("""
-            INSERT INTO ami_ratings (rating, review, is_hidden, hidden_reason, created_at, updated_at, ami_id, user_id)
+            INSERT INTO ami_ratings (rating, review, is_hidden, hidden_reason, helpful_count, created_at, updated_at,
+                                     ami_id, user_id)
             SELECT LEAST(5, GREATEST(1, round(1 + 4 * p.quality + (random() - 0.5) * 2.5)))::smallint,
                    CASE WHEN random() < 0.3 THEN 'Works well for our group; '
                         || (ARRAY['setup was quick', 'drivers ok', 'would use again', 'needs newer packages',
                                   'great for teaching'])[1 + floor(random() * 5)::int] ELSE '' END,
-                   random() < 0.003, '', now() - random() * interval '700 days', now(), p.ami_id,
+                   random() < 0.003, '', 0, now() - random() * interval '700 days', now(), p.ami_id,
                    1 + ((p.user_offset + k::bigint * %s) %% %s)
             FROM seed_plan p, generate_series(0, p.n_ratings - 1) AS k
         """, [stride, n_users])
