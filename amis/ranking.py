@@ -363,7 +363,14 @@ def best_score_refresh(*, ami_ids=None) -> int:
 
 
 def best_score_on_save(sender, instance, raw=False, **kwargs) -> None:
-    """``post_save`` of an AMI: its status, counters or creation time may have changed (fixtures
-    loaded raw are refreshed by the periodic task)."""
-    if not raw:
-        best_score_refresh(ami_ids=[instance.pk])
+    """``post_save`` of an AMI (its status, counters or creation time may have changed — and an
+    approved later version supersedes its earlier ones), of a scan or of a recorded download
+    (both read by components). Fixtures loaded raw are left to the periodic task."""
+    if raw:
+        return
+    if isinstance(instance, AMI):
+        siblings = AMI.objects.filter(creator_id=instance.creator_id, name=instance.name,
+                                      template_id=instance.template_id).values_list("pk", flat=True)
+        best_score_refresh(ami_ids=[instance.pk, *(siblings if instance.creator_id else [])])
+    else:
+        best_score_refresh(ami_ids=[instance.ami_id])

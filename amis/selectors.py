@@ -130,8 +130,8 @@ def ami_lookup_q(ref: str) -> Q | None:
     if aws.is_ami_id(ref):  # anything else (including NUL bytes PostgreSQL refuses) cannot match
         # One id subquery (a UNION of two indexed look-ups), not "ami_id = x OR pk IN (...)":
         # PostgreSQL cannot answer that OR from an index and would read the whole table.
-        return Q(pk__in=AMI.objects.filter(ami_id=ref).values("pk").union(
-            AMIRegion.objects.filter(image_id=ref).values("ami_id")))
+        return Q(pk__in=AMI.objects.filter(ami_id=ref).order_by().values("pk").union(
+            AMIRegion.objects.filter(image_id=ref).order_by().values("ami_id")))
     return None
 
 
