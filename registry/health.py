@@ -92,6 +92,8 @@ def metrics_view(request):
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
+        for collector in metrics.SCRAPE_COLLECTORS:  # gauges read at scrape time (the dashboard's)
+            registry.register(collector)
     else:
         registry = REGISTRY
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

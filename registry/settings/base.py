@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "sharing",
     "resolver",
     "notifications",
+    "dashboard",
 ]
 
 MIDDLEWARE = [
@@ -65,6 +66,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "registry.middleware.RequestContextMiddleware",
+    "registry.middleware.ApiNotFoundMiddleware",
     # A write refused because the job queue is down → the 503 page with Retry-After.
     "registry.broker.BrokerUnavailableMiddleware",
 ]
@@ -161,6 +163,8 @@ def _rate(name: str, default: str):
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
+        # The real cws client sends the token as X-API-Key (registry/authentication.py).
+        "registry.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
@@ -218,6 +222,12 @@ USE_TZ = True
 AWS_ENDPOINT_URL = env("AWS_ENDPOINT_URL", default="")
 AWS_DEFAULT_REGION = env("AWS_DEFAULT_REGION", default="us-east-1")
 AWS_MAX_ATTEMPTS = env.int("AWS_MAX_ATTEMPTS", default=5)
+# The cws protocol version /api/v1/status reports: the real client refuses a daemon whose major
+# differs from its own or whose minor is lower (the client built from compat/ is 0.5.5).
+REGISTRY_CWS_PROTOCOL_VERSION = env("REGISTRY_CWS_PROTOCOL_VERSION", default="0.5.5")
+# Where POST /ami/create looks for an instance that is not in the request's region (concurrently);
+# empty = every commercial region.
+REGISTRY_INSTANCE_SEARCH_REGIONS = env.list("REGISTRY_INSTANCE_SEARCH_REGIONS", default=[])
 
 # --- Registry behaviour -------------------------------------------------------------------------
 REGISTRY_RETENTION_DAYS = env.int("REGISTRY_RETENTION_DAYS", default=365)
@@ -286,6 +296,8 @@ CELERY_BEAT_SCHEDULE = {
     **CELERY_BEAT_SCHEDULE,
     "trust-rescan-due": {"task": "amis.rescan_due", "schedule": 3600.0},
     "trust-retention": {"task": "registry.retention_run", "schedule": 24 * 3600.0},
+    # The dashboard's resolutions by tier per day (resolver.usage).
+    "resolver-resolution-counts": {"task": "resolver.resolution_counts_flush", "schedule": 300.0},
 }
 
 LOGGING = {
