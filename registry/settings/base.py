@@ -197,6 +197,12 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI assets are served from our own static files (no CDN): see registry/urls.py.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # Choice sets that share a field name across components get stable, readable names (the
+    # schema is a contract: generated names with hashes would change with every new enum).
+    "ENUM_NAME_OVERRIDES": {
+        "AmiStatusEnum": "amis.models.AMI.Status",
+        "PackageKindEnum": "amis.software.KINDS",
+    },
 }
 
 # --- Static files ----------------------------------------------------------------------------
