@@ -19,10 +19,11 @@ from rest_framework.views import APIView
 from amis import citation, downloads, metadata, selectors, services
 from amis.filters import ORDERINGS, AMIFilter
 from amis.models import AMI
+from amis.scanner import ami_scan_report
 from amis.selectors import ami_get_visible_or_404
 from amis.serializers import (AMIDetailOutputSerializer, AMIListOutputSerializer, AMIOutputSerializer,
-                              AMIStatsOutputSerializer, DownloadOutputSerializer, ShareBriefSerializer,
-                              StrictCharField, TagsField)
+                              AMIStatsOutputSerializer, DownloadOutputSerializer, LaunchDetailOutputSerializer,
+                              ScanReportOutputSerializer, ShareBriefSerializer, StrictCharField, TagsField)
 from registry.aws import COMMERCIAL_REGIONS
 from registry.errors import InvalidInput
 from registry.permissions import moderator_required
@@ -69,6 +70,9 @@ def ami_detail_data(request, ami: AMI) -> dict:
     """The detail representation: AMI object + rating histogram + grants (owner/moderator only)."""
     data = dict(AMIOutputSerializer(ami).data)
     data["rating_histogram"] = selectors.ami_rating_histogram(ami=ami)
+    report = ami_scan_report(ami=ami)
+    data["scan"] = ScanReportOutputSerializer(report).data if report else None
+    data["launch"] = LaunchDetailOutputSerializer(selectors.ami_launch_details(ami=ami), many=True).data
     if selectors.ami_can_manage(user=request.user, ami=ami):
         data["shares"] = ShareBriefSerializer(ami.shares.all(), many=True).data
     return data

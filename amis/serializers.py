@@ -117,8 +117,40 @@ class ShareBriefSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
+class ScanFindingOutputSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text="The check's id, e.g. imdsv2_required.")
+    severity = serializers.ChoiceField(choices=["critical", "high", "medium", "low", "info"])
+    message = serializers.CharField(help_text="What the scanner saw on this image.")
+    scanner = serializers.CharField()
+    title = serializers.CharField(help_text="A short name of the finding.")
+    meaning = serializers.CharField(help_text="What it means for someone launching the image, and what fixes it.")
+    effect = serializers.CharField(help_text="What it does to the verdict: blocks approval, or points off the score.")
+
+
+class ScanReportOutputSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["passed", "failed", "error"])
+    security_score = serializers.DecimalField(max_digits=4, decimal_places=1, allow_null=True, coerce_to_string=False)
+    scanned_at = serializers.DateTimeField()
+    checks_run = serializers.IntegerField()
+    checks_passed = serializers.IntegerField()
+    findings = ScanFindingOutputSerializer(many=True, help_text="Every check that did not pass, blocking ones first.")
+
+
+class LaunchDetailOutputSerializer(serializers.Serializer):
+    region = serializers.CharField()
+    ami_id = serializers.CharField(help_text="The image id in this region.")
+    cws = serializers.ListField(child=serializers.CharField(), help_text="CloudWorkstation commands (templates only).")
+    aws_cli = serializers.CharField(help_text="An `aws ec2 run-instances` line for this region.")
+
+
 class AMIDetailOutputSerializer(AMIOutputSerializer):
-    """The AMI object plus its rating histogram and, for its owner/moderators, its grants."""
+    """The AMI object plus its rating histogram, its newest scan (explained), how to launch it
+    and, for its owner/moderators, its grants."""
+
+    scan = ScanReportOutputSerializer(allow_null=True, help_text="The newest scan with every finding explained; "
+                                                                 "null when never scanned.")
+    launch = LaunchDetailOutputSerializer(many=True, help_text="Per available region; empty for drafts, "
+                                                               "pending, rejected and revoked entries.")
 
     rating_histogram = serializers.DictField(child=serializers.IntegerField(),
                                              help_text='{"1": n, ..., "5": n} over visible ratings.')

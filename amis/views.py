@@ -28,11 +28,13 @@ from amis import services as ami_services
 from amis.aws_copy import ami_copy_request
 from amis.forms import SORT_CHOICES, AMIEditForm, CopyForm, DeprecateForm, tags_format
 from amis.models import AMI, AMIRegion, Operation
+from amis.scanner import ami_scan_report
 from amis.selectors import ami_get_visible_or_404, ami_is_owner, ami_require_owner, operation_list_for
 from amis.signals import ami_page_context
 from registry.errors import ApplicationError
 from registry.forms import form_add_service_errors
 from registry.web_errors import raise_page_error
+from templates.selectors import template_names_by_slug
 
 # Operations shown with a progress bar (the AWS image work a submitter waits for).
 PROGRESS_KINDS = (Operation.Kind.CREATE_IMAGE, Operation.Kind.COPY_IMAGE)
@@ -77,7 +79,10 @@ def _facet_groups(request, facets: dict) -> list[dict]:
             continue
         current = request.GET.get(key, "")
         if counts is not None and key not in FIXED_FACET_CHOICES:
-            choices = [(value, value, n) for value, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+            # Templates are counted by slug and shown by name (the slug stays the URL's value).
+            names = template_names_by_slug([*counts, current]) if key == "template" else {}
+            choices = [(value, names.get(value, value), n)
+                       for value, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
         else:
             choices = [(value, label, (counts or {}).get(value)) for value, label in FIXED_FACET_CHOICES[key]]
         groups.append({
@@ -95,6 +100,8 @@ def _active_filters(request) -> list[dict]:
         value = request.GET.get(key, "")
         if value:
             label = "Search" if key == "q" else FACET_LABELS[key]
+            if key == "template":
+                value = template_names_by_slug([value]).get(value, value)
             active.append({"label": f"{label}: {value}", "remove_url": _query(request, **{key: None})})
     return active
 
@@ -169,6 +176,8 @@ def _page_context(request, ami: AMI, forms: dict) -> dict:
         # "Why this rank" and the stale badge: the same components as the "best" order.
         "rank": ranking.rank_explain(
             ami, can_see=lambda other: ami_selectors.ami_get_visible(user=user, ref=str(other.pk)) is not None),
+        "launch_rows": ami_selectors.ami_launch_details(ami=ami),
+        "scan_report": ami_scan_report(ami=ami),
     }
     if is_owner:
         ctx.update({
@@ -236,12 +245,13 @@ def ami_edit(request, ref: str):
 def ami_submit_review(request, ref: str):
     ami = ami_owned_or_deny(request, ref)
     try:
-        ami_services.ami_submit(ami=ami, user=request.user)
+        ami = ami_services.ami_submit(ami=ami, user=request.user)
     except ApplicationError as exc:
         raise_page_error(exc)
         messages.error(request, exc.message)
     else:
-        messages.success(request, "Submitted: a moderator will review it.")
+        messages.success(request, "Submitted: a moderator will review it." if ami.status == AMI.Status.PENDING_REVIEW
+                         else "Ready: you and the people you share it with can use it now.")
     return redirect("web:ami-detail", ref=ami.pk)
 
 

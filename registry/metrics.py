@@ -9,6 +9,10 @@ RESOLUTION_LATENCY = Histogram(
 )
 CACHE_EVENTS = Counter("registry_resolver_cache_total", "Resolver cache lookups", ["cache", "result"])
 TASKS = Counter("registry_tasks_total", "Celery tasks finished", ["task", "outcome"])
+CACHE_ERRORS = Counter("registry_cache_errors_total", "Cache (Redis) calls that failed; served without it",
+                       ["operation"])
+BROKER_REFUSALS = Counter("registry_broker_unavailable_total",
+                          "Writes refused with 503 because the Celery broker was unreachable", ["task"])
 
 # Collectors computed at scrape time (gauges read from the database), registered by the apps
 # that own the numbers (in their AppConfig.ready); /metrics adds them in multiprocess mode too.

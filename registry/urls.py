@@ -6,10 +6,12 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from registry import api as registry_api
-from registry import audit_api, health
+from registry import audit_api, daemon_api, health
 from registry.composers import compare_api, gdpr_api
 
 api_v1 = [
+    path("ping", daemon_api.PingApi.as_view(), name="ping"),
+    path("status", daemon_api.StatusApi.as_view(), name="status"),
     path("auth/register", registry_api.RegisterApi.as_view(), name="auth-register"),
     path("auth/token", registry_api.TokenApi.as_view(), name="auth-token"),
     path("me", gdpr_api.MeApi.as_view(), name="me"),

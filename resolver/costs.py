@@ -181,15 +181,20 @@ def copy_estimate(*, source_region: str, target_region: str, size_gb: float | in
 
 def cost_analysis(*, document: dict, region: str, architecture: str = "x86_64", instance_type: str = "",
                   size_gb: float | int | None = None, template_name: str = "") -> dict:
-    """The cws ``AMICostAnalysis``: AMI launch against script provisioning for one workstation.
+    """The cws ``AMICostAnalysis``: AMI launch against script provisioning for one workstation, in
+    the units the real cws client prints (``upstream/pkg/aws/ami_cost_analyzer.go``):
 
-    - ``ami_launch_cost`` / ``script_launch_cost``: compute paid while the instance boots (30 s);
+    - ``ami_launch_cost`` / ``script_launch_cost``: the instance's price per hour (the same for both);
     - ``ami_storage_cost``: snapshot storage per month for keeping the AMI in ``region``;
-    - ``ami_setup_cost``: 0 (the AMI is ready); ``script_setup_cost``: compute paid while the script runs;
+    - ``ami_setup_cost``: compute paid while an AMI boots (30 s); ``script_setup_cost``: compute paid
+      while the script provisions (boot included); ``boot_cost``: the same as ``ami_setup_cost``;
     - ``script_setup_time`` (minutes) and ``time_savings`` (minutes saved per launch);
-    - ``break_even_point``: launches per month above which keeping the AMI is cheaper than scripting;
-    - ``cost_savings_1h`` / ``_8h``: dollars saved by a 1 h / 8 h session launched from the AMI
-      (script setup avoided, minus that session's share of the monthly storage).
+    - ``break_even_point``: hours of AMI storage that one launch's saving pays for — launch at least
+      once in that many hours and the AMI is the cheaper way; ``break_even_launches_per_month``: the
+      same threshold as launches per month;
+    - ``cost_savings_1h`` / ``_8h`` (and the client's ``cost_savings_1_hour`` / ``_8_hour``): dollars
+      saved by a 1 h / 8 h session launched from the AMI (setup avoided, minus that session's share
+      of the monthly storage).
     """
     cfg = config()
     itype = instance_type or instance_type_for(document, architecture)
@@ -198,13 +203,13 @@ def cost_analysis(*, document: dict, region: str, architecture: str = "x86_64", 
     setup_s = script_setup_seconds(document)
     storage = image_size_gb(size_gb) * storage_per_gb_month(region)
 
-    ami_launch = hourly * launch_s / 3600
-    script_launch = hourly * launch_s / 3600
+    boot = hourly * launch_s / 3600
     script_setup = hourly * setup_s / 3600
-    ami_setup = 0.0
+    ami_setup = boot
     per_launch_saving = script_setup - ami_setup
-    break_even = storage / per_launch_saving if per_launch_saving > 0 else 0.0
     storage_per_hour = storage / cfg["hours_per_month"]
+    launches_per_month = storage / per_launch_saving if per_launch_saving > 0 else 0.0
+    break_even_hours = per_launch_saving / storage_per_hour if storage_per_hour > 0 and per_launch_saving > 0 else 0.0
     savings_1h = per_launch_saving - storage_per_hour * 1
     savings_8h = per_launch_saving - storage_per_hour * 8
     time_savings_min = max(0, round((setup_s - launch_s) / 60))
@@ -216,7 +221,8 @@ def cost_analysis(*, document: dict, region: str, architecture: str = "x86_64", 
         recommendation = "ami_recommended"
         reasoning = (f"Launching from an AMI saves about {time_savings_min} min of setup per launch "
                      f"(${per_launch_saving:.4f} of {itype} time); storing the image costs ${storage:.2f}/month, "
-                     f"which pays for itself above {break_even:.1f} launches a month.")
+                     f"which pays for itself above {launches_per_month:.1f} launches a month "
+                     f"(one every {break_even_hours:.1f} hours).")
     else:
         recommendation = "script_recommended"
         reasoning = (f"Script provisioning takes only {setup_s // 60} min; keeping an AMI (${storage:.2f}/month) "
@@ -226,15 +232,19 @@ def cost_analysis(*, document: dict, region: str, architecture: str = "x86_64", 
         "region": region,
         "instance_type": itype,
         "hourly_price": round(hourly, 5),
-        "ami_launch_cost": round(ami_launch, 5),
+        "ami_launch_cost": round(hourly, 5),
         "ami_storage_cost": round(storage, 4),
         "ami_setup_cost": round(ami_setup, 5),
-        "script_launch_cost": round(script_launch, 5),
+        "script_launch_cost": round(hourly, 5),
         "script_setup_cost": round(script_setup, 5),
         "script_setup_time": int(round(setup_s / 60)),
-        "break_even_point": round(break_even, 2),
+        "boot_cost": round(boot, 5),
+        "break_even_point": round(break_even_hours, 1),
+        "break_even_launches_per_month": round(launches_per_month, 2),
         "cost_savings_1h": round(savings_1h, 5),
         "cost_savings_8h": round(savings_8h, 5),
+        "cost_savings_1_hour": round(savings_1h, 5),
+        "cost_savings_8_hour": round(savings_8h, 5),
         "time_savings": time_savings_min,
         "recommendation": recommendation,
         "reasoning": reasoning,

@@ -115,8 +115,9 @@ def resolve(*, template: Template | str, region: str, architecture: str | None =
 
 def resolve_test(*, template: Template | str, regions: list[str] | None = None, all_regions: bool = False,
                  architecture: str | None = None, strategy: str | None = None, user=None,
-                 deep: bool = False) -> dict:
-    """Resolve ``template`` in many regions concurrently (POST /ami/test). A region passes when a
+                 deep: bool = False, caller_region: str = "") -> dict:
+    """Resolve ``template`` in many regions concurrently (POST /ami/test). Without ``regions``, the
+    default regions plus ``caller_region`` (the request's region) when it is not among them. A region passes when a
     resolution answers — a script fallback counts as passed; ``overall_status`` is passed (all),
     partial (some) or failed (none). ``deep`` also queues the AWS lifecycle's validation of the
     answering registry AMIs."""
@@ -124,7 +125,7 @@ def resolve_test(*, template: Template | str, regions: list[str] | None = None, 
     if all_regions:
         targets = list(aws.COMMERCIAL_REGIONS)
     else:
-        targets = list(dict.fromkeys(regions or DEFAULT_TEST_REGIONS))
+        targets = list(dict.fromkeys(regions or [*DEFAULT_TEST_REGIONS, *([caller_region] if caller_region else [])]))
     validate_regions(targets)
     validate_request(region=targets[0], architecture=architecture, strategy=strategy)
 
@@ -138,7 +139,8 @@ def resolve_test(*, template: Template | str, regions: list[str] | None = None, 
             status, error, method, ami_id = "failed", exc.message, FAILED, ""
         except aws.AwsError as exc:
             status, error, method, ami_id = "failed", f"AWS error: {exc.message}", FAILED, ""
-        return {"region": region, "status": status, "ami_id": ami_id, "resolution_method": method, "error": error,
+        return {"region": region, "status": status, "ami_id": ami_id, "ami": ami_id, "resolution_method": method,
+                "error": error,
                 "test_duration_ms": round((time.perf_counter() - started) * 1000, 3)}
 
     workers = pool("test", 16)

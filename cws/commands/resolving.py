@@ -176,8 +176,7 @@ def render_costs(out: Output, c: dict) -> None:
     out.line(f"{c['template_name']} in {c['region']} on {c.get('instance_type') or 'the default instance type'}"
              + (f" (${float(c['hourly_price']):.4f}/hour)" if c.get("hourly_price") else ""), style="bold")
     out.table(["", "AMI", "SCRIPT"], [
-        ("launch (compute while booting)", f"${float(c['ami_launch_cost']):.4f}",
-         f"${float(c['script_launch_cost']):.4f}"),
+        ("instance per hour", f"${float(c['ami_launch_cost']):.4f}", f"${float(c['script_launch_cost']):.4f}"),
         ("setup", f"${float(c['ami_setup_cost']):.4f}", f"${float(c['script_setup_cost']):.4f}"),
         ("storage per month", f"${float(c['ami_storage_cost']):.4f}", "—"),
         ("setup time", f"{max(0, int(c['script_setup_time']) - int(c['time_savings']))} min",
@@ -186,7 +185,8 @@ def render_costs(out: Output, c: dict) -> None:
     out.fields([("savings (1 h session)", f"${float(c['cost_savings_1h']):.4f}"),
                 ("savings (8 h session)", f"${float(c['cost_savings_8h']):.4f}"),
                 ("time saved per launch", f"{c['time_savings']} min"),
-                ("break-even", f"{float(c['break_even_point']):.1f} launches per month"),
+                ("break-even", f"{float(c.get('break_even_launches_per_month') or 0):.1f} launches per month "
+                               f"(one every {float(c['break_even_point']):.1f} hours)"),
                 ("recommendation", c["recommendation"]), ("why", c.get("reasoning"))])
     advice = c.get("instance_advice")
     if advice:  # registries before the instance advice answer without it
