@@ -155,7 +155,8 @@ def _page_context(request, ami: AMI, forms: dict) -> dict:
     """Everything the AMI page shows; ``forms`` overrides a form with a bound (invalid) one."""
     user = request.user
     is_owner = ami_is_owner(user=user, ami=ami)
-    regions = list(ami.regions.all().order_by("-is_source", "region"))
+    # Sorted here: the selector prefetched the regions (an order_by would query them again).
+    regions = sorted(ami.regions.all(), key=lambda r: (not r.is_source, r.region))
     ctx = {
         "ami": ami,
         "is_owner": is_owner,
