@@ -84,10 +84,11 @@ def _summary(ami: AMI) -> dict:
 def _retire_in_aws(*, ami: AMI, user, keep_snapshots: bool, reason: str) -> Operation | None:
     """Deregister ``ami``'s copies (an unpublished entry also leaves the catalogue). Inside a transaction."""
     if ami.status in DELETABLE_STATUSES:
-        before = set(Operation.objects.filter(kind=Operation.Kind.DEREGISTER).values_list("pk", flat=True))
+        image_id = ami.ami_id
         ami_delete(ami=ami, user=user, deregister=True)
-        op = Operation.objects.filter(kind=Operation.Kind.DEREGISTER).exclude(pk__in=before).order_by(
-            "-created_at").first()
+        # The deregistration ami_delete queued in this transaction (it keeps the image id).
+        op = (Operation.objects.filter(kind=Operation.Kind.DEREGISTER, image_id=image_id, state=Operation.State.QUEUED)
+              .order_by("-created_at").first())
     else:
         op = ami_deregister_enqueue(ami=ami, actor=user)
         audit_record(actor=user, action="ami.deregister", target=ami, before={"status": ami.status},
