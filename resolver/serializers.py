@@ -86,6 +86,33 @@ class TriedSerializer(serializers.Serializer):
     region = serializers.CharField(required=False)
 
 
+class InstanceChoiceSerializer(serializers.Serializer):
+    instance_type = serializers.CharField()
+    architecture = serializers.CharField()
+    vcpus = serializers.IntegerField()
+    memory_gib = serializers.FloatField()
+    gpus = serializers.IntegerField()
+    hourly_price = serializers.FloatField(help_text="$ per hour in the region (cost model).")
+
+
+class InstanceNeedsSerializer(serializers.Serializer):
+    architectures = serializers.ListField(child=serializers.CharField())
+    gpu = serializers.BooleanField()
+    min_vcpus = serializers.IntegerField()
+    min_memory_gib = serializers.FloatField()
+
+
+class InstanceAdviceSerializer(serializers.Serializer):
+    template_name = serializers.CharField()
+    region = serializers.CharField()
+    needs = InstanceNeedsSerializer()
+    recommended = InstanceChoiceSerializer(allow_null=True)
+    by_architecture = serializers.DictField(child=InstanceChoiceSerializer(), help_text="Cheapest per architecture.")
+    arm64_saving_percent = serializers.FloatField(allow_null=True, help_text="arm64 against x86_64, % of the price.")
+    candidates = InstanceChoiceSerializer(many=True)
+    reasoning = serializers.CharField()
+
+
 class CostAnalysisSerializer(serializers.Serializer):
     template_name = serializers.CharField()
     region = serializers.CharField()
@@ -109,6 +136,8 @@ class CostAnalysisSerializer(serializers.Serializer):
     time_savings = serializers.IntegerField(help_text="Minutes saved per launch.")
     recommendation = serializers.ChoiceField(choices=["ami_recommended", "script_recommended", "neutral"])
     reasoning = serializers.CharField()
+    instance_advice = InstanceAdviceSerializer(required=False, help_text="Which instance type and architecture, "
+                                                                         "by price and the template's needs.")
 
 
 class ResolutionOutputSerializer(serializers.Serializer):

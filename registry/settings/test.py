@@ -8,6 +8,7 @@ os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 os.environ.setdefault("REGISTRY_THROTTLE_ANON", "off")
 os.environ.setdefault("REGISTRY_THROTTLE_USER", "off")
 os.environ.setdefault("REGISTRY_THROTTLE_WRITE", "off")
+os.environ.setdefault("REGISTRY_THROTTLE_LOGIN", "off")
 # No AWS is ever reached from tests: moto answers in-process (mock_aws) or on loopback.
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
