@@ -85,7 +85,8 @@ def ami_get_visible(*, user, ref: str) -> AMI | None:
     lookup = ami_lookup_q(ref)
     if lookup is None:
         return None
-    return (ami_list_visible_to(user=user).filter(lookup).select_related("template", "creator", "replacement")
+    return (ami_list_visible_to(user=user).filter(lookup)
+            .select_related("template", "creator", "replacement", "lineage__owner")
             .prefetch_related(_regions_prefetch()).first())
 
 

@@ -1,7 +1,7 @@
 """Routes of API.md *Community AMIs* (``/copy`` lives in ``amis.urls_aws``)."""
 from django.urls import path
 
-from amis import api
+from amis import api, lineages_api
 
 urlpatterns = [
     path("amis/", api.AmiListCreateApi.as_view(), name="ami-list"),
@@ -13,4 +13,7 @@ urlpatterns = [
     path("amis/<str:ami>/revoke", api.AmiRevokeApi.as_view(), name="ami-revoke"),
     path("amis/<str:ami>/stats", api.AmiStatsApi.as_view(), name="ami-stats"),
     path("amis/<str:ami>/downloads", api.AmiDownloadCreateApi.as_view(), name="ami-downloads"),
+    path("amis/<str:ami>/channel", lineages_api.AmiChannelApi.as_view(), name="ami-channel"),
+    path("lineages/", lineages_api.LineageListApi.as_view(), name="lineage-list"),
+    path("lineages/<str:lineage>", lineages_api.LineageDetailApi.as_view(), name="lineage-detail"),
 ]
