@@ -19,7 +19,8 @@ from resolver.preview import resolve_preview
 
 TAGS = ["resolver"]
 TEMPLATE_PARAM = OpenApiParameter("template", str, OpenApiParameter.PATH,
-                                  description="Template slug or exact name (URL-encoded).")
+                                  description="Template slug or exact name (URL-encoded); `{template}@{channel}` "
+                                              "names a channel too.")
 ERRORS = {400: OpenApiResponse(description="Unknown region, architecture or strategy (envelope with `errors`)"),
           404: OpenApiResponse(description="Unknown template")}
 
@@ -41,7 +42,8 @@ class AmiResolveApi(APIView):
         data = query.validated_data
         answer = services.resolve(template=template, region=data["region"], architecture=data.get("architecture"),
                                   strategy=data.get("strategy"), user=request.user, details=data["details"],
-                                  refresh=data["refresh"], policy=data["policy"])
+                                  refresh=data["refresh"], policy=data["policy"], channel=data.get("channel"),
+                                  version=data.get("version"))
         return Response(answer)
 
 
@@ -57,7 +59,8 @@ class AmiPreviewApi(APIView):
         query.is_valid(raise_exception=True)
         data = query.validated_data
         return Response(resolve_preview(template=template, region=data["region"], architecture=data.get("architecture"),
-                                        strategy=data.get("strategy"), user=request.user))
+                                        strategy=data.get("strategy"), user=request.user,
+                                        channel=data.get("channel"), version=data.get("version")))
 
 
 class AmiTestApi(APIView):

@@ -12,13 +12,13 @@ class ResolverConfig(AppConfig):
         # ready, and ready() is the hook Django gives for connecting receivers.
         from django.db.models.signals import post_delete, post_save
 
-        from amis.models import AMI, AMIRegion
+        from amis.models import AMI, AMIRegion, Channel
         from amis.signals import ami_changed, policy_changed
         from resolver import cache
         from templates.models import Template
         from templates.signals import template_changed
 
-        for model in (Template, AMI, AMIRegion):
+        for model in (Template, AMI, AMIRegion, Channel):
             post_save.connect(cache.on_model_saved_or_deleted, sender=model,
                               dispatch_uid=f"resolver-save-{model._meta.label}")
             post_delete.connect(cache.on_model_saved_or_deleted, sender=model,

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 
 from django.db.models import Case, IntegerField, Q, Value, When
 
+from amis.lineage_selectors import channel_answer_ids
 from amis.models import AMI, AMIRegion
 from amis.policy import policy_check, policy_for_user
 from amis.ranking import bayesian_rating
@@ -18,7 +19,7 @@ from resolver import cache
 
 
 def registry_candidates(*, template, regions: Iterable[str], architectures: list[str], user,
-                        ) -> dict[str, list[AMIRegion]]:
+                        channel: str | None = None, version_constraint=None) -> dict[str, list[AMIRegion]]:
     """Approved community AMIs built for ``template`` with an available copy in each of ``regions``.
 
     One query for every region (the cross-region tier asks for the fallback regions at once).
@@ -26,12 +27,18 @@ def registry_candidates(*, template, regions: Iterable[str], architectures: list
     deprecated, rejected or revoked — and only ``architectures``. Per region, best first: the
     position of the architecture in ``architectures`` (preferred first), verified, Bayesian
     rating, downloads, newest. Returns ``{region: [AMIRegion with .ami loaded]}``.
+
+    ``channel`` and/or ``version_constraint``: only the versions they name, one per lineage of the
+    template (``amis.lineage_selectors.channel_answer_ids``); ranked among lineages as above.
     """
     regions = list(regions)
     if not regions or not architectures:
         return {}
     visible = ami_list_visible_to(user=user).filter(
         template=template, status=AMI.Status.APPROVED, architecture__in=architectures)
+    if channel or version_constraint is not None:
+        visible = visible.filter(pk__in=channel_answer_ids(template=template, channel=channel,
+                                                           constraint=version_constraint))
     arch_rank = Case(*[When(ami__architecture=arch, then=Value(i)) for i, arch in enumerate(architectures)],
                      default=Value(len(architectures)), output_field=IntegerField())
     # Bayesian average (amis.ranking, the one prior browse uses too): a new AMI with one 5-star
