@@ -136,3 +136,19 @@ def channel_moves_away(*, ami: AMI, cause: str) -> list[dict]:
              "to_ami": m.to_ami.ami_id if m.to_ami_id else None}
             for m in ChannelMove.objects.filter(from_ami=ami, cause=cause).select_related("channel", "to_ami")
             .order_by("id")]
+
+
+def lineage_channel_names(*, template) -> list[str]:
+    """Every channel name any lineage of ``template`` has (what may be published for it)."""
+    return sorted(set(Channel.objects.filter(lineage__template=template).values_list("name", flat=True)))
+
+
+def lineage_template_id(*, lineage_id):
+    """The template of a lineage (None when it has none or is gone)."""
+    return Lineage.objects.filter(pk=lineage_id).values_list("template_id", flat=True).first()
+
+
+def ami_channel_template_id(*, ami_id):
+    """The template of ``ami`` when a channel points at it (its copies matter to published answers)."""
+    return (Channel.objects.filter(ami_id=ami_id, ami__template__isnull=False)
+            .values_list("ami__template_id", flat=True).first())

@@ -260,3 +260,25 @@ def lineage_version_retired(*, ami: AMI, actor, cause: str, reason: str = "") ->
     if latest:
         moves.append(latest)
     return moves
+
+
+def lineage_release_from_owner(*, user, actor, transfer_to=None) -> list[str]:
+    """What becomes of ``user``'s lineages when their account is erased (``registry.composers.gdpr``,
+    inside the erasure's transaction, after their AMIs were released). With ``transfer_to`` the
+    lineages change owner (audited ``lineage.transfer``) so the new owner can keep moving their
+    channels; without, they stay ownerless (moderators may still move channels). A name the new
+    owner already uses gets the old owner's id appended. Returns the lineage ids transferred."""
+    if transfer_to is None:
+        return []
+    moved = []
+    for lineage in Lineage.objects.select_for_update(no_key=True).filter(owner=user).order_by("pk"):
+        name = lineage.name
+        if Lineage.objects.filter(owner=transfer_to, name=name).exists():
+            name = f"{name}-{user.pk}"[:100]
+        lineage.owner, lineage.name = transfer_to, name
+        lineage.save(update_fields=["owner", "name", "updated_at"])
+        audit_record(actor=actor, action="lineage.transfer", target=lineage, before={"owner_id": user.pk},
+                     after={"lineage_key": lineage.key, "owner_id": transfer_to.pk, "name": name},
+                     reason="owner account erased")
+        moved.append(lineage.key)
+    return moved

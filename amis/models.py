@@ -312,6 +312,7 @@ class Operation(models.Model):
         DEPRECATE = "deprecate", "Deprecate"
         REVOKE = "revoke", "Revoke"
         DEREGISTER = "deregister", "Deregister"
+        SSM_SYNC = "ssm_sync", "SSM parameters sync"
 
     class State(models.TextChoices):
         QUEUED = "queued", "Queued"

@@ -26,7 +26,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from amis.models import Operation
-from registry import aws
+from registry import aws, metrics
 from registry.celery import task_send, tasks_run_eagerly
 
 logger = logging.getLogger(__name__)
@@ -43,6 +43,8 @@ TASK_NAMES = {
     OpKind.DEPRECATE: "amis.deprecate_in_aws",
     OpKind.REVOKE: "amis.revoke_in_aws",
     OpKind.DEREGISTER: "amis.deregister_in_aws",
+    # The resolver's published answers (SSM parameters): run by resolver.tasks.
+    OpKind.SSM_SYNC: "resolver.ssm_sync",
 }
 
 
@@ -158,6 +160,26 @@ def operation_enqueue(*, operation_id, kind: str, countdown: int | None = None) 
         return
     Operation.objects.filter(pk=operation_id).update(celery_task_id=task_id, updated_at=timezone.now())
     task_send(TASK_NAMES[kind], str(operation_id), task_id=task_id, countdown=countdown)
+
+
+def operation_run_step(task, *, operation_id: str, kind: str, step) -> None:
+    """The body of every operation task (``amis.tasks``, ``resolver.tasks``): run one ``step`` unless
+    another chain owns the operation; re-schedule when it must wait. ``task`` is the bound task."""
+    redelivered = bool((task.request.delivery_info or {}).get("redelivered"))
+    if not operation_is_current(operation_id=operation_id, task_id=task.request.id, redelivered=redelivered):
+        metrics.TASKS.labels(task=task.name, outcome="skipped").inc()
+        return
+    try:
+        countdown = step(operation_id=operation_id)
+    except aws.AwsTransientError as exc:
+        if not tasks_run_eagerly():
+            raise  # autoretry_for: backoff + jitter, same task id
+        # Without a broker a retry would run inline, blocking the web request through every
+        # backoff: record the error and let the next poll (operation_poke) try again.
+        countdown = operation_defer_transient(operation_id=operation_id, error=exc)
+    if countdown:
+        operation_enqueue(operation_id=operation_id, kind=kind, countdown=countdown)
+    metrics.TASKS.labels(task=task.name, outcome="waiting" if countdown else "done").inc()
 
 
 def operation_enqueue_on_commit(op: Operation) -> None:

@@ -25,6 +25,7 @@ from amis import selectors as ami_selectors
 from amis import services as ami_services
 from amis.aws_copy import ami_copy_request
 from amis.forms import SORT_CHOICES, AMIEditForm, CopyForm, DeprecateForm, tags_format
+from amis.lineage_selectors import ami_version_facts, lineage_detail, lineage_get_visible_or_404
 from amis.models import AMI, AMIRegion, Operation
 from amis.selectors import ami_get_visible_or_404, ami_is_owner, ami_require_owner, operation_list_for
 from amis.signals import ami_page_context
@@ -158,6 +159,7 @@ def _page_context(request, ami: AMI, forms: dict) -> dict:
         "available_regions": [r.region for r in regions if r.state == AMIRegion.State.AVAILABLE],
         "template_slug": ami.template.slug if ami.template_id else "",
         "histogram": _histogram_rows(ami_selectors.ami_rating_histogram(ami=ami)),
+        "version_info": ami_version_facts(ami=ami, user=user),
     }
     if is_owner:
         ctx.update({
@@ -190,6 +192,13 @@ def ami_page_render(request, ami: AMI, *, exc: ApplicationError | None = None, *
 def ami_detail(request, ref: str):
     ami = ami_get_visible_or_404(user=request.user, ref=ref)
     return render(request, "amis/detail.html", _page_context(request, ami, {}))
+
+
+@require_GET
+def lineage_page(request, lineage_id):
+    """A lineage: its channels, its versions (what changed, who approved, regions) and the moves."""
+    lineage = lineage_get_visible_or_404(user=request.user, ref=str(lineage_id))
+    return render(request, "amis/lineage.html", lineage_detail(lineage=lineage, user=request.user))
 
 
 @login_required

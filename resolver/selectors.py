@@ -9,12 +9,13 @@ from collections.abc import Iterable
 from django.db.models import Case, IntegerField, Q, Value, When
 
 from amis.lineage_selectors import channel_answer_ids
-from amis.models import AMI, AMIRegion
+from amis.models import AMI, AMIRegion, Operation
 from amis.policy import policy_check, policy_for_user
 from amis.ranking import bayesian_rating
 from amis.selectors import ami_list_visible_to
 from registry import aws
 from resolver import cache
+from resolver.models import PublishedParameter
 
 
 
@@ -144,3 +145,24 @@ def ssm_parameter_value(region: str, name: str, *, refresh: bool = False) -> str
             hit = {"state": "missing", "value": ""}
         cache.availability_set(region, key, hit)
     return hit["value"]
+
+
+# --- published answers (SSM parameters) -------------------------------------------------------------
+
+def published_parameters(*, template=None, include_deleted: bool = False):
+    """The SSM parameters the registry publishes (``resolver.ssm``), by template, channel,
+    architecture and region; deleted ones too when asked."""
+    from_rows = PublishedParameter.objects.select_related("template", "ami")
+    if template is not None:
+        from_rows = from_rows.filter(template=template)
+    if not include_deleted:
+        from_rows = from_rows.filter(state=PublishedParameter.State.PUBLISHED)
+    return from_rows.order_by("template__slug", "channel", "architecture", "region")
+
+
+def ssm_last_sync(*, template=None):
+    """The newest SSM sync operation (of ``template`` when given), or None."""
+    ops = Operation.objects.filter(kind=Operation.Kind.SSM_SYNC)
+    if template is not None:
+        ops = ops.filter(params__template=template.slug)
+    return ops.order_by("-created_at").first()

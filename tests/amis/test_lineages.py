@@ -280,3 +280,40 @@ def test_lineage_endpoint_lists_versions_channels_and_history(user, moderator, a
     assert detail["version_info"]["channels"] == ["stable"]
     assert detail["version_info"]["newer_version"]["version"] == "1.10.0"
     assert api_client.get(f"/api/v1/amis/{v2.ami_id}").json()["version_info"]["newer_version"] is None
+
+
+# --- pages -----------------------------------------------------------------------------------------------
+
+def test_lineage_page_and_the_ami_page_badges(user, client):
+    v1, v2 = version_of(user, "1.0.0"), version_of(user, "1.1.0")
+    AMI.objects.filter(pk=v2.pk).update(description="Adds samtools 1.20")
+    channel_move(ami=v1, channel="stable", user=user)
+
+    page = client.get(f"/lineages/{v1.lineage_id}/")
+    old = client.get(f"/amis/{v1.pk}/")
+    new = client.get(f"/amis/{v2.pk}/")
+
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "1.1.0" in html and "Adds samtools 1.20" in html and "the-moderator" in html and "us-east-1" in html
+    assert "Channel history" in html and "stable" in html
+    assert 'id="newer-version"' in old.content.decode() and ">stable</span>" in old.content.decode()
+    assert 'id="newer-version"' not in new.content.decode() and ">latest</span>" in new.content.decode()
+    assert client.get("/lineages/00000000-0000-0000-0000-000000000000/").status_code == 404
+
+
+def test_subscribe_to_a_lineage_and_its_feed(user, other_user, client):
+    v1 = version_of(user, "1.0.0")
+    response = client_for(other_user).post("/api/v1/subscriptions/", {
+        "target_type": "lineage", "lineage": str(v1.lineage_id), "event_types": ["version.published"]},
+        format="json")
+    assert response.status_code == 201, response.json()
+    assert response.json()["lineage_key"] == str(v1.lineage_id)
+    unknown = client_for(other_user).post("/api/v1/subscriptions/", {
+        "target_type": "lineage", "lineage": "nope", "event_types": ["version.published"]}, format="json")
+    assert unknown.status_code == 400 and "lineage" in unknown.json()["errors"]
+    feed = client.get(f"/feeds/lineages/{v1.lineage_id}.atom")
+    assert feed.status_code == 200 and b"<feed" in feed.content and v1.name.encode() in feed.content
+    client.force_login(other_user)
+    page = client.get(f"/me/notifications/?lineage={v1.lineage_id}")
+    assert page.status_code == 200 and str(v1.lineage_id).encode() in page.content
