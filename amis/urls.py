@@ -2,9 +2,13 @@
 from django.urls import path
 
 from amis import api, lineages_api
+from amis import api, launches_api, software_api
 
 urlpatterns = [
     path("amis/", api.AmiListCreateApi.as_view(), name="ami-list"),
+    path("launches", launches_api.LaunchCreateApi.as_view(), name="launch-create"),
+    # Before amis/<ami>: "diff" is no AMI reference.
+    path("amis/diff", software_api.AmiDiffApi.as_view(), name="ami-diff"),
     path("amis/<str:ami>", api.AmiDetailApi.as_view(), name="ami-detail"),
     path("amis/<str:ami>/submit", api.AmiSubmitApi.as_view(), name="ami-submit"),
     path("amis/<str:ami>/approve", api.AmiApproveApi.as_view(), name="ami-approve"),
@@ -16,4 +20,7 @@ urlpatterns = [
     path("amis/<str:ami>/channel", lineages_api.AmiChannelApi.as_view(), name="ami-channel"),
     path("lineages/", lineages_api.LineageListApi.as_view(), name="lineage-list"),
     path("lineages/<str:lineage>", lineages_api.LineageDetailApi.as_view(), name="lineage-detail"),
+    path("amis/<str:ami>/software", software_api.AmiSoftwareApi.as_view(), name="ami-software"),
+    path("amis/<str:ami>/citation.cff", api.AmiCitationCffApi.as_view(), name="ami-citation-cff"),
+    path("amis/<str:ami>/citation.bib", api.AmiCitationBibtexApi.as_view(), name="ami-citation-bib"),
 ]

@@ -1,13 +1,22 @@
-"""Celery entry points of the resolver: the sync of published SSM parameters (``resolver.ssm``).
+"""Celery entry points of the resolver (thin: one service call).
 
-Same contract as the catalogue's AWS tasks (``amis.tasks``): a stable name, ``acks_late`` (the
-step is idempotent), retries only ``AwsTransientError`` (throttling, 5xx) with backoff and jitter.
+``resolver.ssm_sync`` (the sync of published SSM parameters, ``resolver.ssm``) has the contract of
+the catalogue's AWS tasks (``amis.tasks``): ``acks_late`` (the step is idempotent), retries only
+``AwsTransientError`` (throttling, 5xx) with backoff and jitter.
 """
 from celery import shared_task
 
 from amis.operations import OpKind, operation_run_step
 from amis.tasks import AWS_TASK
 from resolver import ssm
+from resolver.usage import resolution_counts_flush
+
+
+@shared_task(name="resolver.resolution_counts_flush", acks_late=True)
+def resolution_counts_flush_task() -> int:
+    """Fold the per-tier counters of today and yesterday into ``resolver_resolutions_daily``.
+    Idempotent (``GREATEST`` of running totals), so overlapping beats and redeliveries are safe."""
+    return resolution_counts_flush()
 
 
 @shared_task(name="resolver.ssm_sync", bind=True, **AWS_TASK)

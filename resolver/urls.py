@@ -14,4 +14,5 @@ urlpatterns = [
     path("ami/test", api.AmiTestApi.as_view(), name="ami-test"),
     path("ssm/parameters", ssm_api.PublishedParameterListApi.as_view(), name="ssm-parameter-list"),
     path("ssm/sync", ssm_api.SsmSyncApi.as_view(), name="ssm-sync"),
+    path("ami/check-freshness", api.AmiCheckFreshnessApi.as_view(), name="ami-check-freshness"),
 ]

@@ -43,7 +43,7 @@ def test_each_action_writes_exactly_one_event(aws, user, other_user, moderator, 
     rec.step("ami.register", lambda: register(image2, "two"), 201)
     rec.step("ami.update", lambda: owner.patch(f"/api/v1/amis/{image}", {"description": "new"}, format="json"), 200)
     rec.step("ami.submit", lambda: owner.post(f"/api/v1/amis/{image}/submit", {"public": True}, format="json"), 200)
-    rec.step("ami.submit", lambda: owner.post(f"/api/v1/amis/{image2}/submit", {"public": False}, format="json"), 200)
+    rec.step("ami.submit", lambda: owner.post(f"/api/v1/amis/{image2}/submit", {"public": True}, format="json"), 200)
     rec.step("ami.reject", lambda: mod.post(f"/api/v1/amis/{image2}/reject", {"reason": "no"}, format="json"), 200)
     rec.step("ami.approve", lambda: mod.post(f"/api/v1/amis/{image}/approve", format="json"), 200)
     share = rec.step("share.create", lambda: owner.post(f"/api/v1/amis/{image}/shares/", {

@@ -9,7 +9,8 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('amis', '0003_versions_lineages'),
+        ('amis', '0004_versions_lineages'),
+        ('resolver', '0001_research_resolution_daily'),
         ('templates', '0001_initial'),
     ]
 
