@@ -19,16 +19,17 @@ class NulRefusalMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        bad = any(
-            "\x00" in key or any("\x00" in v for v in values) for key, values in request.GET.lists())
+        bad = sorted({key.replace("\x00", "\\0") for key, values in request.GET.lists()
+                      if "\x00" in key or any("\x00" in v for v in values)})
         if bad:
-            return _bad_request(request, "Null characters are not allowed in query parameters.")
+            return _bad_request(request, "Null characters are not allowed in query parameters.", bad)
         return self.get_response(request)
 
 
-def _bad_request(request, message: str):
-    # JSON (the API envelope) unless a browser asked for a page: the cws client's paths are not under /api/.
+def _bad_request(request, message: str, parameters: list[str]):
+    # JSON (the API envelope, naming each refused parameter as the serializers do) unless a browser
+    # asked for a page: the cws client's paths are not under /api/.
     if "text/html" not in request.headers.get("Accept", ""):
         return JsonResponse(envelope(message, status_code=400, code="invalid_parameters",
-                                     errors={"non_field_errors": [message]}), status=400)
+                                     errors={name: [message] for name in parameters}), status=400)
     return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")

@@ -31,6 +31,9 @@ def test_nul_in_any_api_query_parameter_is_a_400_envelope(url, make_user):
     assert response.status_code == 400
     assert response.json()["code"] == "invalid_parameters"
     assert "Null characters" in response.json()["detail"]
+    # The envelope names the refused parameter (its NUL shown as \0), as the serializers do.
+    name = url.split("?", 1)[1].split("=", 1)[0].replace("%00", "\\0")
+    assert list(response.json()["errors"]) == [name]
 
 
 @pytest.mark.parametrize("url", ["/?q=%00", "/templates/?category=%00", "/me/amis/?status=%00"])
