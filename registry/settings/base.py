@@ -125,6 +125,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {"amis.*": {"queue": "aws"}, "sharing.*": {"queue": "aws"},
                       "resolver.ssm_sync": {"queue": "aws"}}
+# Publish channel answers as SSM parameters /cws-registry/<template>/<channel>/<arch> (resolver.ssm).
+REGISTRY_SSM_PUBLISH = env.bool("REGISTRY_SSM_PUBLISH", default=True)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -322,8 +324,6 @@ CELERY_TASK_ROUTES = {"amis.operations_refresh_stale": {"queue": "default"},
 # At most this many CopyImage in flight per destination region (a Redis semaphore; AWS's own
 # limit is per account and region), and how long an operation may sit in queued/running before
 # the beat sweep re-enqueues it.
-# Publish channel answers as SSM parameters /cws-registry/<template>/<channel>/<arch> (resolver.ssm).
-REGISTRY_SSM_PUBLISH = env.bool("REGISTRY_SSM_PUBLISH", default=True)
 REGISTRY_COPY_CONCURRENCY_PER_REGION = env.int("REGISTRY_COPY_CONCURRENCY_PER_REGION", default=20)
 REGISTRY_OPERATION_STALE_SECONDS = env.int("REGISTRY_OPERATION_STALE_SECONDS", default=600)
 # A running operation whose heartbeat (updated_at, touched by every step) is older than this is
