@@ -8,7 +8,8 @@ from django.contrib.auth.models import Group
 from amis import services as ami_services
 from amis.lineages import channel_move
 from amis.models import AMI, Channel, Lineage, Operation
-from tests.aws.test_worker import broker, moto_url, wait_for, workers  # noqa: F401 — fixtures
+from tests.aws.conftest import moto_url  # noqa: F401 — fixture
+from tests.aws.test_worker import broker, wait_for, workers  # noqa: F401 — fixtures
 from tests.factories import AMIFactory, TemplateFactory, UserFactory
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
