@@ -138,7 +138,7 @@ def ami_get_visible(*, user, ref: str) -> AMI | None:
         return None
     # "software": the declared manifest (reverse one-to-one) comes in the same query.
     return (ami_list_visible_to(user=user).filter(lookup)
-            .select_related("template", "creator", "replacement", "software")
+            .select_related("template", "creator", "replacement", "software", "lineage__owner")
             .prefetch_related(_regions_prefetch()).first())
 
 
