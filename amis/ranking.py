@@ -150,6 +150,8 @@ class RatingComponent(Component):
     def evaluate(self, ami, facts, p):
         n = float(ami.rating_count)
         points = (p["prior_weight"] * p["prior_mean"] + float(ami.rating_avg) * n) / (p["prior_weight"] + n)
+        if not ami.rating_count:
+            return points, f"no ratings yet: the prior of {p['prior_mean']:g} stands in"
         return points, (f"{float(ami.rating_avg):.2f} from {ami.rating_count} rating(s), pulled towards "
                         f"{p['prior_mean']:g} by a prior of weight {p['prior_weight']:g}")
 

@@ -140,7 +140,9 @@ def ami_get_visible(*, user, ref: str) -> AMI | None:
     lookup = ami_lookup_q(ref)
     if lookup is None:
         return None
-    return (ami_list_visible_to(user=user).filter(lookup).select_related("template", "creator", "replacement")
+    # "software": the declared manifest (reverse one-to-one) comes in the same query.
+    return (ami_list_visible_to(user=user).filter(lookup)
+            .select_related("template", "creator", "replacement", "software", "lineage__owner")
             .prefetch_related(_regions_prefetch()).first())
 
 

@@ -18,9 +18,7 @@ from django.db import close_old_connections
 from amis import aws_copy, aws_create, aws_retire, aws_validate, operations, ranking, scanner
 from amis.aws_public import ami_public_sync
 from amis.models import AMI
-from registry import metrics
 from registry.aws import AwsTransientError
-from registry.celery import tasks_run_eagerly
 
 AWS_TASK = dict(
     acks_late=True,
@@ -35,24 +33,7 @@ logger = logging.getLogger(__name__)
 
 
 def _run_step(task, operation_id: str, kind: str, step) -> None:
-    """Run one step unless another chain owns the operation; re-schedule when it must wait."""
-    redelivered = bool((task.request.delivery_info or {}).get("redelivered"))
-    if not operations.operation_is_current(operation_id=operation_id, task_id=task.request.id,
-                                           redelivered=redelivered):
-        metrics.TASKS.labels(task=task.name, outcome="skipped").inc()
-        return
-    operations.operation_heartbeat(operation_id=operation_id)
-    try:
-        countdown = step(operation_id=operation_id)
-    except AwsTransientError as exc:
-        if not tasks_run_eagerly():
-            raise  # autoretry_for: backoff + jitter, same task id
-        # Without a broker a retry would run inline, blocking the web request through every
-        # backoff: record the error and let the next poll (operation_poke) try again.
-        countdown = operations.operation_defer_transient(operation_id=operation_id, error=exc)
-    if countdown:
-        operations.operation_enqueue(operation_id=operation_id, kind=kind, countdown=countdown)
-    metrics.TASKS.labels(task=task.name, outcome="waiting" if countdown else "done").inc()
+    operations.operation_run_step(task, operation_id=operation_id, kind=kind, step=step)
 
 
 @shared_task(name="amis.create_image", bind=True, **AWS_TASK)

@@ -26,6 +26,7 @@ from amis import selectors as ami_selectors
 from amis import services as ami_services
 from amis.aws_copy import ami_copy_request
 from amis.forms import SORT_CHOICES, AMIEditForm, CopyForm, DeprecateForm, tags_format
+from amis.lineage_selectors import ami_version_facts, lineage_detail, lineage_get_visible_or_404
 from amis.models import AMI, AMIRegion, Operation
 from amis.scanner import ami_scan_report
 from amis.selectors import ami_get_visible_or_404, ami_is_owner, ami_require_owner, operation_list_for
@@ -155,7 +156,8 @@ def _page_context(request, ami: AMI, forms: dict) -> dict:
     """Everything the AMI page shows; ``forms`` overrides a form with a bound (invalid) one."""
     user = request.user
     is_owner = ami_is_owner(user=user, ami=ami)
-    regions = list(ami.regions.all().order_by("-is_source", "region"))
+    # Sorted here: the selector prefetched the regions (an order_by would query them again).
+    regions = sorted(ami.regions.all(), key=lambda r: (not r.is_source, r.region))
     ctx = {
         "ami": ami,
         "is_owner": is_owner,
@@ -167,6 +169,7 @@ def _page_context(request, ami: AMI, forms: dict) -> dict:
         "available_regions": [r.region for r in regions if r.state == AMIRegion.State.AVAILABLE],
         "template_slug": ami.template.slug if ami.template_id else "",
         "histogram": _histogram_rows(ami_selectors.ami_rating_histogram(ami=ami)),
+        "version_info": ami_version_facts(ami=ami, user=user),
         # "Cite this image": the same facts and BibTeX as GET /amis/{ami}/citation.bib.
         "cite": citation.citation_facts(ami),
         "research_links": [("Papers", ami.papers), ("Data sets", ami.datasets), ("Notebooks", ami.notebooks)],
@@ -221,6 +224,13 @@ def ami_page_render(request, ami: AMI, *, exc: ApplicationError | None = None, *
 def ami_detail(request, ref: str):
     ami = ami_get_visible_or_404(user=request.user, ref=ref)
     return render(request, "amis/detail.html", _page_context(request, ami, {}))
+
+
+@require_GET
+def lineage_page(request, lineage_id):
+    """A lineage: its channels, its versions (what changed, who approved, regions) and the moves."""
+    lineage = lineage_get_visible_or_404(user=request.user, ref=str(lineage_id))
+    return render(request, "amis/lineage.html", lineage_detail(lineage=lineage, user=request.user))
 
 
 @login_required
