@@ -48,7 +48,7 @@ def search_vector() -> SearchVector:
     (with ORCID iDs), licence (C).
 
     The definition of the stored ``AMI.search_document``, which the database computes with the
-    same texts and weights (``ami_search_document_of`` in amis/migrations/0004; a test holds the
+    same texts and weights (``ami_search_document_of`` in amis/migrations/0005; a test holds the
     two equal). Searching reads the stored, GIN-indexed column, never this per-row expression."""
     # A DOI is one token to the parser ("10.5281/zenodo.1"); its words are indexed apart so that
     # every part of it can be searched for, as the terms of a query are.

@@ -88,7 +88,7 @@ class AMI(models.Model):
     funding = models.JSONField(default=list, blank=True)
     # Derived columns that make browsing independent of the catalogue's size. On PostgreSQL the
     # database keeps search_document (the weighted full-text document) and available_regions (the
-    # regions with an available copy, sorted) current by triggers (amis/migrations/0004); the
+    # regions with an available copy, sorted) current by triggers (amis/migrations/0005); the
     # ranking's function keeps best_score current (amis.ranking.best_score_refresh). On SQLite
     # (the demo fallback) they stay at their defaults and browsing computes on the fly.
     search_document = SearchVectorField(null=True, editable=False)

@@ -1,6 +1,6 @@
 """The stored search index of the catalogue (PostgreSQL): documents, vocabulary, generation.
 
-``amis/migrations/0004`` creates the pieces and the triggers that keep them current; this module
+``amis/migrations/0005`` creates the pieces and the triggers that keep them current; this module
 is their Python side:
 
 - ``search_index_rebuild()``: recompute every AMI's search document and region array, and the
