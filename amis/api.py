@@ -8,20 +8,24 @@ from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from django.http import HttpResponse
+from django.urls import reverse
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import AllowAny, IsAuthenticated, IsAuthenticatedOrReadOnly
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from amis import downloads, metadata, selectors, services
+from amis import citation, downloads, metadata, selectors, services
 from amis.filters import ORDERINGS, AMIFilter
-from amis.models import AMI
+from amis.lineage_selectors import ami_version_facts, channel_moves_away
+from amis.models import AMI, ChannelMove
 from amis.scanner import ami_scan_report
 from amis.selectors import ami_get_visible_or_404
 from amis.serializers import (AMIDetailOutputSerializer, AMIListOutputSerializer, AMIOutputSerializer,
-                              AMIStatsOutputSerializer, DownloadOutputSerializer, LaunchDetailOutputSerializer,
-                              ScanReportOutputSerializer, ShareBriefSerializer, StrictCharField, TagsField)
+                              AMIRetiredOutputSerializer, AMIStatsOutputSerializer, DownloadOutputSerializer,
+                              LaunchDetailOutputSerializer, ScanReportOutputSerializer, ShareBriefSerializer,
+                              StrictCharField, TagsField)
 from registry.aws import COMMERCIAL_REGIONS
 from registry.errors import InvalidInput
 from registry.permissions import moderator_required
@@ -50,6 +54,7 @@ def _browse_parameters() -> list[OpenApiParameter]:
         _param("creator", "Creator's username."),
         _param("verified", "Only verified (true/1) or unverified (false/0) entries.", enum=["true", "false", "1", "0"]),
         _param("min_rating", "Minimum average rating (0–5).", OpenApiTypes.NUMBER),
+        _param("has_doi", "Only entries with (true/1) or without (false/0) a DOI.", enum=["true", "false", "1", "0"]),
         _param("status", "Narrows what is visible to you (default: everything visible but revoked).",
                enum=AMI.Status.values),
         _param("ordering", "Sort order; default `best` (Bayesian rating + downloads + freshness, deprecated "
@@ -73,6 +78,7 @@ def ami_detail_data(request, ami: AMI) -> dict:
     data["launch"] = LaunchDetailOutputSerializer(selectors.ami_launch_details(ami=ami), many=True).data
     if selectors.ami_can_manage(user=request.user, ami=ami):
         data["shares"] = ShareBriefSerializer(ami.shares.all(), many=True).data
+    data["version_info"] = ami_version_facts(ami=ami, user=request.user)
     return data
 
 
@@ -90,7 +96,11 @@ class AmiListCreateApi(GenericAPIView):
                                       default="")
         template = StrictCharField(max_length=200, required=False, allow_blank=True, allow_null=True,
                                    help_text="Template slug or exact name.")
-        version = StrictCharField(max_length=metadata.VERSION_MAX, required=False, allow_blank=True, default="")
+        version = StrictCharField(max_length=metadata.VERSION_MAX, required=False, allow_blank=True, default="",
+                                  help_text="Free text; SemVer (1.4.0) when a lineage is named.")
+        lineage = StrictCharField(max_length=100, required=False, allow_blank=True, allow_null=True, default=None,
+                                  help_text="Name of one of your lineages (created on first use): this image "
+                                            "becomes its version `version`.")
         category = StrictCharField(max_length=metadata.CATEGORY_MAX, required=False, allow_blank=True, default="",
                                    help_text="Required unless a template is given (then it defaults to the "
                                              "template's category).")
@@ -112,6 +122,7 @@ class AmiListCreateApi(GenericAPIView):
                    summary="Browse and search the AMIs visible to the caller, with facets")
     def get(self, request):
         result = selectors.ami_search(user=request.user, params=request.query_params)
+        self.paginator.known_count = result.count
         page = self.paginate_queryset(result.queryset)
         response = self.get_paginated_response(AMIOutputSerializer(page, many=True).data)
         response.data["facets"] = result.facets
@@ -145,6 +156,14 @@ class AmiDetailApi(APIView):
         tags = TagsField(required=False)
         category = StrictCharField(max_length=metadata.CATEGORY_MAX, required=False, allow_blank=True)
         version = StrictCharField(max_length=metadata.VERSION_MAX, required=False, allow_blank=True)
+        # Research metadata: shapes here for the schema, every rule in amis.research (400 naming the field).
+        doi = StrictCharField(required=False, allow_blank=True, help_text="DOI of the image (10.x/…); \"\" clears it.")
+        authors = serializers.JSONField(required=False, help_text="[{name, orcid?}]; ORCID iDs are checksum-checked.")
+        papers = serializers.JSONField(required=False, help_text="[{title, url, doi?}]")
+        datasets = serializers.JSONField(required=False, help_text="[{title, url, doi?}]")
+        notebooks = serializers.JSONField(required=False, help_text="[{title, url, doi?}]")
+        license = StrictCharField(required=False, allow_blank=True, help_text="One SPDX licence id, e.g. MIT.")
+        funding = serializers.JSONField(required=False, help_text="[{funder, award?}]")
 
     @extend_schema(responses={200: AMIDetailOutputSerializer, 404: ERRORS[404]}, tags=TAGS, operation_id="amis_retrieve",
                    summary="One AMI, with rating histogram (and grants for its owner/moderators)")
@@ -152,7 +171,8 @@ class AmiDetailApi(APIView):
         return Response(ami_detail_data(request, ami_for_request(request, ami)))
 
     @extend_schema(request=UpdateInputSerializer, responses={200: AMIDetailOutputSerializer, **ERRORS}, tags=TAGS,
-                   summary="Edit name, description, tags, category, version (owner or moderator)")
+                   summary="Edit name, description, tags, category, version and research metadata (owner or "
+                           "moderator)")
     def patch(self, request, ami: str):
         entry = ami_for_request(request, ami)
         if isinstance(request.data, dict):
@@ -261,7 +281,7 @@ class AmiDeprecateApi(APIView):
         description="Owner or moderator; from `approved` only. `replacement` names the entry to use instead (uuid "
                     "or AMI id of an entry you can see). The images are marked deprecated in AWS by a task. "
                     "Audited `ami.deprecate`.",
-        request=InputSerializer, responses={200: AMIDetailOutputSerializer, **ERRORS}, tags=TAGS,
+        request=InputSerializer, responses={200: AMIRetiredOutputSerializer, **ERRORS}, tags=TAGS,
                    summary="Deprecate an approved entry, optionally naming its replacement (owner or moderator)")
     def post(self, request, ami: str):
         entry = ami_for_request(request, ami)
@@ -276,7 +296,8 @@ class AmiDeprecateApi(APIView):
                 raise InvalidInput(f"replacement: unknown AMI '{ref}'", errors={"replacement": ["Unknown AMI."]})
         services.ami_deprecate(ami=entry, user=request.user, reason=data.validated_data["reason"],
                                replacement=replacement)
-        return Response(ami_detail_data(request, ami_for_request(request, ami)))
+        return Response({**ami_detail_data(request, ami_for_request(request, ami)),
+                         "channels_moved": channel_moves_away(ami=entry, cause=ChannelMove.Cause.DEPRECATED)})
 
 
 class AmiRevokeApi(APIView):
@@ -288,15 +309,17 @@ class AmiRevokeApi(APIView):
     @extend_schema(
         description="Moderators only; from `approved` or `deprecated`. A revoked entry is never resolved again, "
                     "leaves browse and its launch permissions are withdrawn in AWS (task). Audited `ami.revoke`.",
-        request=InputSerializer, responses={200: AMIDetailOutputSerializer, **ERRORS}, tags=TAGS,
-                   summary="Revoke an approved or deprecated entry (moderator): never resolved again")
+        request=InputSerializer, responses={200: AMIRetiredOutputSerializer, **ERRORS}, tags=TAGS,
+        summary="Revoke an approved or deprecated entry (moderator): never resolved again; channels "
+                "that pointed at it move back (listed in `channels_moved`)")
     def post(self, request, ami: str):
         entry = ami_for_request(request, ami)
         moderator_required(request.user)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.ami_revoke(ami=entry, moderator=request.user, reason=data.validated_data["reason"])
-        return Response(ami_detail_data(request, ami_for_request(request, ami)))
+        return Response({**ami_detail_data(request, ami_for_request(request, ami)),
+                         "channels_moved": channel_moves_away(ami=entry, cause=ChannelMove.Cause.REVOKED)})
 
 
 class AmiStatsApi(APIView):
@@ -330,3 +353,40 @@ class AmiDownloadCreateApi(APIView):
         download = downloads.download_record(ami=entry, user=request.user, **data.validated_data)
         download.download_count = AMI.objects.values_list("download_count", flat=True).get(pk=entry.pk)
         return Response(DownloadOutputSerializer(download).data, status=status.HTTP_201_CREATED)
+
+
+def ami_page_url(request, ami: AMI) -> str:
+    """The absolute URL of the AMI's page (what a citation points readers to)."""
+    return request.build_absolute_uri(reverse("web:ami-detail", kwargs={"ref": ami.pk}))
+
+
+class AmiCitationCffApi(APIView):
+    """``GET /amis/{ami}/citation.cff``: CITATION.cff (CFF 1.2.0 YAML) with version and regional ids."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses={(200, "application/yaml"): OpenApiTypes.STR, 404: ERRORS[404]}, tags=TAGS,
+                   operation_id="amis_citation_cff",
+                   summary="How to cite the image: CITATION.cff (Citation File Format 1.2.0)")
+    def get(self, request, ami: str):
+        entry = ami_for_request(request, ami)
+        body = citation.citation_cff(entry, url=ami_page_url(request, entry))
+        response = HttpResponse(body, content_type="application/yaml; charset=utf-8")
+        response["Content-Disposition"] = 'inline; filename="CITATION.cff"'
+        return response
+
+
+class AmiCitationBibtexApi(APIView):
+    """``GET /amis/{ami}/citation.bib``: one BibTeX ``@misc`` entry."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses={(200, "application/x-bibtex"): OpenApiTypes.STR, 404: ERRORS[404]}, tags=TAGS,
+                   operation_id="amis_citation_bib",
+                   summary="How to cite the image: a BibTeX entry")
+    def get(self, request, ami: str):
+        entry = ami_for_request(request, ami)
+        body = citation.citation_bibtex(entry, url=ami_page_url(request, entry))
+        response = HttpResponse(body, content_type="application/x-bibtex; charset=utf-8")
+        response["Content-Disposition"] = f'inline; filename="{citation.bibtex_key(entry)}.bib"'
+        return response

@@ -8,15 +8,18 @@ call inside a database transaction, and returns a countdown while AWS is still w
 """
 from __future__ import annotations
 
+import re
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from amis.aws_copy import copy_claim
 from amis.aws_public import ami_public_sync
+from amis.lineages import LineageRequest, lineage_attach_locked, lineage_request_clean
 from amis.metadata import (DESCRIPTION_MAX, NAME_MAX, TAGS_MAX, VERSION_MAX, regions_clean, tags_clean,
                            text_clean)
 from amis.models import AMI, AMIRegion, Operation
@@ -35,6 +38,10 @@ from templates.selectors import template_get
 # Tags the registry puts on every image it creates (besides the owner's): they count towards
 # AWS's 50 tags per resource, so the owner may give that many fewer.
 REGISTRY_IMAGE_TAGS = ("CloudWorkstation", "Template", "Version", "RegistryId", "Name")
+
+
+# A cws instance name (the Name tag): printable, no spaces at the ends, at most AWS's 256 tag characters.
+INSTANCE_NAME_RE = re.compile(r"^[\w.:/=+@-][\w .:/=+@-]{0,254}[\w.:/=+@-]?$")
 
 
 def create_timeout_seconds() -> int:
@@ -65,6 +72,76 @@ def instance_describe(*, region: str, instance_id: str) -> dict:
                            errors={"instance_id": [f"AWS does not know this id in {region}. "
                                                    f"Check the id and the region."]})
     return instances[0]
+
+
+def _instances_matching(region: str, ref: str) -> list[dict]:
+    """Instances in ``region`` whose id is ``ref`` or whose ``Name`` tag is ``ref`` (not terminated)."""
+    if aws.is_instance_id(ref):
+        try:
+            reservations = aws.call(region, "ec2", "describe_instances", InstanceIds=[ref]).get("Reservations", [])
+        except aws.AwsNotFound:
+            return []
+    else:
+        reservations = aws.call(region, "ec2", "describe_instances", Filters=[
+            {"Name": "tag:Name", "Values": [ref]},
+            {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}],
+        ).get("Reservations", [])
+    return [i for r in reservations for i in r.get("Instances", [])]
+
+
+def instance_search_regions(region: str) -> list[str]:
+    """Where an instance is looked for: ``region`` first, then ``REGISTRY_INSTANCE_SEARCH_REGIONS``
+    (default: every commercial region)."""
+    others = list(getattr(settings, "REGISTRY_INSTANCE_SEARCH_REGIONS", None) or aws.COMMERCIAL_REGIONS)
+    return list(dict.fromkeys([region, *others]))
+
+
+def instance_locate(*, ref: str, region: str) -> tuple[str, dict]:
+    """The instance named ``ref`` — an EC2 id or a cws instance name (its ``Name`` tag) — as
+    ``(region, DescribeInstances entry)``: in ``region`` if it is there, else in the other search
+    regions (asked concurrently). Raises InvalidInput naming where it looked, or when a name is
+    ambiguous, and 503 when AWS does not answer."""
+    ref = (ref or "").strip()
+    if not aws.is_instance_id(ref) and not INSTANCE_NAME_RE.match(ref):
+        raise InvalidInput(f"invalid instance id or name '{ref}'",
+                           errors={"instance_id": ["An EC2 instance id (i-0123456789abcdef0) or the instance's "
+                                                   "Name tag."]})
+    regions = instance_search_regions(region)
+
+    def lookup(where: str) -> list[dict] | aws.AwsError:
+        try:
+            return _instances_matching(where, ref)
+        except aws.AwsError as exc:
+            return exc
+
+    found: dict[str, list[dict]] = {}
+    first = lookup(region)
+    if isinstance(first, list) and first:
+        found[region] = first
+    else:
+        others = regions[1:]
+        with ThreadPoolExecutor(max_workers=min(16, max(1, len(others)))) as pool:
+            answers = dict(zip(others, pool.map(lookup, others)))
+        answers[region] = first
+        failed = {r: a for r, a in answers.items() if isinstance(a, aws.AwsError)}
+        found = {r: a for r, a in answers.items() if isinstance(a, list) and a}
+        if not found and failed:
+            transient = [a for a in failed.values() if isinstance(a, aws.AwsTransientError)]
+            if transient:
+                raise ApplicationError(f"AWS did not answer, try again: {transient[0].message}",
+                                       code="aws_unavailable", status_code=503)
+            raise InvalidInput(f"cannot read instance {ref}: {next(iter(failed.values())).message}",
+                               errors={"instance_id": [str(a.message) for a in failed.values()][:3]})
+    if not found:
+        kind = "id" if aws.is_instance_id(ref) else "Name tag"
+        message = f"instance {ref} not found (by {kind}) in {', '.join(regions)}"
+        raise InvalidInput(message, errors={"instance_id": [message]})
+    matches = [(r, i) for r, items in found.items() for i in items]
+    if len(matches) > 1:
+        where = ", ".join(f"{i['InstanceId']} ({r})" for r, i in matches)
+        message = f"several instances are named '{ref}': {where}; give the instance id"
+        raise InvalidInput(message, errors={"instance_id": [message]})
+    return matches[0]
 
 
 def instance_require_running(instance: dict) -> None:
@@ -106,23 +183,28 @@ def ami_create_request(*, user, instance_id: str, template_name: str, name: str 
                        version: str = "", tags: dict | None = None, public: bool = False,
                        share_with: list[str] | None = None, community: str = "",
                        multi_region: list[str] | None = None, no_reboot: bool = True,
-                       region: str = "") -> Operation:
+                       region: str = "", lineage: str = "") -> Operation:
     """Start creating a community AMI from a running instance (``POST /ami/create``, the wizard).
 
-    Checks the instance in EC2 (must exist and be ``running``) and the template, then writes an
-    ``Operation(kind=create_image)`` carrying the whole request and enqueues the task after commit.
-    The registry entry (``draft``) is created by the task as soon as CreateImage has returned the
-    image id — the ``ami_registry`` row needs a real, unique ``ami_id`` — with the uuid reserved
-    here (``params.registry_id``), which is also the image's ``RegistryId`` tag. Grants asked for
-    (``share_with``, ``community``) are recorded by sharing when the entry is made.
-    Raises InvalidInput (400) for a bad/unknown/not-running instance, unknown template or region.
+    ``instance_id`` is an EC2 id or the instance's ``Name`` tag, found in ``region`` or else in
+    the other regions (``instance_locate``); the image is made in the instance's region. Checks
+    the instance (must be ``running``) and the template, then calls CreateImage *now* — AWS
+    answers at once with the image id, so the caller gets it in the 202 — and writes, in one
+    transaction, the ``Operation(kind=create_image)``, the draft registry entry (its uuid
+    ``params.registry_id`` is also the image's ``RegistryId`` tag) and the audit events; the task
+    (after commit) only waits for ``available`` and starts the copies. CreateImage is idempotent
+    through that tag: a repeated attempt finds the image instead of making a second one. Grants
+    asked for (``share_with``, ``community``) are recorded by sharing when the entry is made.
+    ``lineage`` (with a SemVer ``version``) makes the entry that version of the caller's lineage
+    (checked first: 400 naming the field, 409 ``version_exists``).
+    Raises InvalidInput (400) for a bad/unknown/not-running instance, unknown template or region,
+    a refused CreateImage; 503 (nothing made) when AWS does not answer.
     """
     region = region or settings.AWS_DEFAULT_REGION
     if not aws.is_known_region(region):
         raise InvalidInput(f"unknown AWS region '{region}'", errors={"region": ["Unknown region."]})
-    if not aws.is_instance_id(instance_id or ""):
-        raise InvalidInput(f"invalid instance id '{instance_id}'",
-                           errors={"instance_id": ["Must look like i-0123456789abcdef0."]})
+    if not isinstance(instance_id, str) or not instance_id.strip():
+        raise InvalidInput("instance_id is required", errors={"instance_id": ["This field is required."]})
     template = template_get(template_name or "")
     if template is None:
         raise InvalidInput(f"unknown template '{template_name}'", errors={"template_name": ["Unknown template."]})
@@ -131,6 +213,9 @@ def ami_create_request(*, user, instance_id: str, template_name: str, name: str 
     name = text_clean("name", name, max_length=NAME_MAX)
     description = text_clean("description", description, max_length=DESCRIPTION_MAX)
     version = text_clean("version", version, max_length=VERSION_MAX)
+    line = lineage_request_clean(user=user, lineage=lineage or None, version=version, template=template)
+    if line is not None:
+        version = line.version
     share_with = list(dict.fromkeys(share_with or []))
     bad_accounts = [a for a in share_with if not aws.is_account_id(a)]
     if bad_accounts:
@@ -140,7 +225,8 @@ def ami_create_request(*, user, instance_id: str, template_name: str, name: str 
     if community and community_obj is None:
         raise InvalidInput(f"unknown community '{community}'", errors={"community": ["Unknown community."]})
 
-    instance = instance_describe(region=region, instance_id=instance_id)
+    region, instance = instance_locate(ref=instance_id, region=region)
+    instance_id = instance["InstanceId"]
     instance_require_running(instance)
 
     image_name = aws_image_name(name or f"cws-{template.slug}-{int(time.time())}")
@@ -152,6 +238,7 @@ def ami_create_request(*, user, instance_id: str, template_name: str, name: str 
         "image_name": image_name,
         "description": description or f"CloudWorkstation {template.name} image",
         "version": version,
+        "lineage": line.name if line else "",
         "tags": tags,
         "public": bool(public),
         "share_with": share_with,
@@ -161,14 +248,41 @@ def ami_create_request(*, user, instance_id: str, template_name: str, name: str 
         "architecture": _instance_architecture(region, instance),
         "root_size_gb": _instance_root_size(region, instance),
     }
-    with transaction.atomic():
-        op = Operation.objects.create(kind=OpKind.CREATE_IMAGE, region=region, instance_id=instance_id,
-                                      params=params, created_by=user, message="queued: waiting for a worker")
-        audit_record(actor=user, action="ami.create_requested", target=op,
-                     after={"instance_id": instance_id, "region": region, "template": template.slug,
-                            "multi_region": targets})
-        operation_enqueue_on_commit(op)
+    try:
+        image_id, result = _create_image_call(region=region, instance_id=instance_id, params=params)
+    except aws.AwsTransientError as exc:
+        raise ApplicationError(f"AWS did not answer CreateImage, nothing was created; try again: {exc.message}",
+                               code="aws_unavailable", status_code=503) from exc
+    except aws.AwsError as exc:
+        message = f"CreateImage failed in {region}: {exc.message}"
+        raise InvalidInput(message, errors={"instance_id": [message]}) from exc
+    try:
+        with transaction.atomic():
+            op = Operation.objects.create(kind=OpKind.CREATE_IMAGE, region=region, instance_id=instance_id,
+                                          params=params, result=result, created_by=user,
+                                          message="CreateImage accepted: waiting for the image to become available")
+            audit_record(actor=user, action="ami.create_requested", target=op,
+                         after={"instance_id": instance_id, "region": region, "template": template.slug,
+                                "multi_region": targets, "ami_id": image_id})
+            _register_created_image(op, image_id)
+            operation_enqueue_on_commit(op)
+    except Exception:
+        _create_image_undo(region=region, image_id=image_id)
+        raise
+    op.refresh_from_db()
     return op
+
+
+def _create_image_undo(*, region: str, image_id: str) -> None:
+    """The rows could not be written: deregister the image just made, so nothing is left half-made."""
+    try:
+        image = aws.describe_image(region, image_id)
+        aws.call(region, "ec2", "deregister_image", ImageId=image_id)
+        for snapshot_id in snapshot_ids(image or {}):
+            aws.call(region, "ec2", "delete_snapshot", SnapshotId=snapshot_id)
+    except aws.AwsError:
+        # The RegistryId tag still names it: a later sweep or the owner can find it.
+        pass
 
 
 # --- the worker's steps ------------------------------------------------------------------------------
@@ -184,7 +298,7 @@ def create_image_step(*, operation_id) -> int | None:
     op = Operation.objects.filter(pk=operation_id).first()
     if op is None or op.state in TERMINAL:
         return None
-    operation_mark_running(op, progress=5)
+    operation_mark_running(op, progress=max(op.progress, 5))
     if not op.image_id:
         try:
             image_id = _create_or_find_image(op)
@@ -215,17 +329,27 @@ def create_image_step(*, operation_id) -> int | None:
 
 
 def _create_or_find_image(op: Operation) -> str:
-    params = op.params
-    existing = image_find_by_tag(op.region, "RegistryId", params["registry_id"])
+    """The step's CreateImage (operations made before the request called it, or whose id was lost)."""
+    image_id, result = _create_image_call(region=op.region, instance_id=op.instance_id, params=op.params)
+    if result:
+        Operation.objects.filter(pk=op.pk).update(result={**op.result, **result})
+        op.refresh_from_db(fields=["result"])
+    return image_id
+
+
+def _create_image_call(*, region: str, instance_id: str, params: dict) -> tuple[str, dict]:
+    """CreateImage for ``params`` (idempotent: an image already tagged ``RegistryId=<registry id>``
+    is returned instead). Returns ``(image id, result facts)`` — how snapshots get their tags."""
+    existing = image_find_by_tag(region, "RegistryId", params["registry_id"])
     if existing is not None:
-        return existing["ImageId"]
+        return existing["ImageId"], {}
     tags = {**params.get("tags", {}), "CloudWorkstation": "true", "Template": params["template"],
             "Version": params.get("version") or "", "RegistryId": params["registry_id"],
             "Name": params["image_name"]}
-    request = dict(InstanceId=op.instance_id, Name=params["image_name"],
+    request = dict(InstanceId=instance_id, Name=params["image_name"],
                    Description=params.get("description", "")[:255], NoReboot=bool(params.get("no_reboot", True)))
     try:
-        resp = aws.call(op.region, "ec2", "create_image", **request, TagSpecifications=[
+        resp = aws.call(region, "ec2", "create_image", **request, TagSpecifications=[
             {"ResourceType": "image", "Tags": tag_list(tags)},
             {"ResourceType": "snapshot", "Tags": tag_list(tags)}])
         snapshot_tagging = "create_image"
@@ -234,13 +358,10 @@ def _create_or_find_image(op: Operation) -> str:
             raise
         # moto lacks snapshot TagSpecifications on CreateImage: tag the image now and the
         # snapshots with CreateTags once they exist (same tags, one call later).
-        resp = aws.call(op.region, "ec2", "create_image", **request,
+        resp = aws.call(region, "ec2", "create_image", **request,
                         TagSpecifications=[{"ResourceType": "image", "Tags": tag_list(tags)}])
         snapshot_tagging = "create_tags"
-    Operation.objects.filter(pk=op.pk).update(result={**op.result, "snapshot_tagging": snapshot_tagging,
-                                                      "image_tags": tags})
-    op.refresh_from_db(fields=["result"])
-    return resp["ImageId"]
+    return resp["ImageId"], {"snapshot_tagging": snapshot_tagging, "image_tags": tags}
 
 
 @transaction.atomic
@@ -265,6 +386,8 @@ def _register_created_image(op: Operation, image_id: str) -> AMI:
         audit_record(actor=op.created_by, action="ami.create", target=ami,
                      after={"ami_id": image_id, "region": op.region, "instance_id": op.instance_id,
                             "operation": str(op.pk)})
+        if params.get("lineage"):
+            _lineage_attach(ami, op, params)
         if params.get("share_with") or params.get("community"):
             # Sharing records them through its own service (validated, audited), in this transaction.
             ami_grants_requested.send(sender=AMI, ami=ami, user=op.created_by,
@@ -273,6 +396,20 @@ def _register_created_image(op: Operation, image_id: str) -> AMI:
     operation_save(op, image_id=image_id, ami=ami, progress=max(op.progress, 20),
                    message=f"CreateImage accepted: {image_id}")
     return ami
+
+
+def _lineage_attach(ami: AMI, op: Operation, params: dict) -> None:
+    """Make the new entry the version of the lineage the request named. Checked at request time;
+    should another entry have taken that version since, the entry is kept outside the lineage
+    (the image exists in AWS either way) and the operation's result says so."""
+    request = LineageRequest(name=params["lineage"], version=params.get("version") or "")
+    try:
+        with transaction.atomic():
+            lineage_attach_locked(ami=ami, request=request, user=op.created_by)
+    except IntegrityError:
+        ami.lineage = None
+        operation_save(op, result={**(op.result or {}), "lineage_error": f"version {request.version} of lineage "
+                                                                         f"'{request.name}' was taken meanwhile"})
 
 
 def _create_failed(op: Operation, error: str) -> None:

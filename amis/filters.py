@@ -2,23 +2,22 @@
 
 Every parameter is validated by the FilterSet's form: a bad value answers 400 naming the
 parameter, never a 500, whatever the string. Full-text search uses PostgreSQL (``to_tsquery``
-with prefix terms built from sanitised words, ranked with ``SearchRank``); on SQLite — the
+with prefix terms built from sanitised words, ranked with ``SearchRank``) over the stored,
+GIN-indexed ``search_document``, with typo tolerance from ``amis.search_index``; on SQLite — the
 ``make run`` fallback — it degrades to case-insensitive substring matching of every word.
 """
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 
 import django_filters
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
-from django.db import connection
-from django.db.models import Case, Exists, F, FloatField, OuterRef, Q, QuerySet, TextField, Value, When
-from django.db.models.functions import Cast, Ln, Lower
-from django.utils import timezone
+from django.db.models import Exists, F, Func, OuterRef, Q, QuerySet, TextField, Value
+from django.db.models.functions import Cast, Lower
 
 from amis.models import AMI, AMIRegion
-from amis.ranking import bayesian_rating, ranking_settings
+from amis.ranking import best_score_expression
+from amis.search_index import is_indexed, typo_expansions
 from registry.aws import COMMERCIAL_REGIONS
 
 # The text-search configuration: English stemming ("models" finds "model"); prefix terms make
@@ -45,38 +44,34 @@ def search_terms(text: str) -> list[str]:
 
 
 def search_vector() -> SearchVector:
-    """Weighted document: name (A); tags, template name/slug (B); description, creator (C)."""
-    return (SearchVector("name", weight="A", config=SEARCH_CONFIG)
+    """Weighted document: name, DOI (A); tags, template name/slug (B); description, creator, authors
+    (with ORCID iDs), licence (C).
+
+    The definition of the stored ``AMI.search_document``, which the database computes with the
+    same texts and weights (``ami_search_document_of`` in amis/migrations/0005; a test holds the
+    two equal). Searching reads the stored, GIN-indexed column, never this per-row expression."""
+    # A DOI is one token to the parser ("10.5281/zenodo.1"); its words are indexed apart so that
+    # every part of it can be searched for, as the terms of a query are.
+    doi_words = Func(F("doi"), Value(r"[^A-Za-z0-9]+"), Value(" "), Value("g"), function="regexp_replace",
+                     output_field=TextField())
+    return (SearchVector("name", doi_words, weight="A", config=SEARCH_CONFIG)
             + SearchVector(Cast("tags", TextField()), "template__name", "template__slug", weight="B",
                            config=SEARCH_CONFIG)
-            + SearchVector("description", "creator__username", weight="C", config=SEARCH_CONFIG))
+            + SearchVector("description", "creator__username", Cast("authors", TextField()), "license", weight="C",
+                           config=SEARCH_CONFIG))
 
 
-def search_query(terms: list[str]) -> SearchQuery:
-    """``t1:* & t2:*`` — every word must match, each as a prefix. Safe: terms are alphanumeric."""
-    return SearchQuery(" & ".join(f"{t}:*" for t in terms), search_type="raw", config=SEARCH_CONFIG)
-
-
-def best_score_expression():
-    """The default "best" order as one SQL expression (weights from ``amis.ranking``).
-
-    A Bayesian average (so one 5-star review does not beat fifty 4.8s), plus a log of downloads,
-    plus a bonus for fresh entries, minus a penalty that sinks deprecated entries.
-    """
-    p = ranking_settings()
-    bayes = bayesian_rating(count="rating_count", average="rating_avg")
-    downloads = Ln(Cast("download_count", FloatField()) + Value(1.0))
-    fresh_since = timezone.now() - timedelta(days=p["fresh_days"])
-    fresh = Case(When(created_at__gte=fresh_since, then=Value(p["fresh_bonus"])), default=Value(0.0),
-                 output_field=FloatField())
-    deprecated = Case(When(status=AMI.Status.DEPRECATED, then=Value(-p["deprecated_penalty"])),
-                      default=Value(0.0), output_field=FloatField())
-    return Cast(bayes + Value(p["download_weight"]) * downloads + fresh + deprecated, FloatField())
+def search_query(terms: list[str], expansions: dict[str, list[str]] | None = None) -> SearchQuery:
+    """``t1:* & t2:*`` — every word must match, each as a prefix; a term with typo expansions
+    matches them too: ``(pyhton:* | python) & t2:*``. Safe: terms and known words are alphanumeric."""
+    expansions = expansions or {}
+    parts = [f"({t}:* | {' | '.join(expansions[t])})" if expansions.get(t) else f"{t}:*" for t in terms]
+    return SearchQuery(" & ".join(parts), search_type="raw", config=SEARCH_CONFIG)
 
 
 class AMIFilter(django_filters.FilterSet):
     """Filters of API.md's browse: q, category, architecture, region, template, creator, verified,
-    min_rating, status, ordering. Without ``status``, revoked entries are left out."""
+    min_rating, has_doi, status, ordering. Without ``status``, revoked entries are left out."""
 
     q = django_filters.CharFilter(method="filter_q", max_length=1000)
     category = django_filters.CharFilter(field_name="category", lookup_expr="iexact", max_length=100)
@@ -86,6 +81,7 @@ class AMIFilter(django_filters.FilterSet):
     creator = django_filters.CharFilter(field_name="creator__username", max_length=150)
     verified = django_filters.ChoiceFilter(choices=BOOLEAN_CHOICES, method="filter_verified")
     min_rating = django_filters.NumberFilter(field_name="rating_avg", lookup_expr="gte", min_value=0, max_value=5)
+    has_doi = django_filters.ChoiceFilter(choices=BOOLEAN_CHOICES, method="filter_has_doi")
     status = django_filters.ChoiceFilter(choices=AMI.Status.choices)
     ordering = django_filters.ChoiceFilter(choices=[(k, k) for k in ORDERINGS], method="filter_noop")
 
@@ -98,20 +94,24 @@ class AMIFilter(django_filters.FilterSet):
         terms = search_terms(value)
         if not terms:
             return queryset  # nothing searchable (only punctuation): same as no q
-        if connection.vendor == "postgresql":
-            query = search_query(terms)
-            return (queryset.annotate(search=search_vector()).filter(search=query)
-                    .annotate(search_rank=SearchRank(F("search"), query)))
+        if is_indexed():
+            # The stored document (GIN-indexed, kept current by triggers); a term no word of the
+            # catalogue starts with also matches the known words that look like it.
+            query = search_query(terms, typo_expansions(terms))
+            return (queryset.filter(search_document=query)
+                    .annotate(search_rank=SearchRank(F("search_document"), query)))
         # SQLite/other fallback: every word must appear somewhere (case-insensitive).
-        queryset = queryset.annotate(_tags_text=Cast("tags", TextField()))
+        queryset = queryset.annotate(_tags_text=Cast("tags", TextField()), _authors_text=Cast("authors", TextField()))
         for term in terms:
             queryset = queryset.filter(
                 Q(name__icontains=term) | Q(description__icontains=term) | Q(_tags_text__icontains=term)
                 | Q(template__name__icontains=term) | Q(template__slug__icontains=term)
-                | Q(creator__username__icontains=term))
+                | Q(creator__username__icontains=term) | Q(doi__icontains=term) | Q(_authors_text__icontains=term))
         return queryset
 
     def filter_region(self, queryset, name, value):
+        if is_indexed():
+            return queryset.filter(available_regions__contains=[value])  # GIN on the stored array
         available = AMIRegion.objects.filter(ami=OuterRef("pk"), region=value, state=AMIRegion.State.AVAILABLE)
         return queryset.filter(Exists(available))
 
@@ -120,6 +120,10 @@ class AMIFilter(django_filters.FilterSet):
 
     def filter_verified(self, queryset, name, value):
         return queryset.filter(verified=value in ("true", "1"))
+
+    def filter_has_doi(self, queryset, name, value):
+        with_doi = ~Q(doi="")
+        return queryset.filter(with_doi if value in ("true", "1") else ~with_doi)
 
     def filter_noop(self, queryset, name, value):
         return queryset  # ordering is applied after filtering, in filter_queryset
@@ -138,7 +142,11 @@ class AMIFilter(django_filters.FilterSet):
         ordering = data.get("ordering") or ""
         if ordering and ORDERINGS.get(ordering):
             return queryset.order_by(*ORDERINGS[ordering])
-        queryset = queryset.annotate(best_score=best_score_expression())
-        if data.get("q") and search_terms(data["q"]) and connection.vendor == "postgresql" and not ordering:
-            return queryset.order_by(F("search_rank").desc(), F("best_score").desc(), "-created_at", "id")
-        return queryset.order_by(F("best_score").desc(), "-created_at", "id")
+        if is_indexed():
+            best = F("best_score")  # stored (amis.ranking.best_score_refresh), indexed with its tie-breakers
+        else:
+            queryset = queryset.annotate(_best=best_score_expression())
+            best = F("_best")
+        if data.get("q") and search_terms(data["q"]) and is_indexed() and not ordering:
+            return queryset.order_by(F("search_rank").desc(), best.desc(), "-created_at", "id")
+        return queryset.order_by(best.desc(), "-created_at", "id")

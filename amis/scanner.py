@@ -30,6 +30,7 @@ from amis.selectors import ami_require_manage
 from registry import aws
 from registry.audit import audit_record
 from registry.aws_images import root_mapping, snapshot_ids
+from registry.broker import broker_require
 from registry.celery import task_send
 from registry.errors import Conflict, InvalidInput
 from registry.permissions import moderator_required
@@ -350,6 +351,7 @@ def ami_scan_request(*, ami: AMI, user=None) -> Operation:
     # so policies requiring a passed scan do not flicker.
     AMI.objects.filter(pk=ami.pk, scan_status=AMI.ScanStatus.NOT_SCANNED).update(scan_status=AMI.ScanStatus.PENDING)
     operation_id = str(operation.pk)
+    broker_require(task="amis.scan")  # 503 and a rollback while the queue is down
     transaction.on_commit(lambda: task_send("amis.scan", operation_id))
     return operation
 

@@ -26,6 +26,22 @@ class AMIRegionOutputSerializer(serializers.Serializer):
         return "origin" if obj.is_source else (obj.copied_from or "")
 
 
+class AuthorSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    orcid = serializers.CharField(help_text='0000-0002-1825-0097 form, or "".')
+
+
+class LinkSerializer(serializers.Serializer):
+    title = serializers.CharField()
+    url = serializers.URLField()
+    doi = serializers.CharField(required=False)
+
+
+class FundingSerializer(serializers.Serializer):
+    funder = serializers.CharField()
+    award = serializers.CharField()
+
+
 class AMIOutputSerializer(serializers.Serializer):
     """The AMI object. Needs ``regions`` prefetched and ``template``/``creator`` selected (the
     selectors do it), so a page costs a constant number of queries."""
@@ -62,7 +78,19 @@ class AMIOutputSerializer(serializers.Serializer):
     boot_mode = serializers.CharField()
     ena_support = serializers.BooleanField(allow_null=True)
     imds_support = serializers.CharField()
+    replacement = serializers.SerializerMethodField(help_text="AMI id of the replacement of a deprecated entry "
+                                                              "(for a version of a lineage: the next version).")
+    lineage = serializers.UUIDField(source="lineage_id", allow_null=True,
+                                    help_text="The lineage this entry is a version of (GET /lineages/{id}), or null.")
     replacement = serializers.SerializerMethodField(help_text="AMI id of the replacement of a deprecated entry.")
+    # Research metadata (amis.research): how to cite the image and what it belongs to.
+    doi = serializers.CharField(help_text='Bare DOI ("" when none).')
+    authors = AuthorSerializer(many=True)
+    papers = LinkSerializer(many=True)
+    datasets = LinkSerializer(many=True)
+    notebooks = LinkSerializer(many=True)
+    license = serializers.CharField(help_text='SPDX licence id ("" when none).')
+    funding = FundingSerializer(many=True)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
     submitted_at = serializers.DateTimeField(allow_null=True)
@@ -93,6 +121,29 @@ class ShareBriefSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
+class LineageBriefSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    owner = serializers.CharField(allow_null=True)
+
+
+class NewerVersionSerializer(serializers.Serializer):
+    version = serializers.CharField()
+    ami_id = serializers.CharField()
+    registry_id = serializers.UUIDField()
+
+
+class VersionInfoSerializer(serializers.Serializer):
+    lineage = LineageBriefSerializer()
+    channels = serializers.ListField(child=serializers.CharField(), help_text="Channels pointing at this version.")
+    newer_version = NewerVersionSerializer(allow_null=True, help_text="The newest approved version, when newer.")
+
+
+class ChannelMovedSerializer(serializers.Serializer):
+    channel = serializers.CharField()
+    from_version = serializers.CharField()
+    to_version = serializers.CharField(allow_null=True, help_text="null: the channel is now empty.")
+    to_ami = serializers.CharField(allow_null=True)
 class ScanFindingOutputSerializer(serializers.Serializer):
     id = serializers.CharField(help_text="The check's id, e.g. imdsv2_required.")
     severity = serializers.ChoiceField(choices=["critical", "high", "medium", "low", "info"])
@@ -132,6 +183,14 @@ class AMIDetailOutputSerializer(AMIOutputSerializer):
                                              help_text='{"1": n, ..., "5": n} over visible ratings.')
     shares = ShareBriefSerializer(many=True, allow_null=True,
                                   help_text="Grants (owner and moderators only; null for others).")
+    version_info = VersionInfoSerializer(allow_null=True, help_text="For a version of a lineage: the lineage, "
+                                                                    "the channels pointing at it, a newer version.")
+
+
+class AMIRetiredOutputSerializer(AMIDetailOutputSerializer):
+    """The answer of a deprecation or revocation: the AMI, and the channels that moved away from it."""
+
+    channels_moved = ChannelMovedSerializer(many=True)
 
 
 class AMIListOutputSerializer(serializers.Serializer):

@@ -7,14 +7,18 @@ redelivered — safe because every step is idempotent) and retries **only** ``Aw
 step that must wait returns a countdown and the task re-schedules itself (``operation_enqueue``).
 The ``amis.*`` names are routed to the ``aws`` queue.
 """
-from celery import shared_task
+import logging
+import threading
 
-from amis import aws_copy, aws_create, aws_retire, aws_validate, operations, scanner
+from celery import shared_task
+from celery.signals import worker_ready, worker_shutting_down
+from django.conf import settings
+from django.db import close_old_connections
+
+from amis import aws_copy, aws_create, aws_retire, aws_validate, operations, ranking, scanner
 from amis.aws_public import ami_public_sync
 from amis.models import AMI
-from registry import metrics
 from registry.aws import AwsTransientError
-from registry.celery import tasks_run_eagerly
 
 AWS_TASK = dict(
     acks_late=True,
@@ -25,26 +29,11 @@ AWS_TASK = dict(
     max_retries=8,
 )
 OpKind = operations.OpKind
+logger = logging.getLogger(__name__)
 
 
 def _run_step(task, operation_id: str, kind: str, step) -> None:
-    """Run one step unless another chain owns the operation; re-schedule when it must wait."""
-    redelivered = bool((task.request.delivery_info or {}).get("redelivered"))
-    if not operations.operation_is_current(operation_id=operation_id, task_id=task.request.id,
-                                           redelivered=redelivered):
-        metrics.TASKS.labels(task=task.name, outcome="skipped").inc()
-        return
-    try:
-        countdown = step(operation_id=operation_id)
-    except AwsTransientError as exc:
-        if not tasks_run_eagerly():
-            raise  # autoretry_for: backoff + jitter, same task id
-        # Without a broker a retry would run inline, blocking the web request through every
-        # backoff: record the error and let the next poll (operation_poke) try again.
-        countdown = operations.operation_defer_transient(operation_id=operation_id, error=exc)
-    if countdown:
-        operations.operation_enqueue(operation_id=operation_id, kind=kind, countdown=countdown)
-    metrics.TASKS.labels(task=task.name, outcome="waiting" if countdown else "done").inc()
+    operations.operation_run_step(task, operation_id=operation_id, kind=kind, step=step)
 
 
 @shared_task(name="amis.create_image", bind=True, **AWS_TASK)
@@ -97,6 +86,44 @@ def operations_refresh_stale_task() -> int:
     return len(operations.operations_refresh_stale())
 
 
+# --- the stale sweep inside every worker --------------------------------------------------------------
+# A worker killed with SIGKILL leaves its operation ``running`` and its message unacknowledged
+# until the broker's visibility timeout. Beat's sweep would find it, but a deployment may run
+# without beat (or beat may be the thing that died): so every worker sweeps when it starts and
+# then every REGISTRY_OPERATION_SWEEP_SECONDS, in a thread of its main process. The sweep claims
+# rows with skip_locked, so any number of workers and beat can sweep at once.
+_sweeper_stop = threading.Event()
+
+
+def _sweep_once() -> None:
+    try:
+        operations.operations_refresh_stale()
+    except Exception:  # noqa: BLE001 — a sweep that fails (database restarting) tries again later
+        logger.warning("stale sweep failed", exc_info=True)
+    finally:
+        close_old_connections()
+
+
+def _sweep_forever(interval: float) -> None:
+    while not _sweeper_stop.wait(interval):
+        _sweep_once()
+
+
+@worker_ready.connect(dispatch_uid="amis.sweep_on_worker_ready")
+def sweep_on_worker_ready(sender=None, **kwargs) -> None:
+    """Worker start: take over what a dead worker left running, then keep sweeping."""
+    _sweeper_stop.clear()
+    _sweep_once()
+    interval = float(getattr(settings, "REGISTRY_OPERATION_SWEEP_SECONDS", 30))
+    if interval > 0:
+        threading.Thread(target=_sweep_forever, args=(interval,), name="operations-sweeper", daemon=True).start()
+
+
+@worker_shutting_down.connect(dispatch_uid="amis.sweep_stop")
+def sweep_stop(sender=None, **kwargs) -> None:
+    _sweeper_stop.set()
+
+
 @shared_task(name="amis.scan", acks_late=True, autoretry_for=(AwsTransientError,), retry_backoff=True,
              retry_jitter=True, max_retries=6)
 def ami_scan_task(operation_id: str) -> None:
@@ -108,3 +135,9 @@ def ami_scan_task(operation_id: str) -> None:
 def ami_rescan_due_task() -> int:
     """Beat: queue scans for listed AMIs whose last scan is older than REGISTRY_RESCAN_DAYS."""
     return len(scanner.ami_rescan_due())
+
+
+@shared_task(name="amis.best_scores_refresh", acks_late=True)
+def ami_best_scores_refresh_task() -> int:
+    """Beat: store today's best score where it changed (freshness expires with time). Idempotent."""
+    return ranking.best_score_refresh()

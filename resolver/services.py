@@ -39,13 +39,13 @@ from amis.selectors import ami_get_visible
 from registry import aws, metrics
 from registry.errors import ApplicationError, Forbidden, Unprocessable
 from registry.permissions import is_moderator
-from resolver import cache, costs
+from resolver import cache, costs, usage
 from resolver.answers import cached_answer_still_valid, now_iso, present, resolution
 from resolver.concurrency import in_thread, pool
 from resolver.context import ERROR, FAILED, REGISTRY, context_build, preferred_architecture
 from resolver.orchestrator import walk
 from resolver.selectors import caller_policy
-from resolver.validation import (template_from_ref, validate_instance_type, validate_regions,
+from resolver.validation import (split_channel, template_from_ref, validate_instance_type, validate_regions,
                                  validate_request)
 from templates.models import Template
 
@@ -54,7 +54,7 @@ DEFAULT_TEST_REGIONS = ("us-east-1", "us-west-2", "eu-west-1", "ap-south-1")
 
 def resolve(*, template: Template | str, region: str, architecture: str | None = None,
             strategy: str | None = None, user=None, details: bool = False, refresh: bool = False,
-            policy: str = "enforce") -> dict:
+            policy: str = "enforce", channel: str | None = None, version: str | None = None) -> dict:
     """Resolve ``template`` in ``region`` for ``user`` (None = anonymous). Returns the resolution
     object of API.md. ``strategy`` overrides the template's; ``architecture`` narrows the choice
     (default: the template's preferred_architecture, else arm64, first). ``refresh`` (moderators
@@ -65,9 +65,14 @@ def resolve(*, template: Template | str, region: str, architecture: str | None =
     ``fallback_chain`` and ``tried`` when the strategy forbids every remaining tier.
     ``policy``: ``enforce`` (default) applies the caller's institution policy to the registry tier;
     ``report`` applies nothing and adds ``policy_report`` (what would be blocked); never cached.
+    ``channel`` (also ``template@channel``; default the template's ``ami_config.channel``) and
+    ``version`` (a constraint: ``~> 1.4``, ``>= 1.2, < 2``) answer from the versions of the
+    template's lineages they name (400 naming the field when malformed).
     """
     started = time.perf_counter()
-    validate_request(region=region, architecture=architecture, strategy=strategy)
+    template, channel = split_channel(template, channel)
+    constraint = validate_request(region=region, architecture=architecture, strategy=strategy, channel=channel,
+                                  version=version)
     if refresh and not (user is not None and is_moderator(user)):
         raise Forbidden("refresh (bypassing the cache) is reserved for moderators")
     key = None
@@ -75,19 +80,20 @@ def resolve(*, template: Template | str, region: str, architecture: str | None =
         if cache.enabled() and policy != "report":
             ref = template.slug if isinstance(template, Template) else str(template).strip()
             key = cache.resolution_key(template_ref=ref, region=region, architecture=architecture,
-                                       strategy=strategy, user=user)
+                                       strategy=strategy, user=user, channel=channel, version=version)
             hit = None if refresh else cache.resolution_get(key)
             if hit is not None:
                 if cached_answer_still_valid(hit):
                     hit["cached"] = True
                     hit["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
                     metrics.RESOLUTIONS.labels(method=hit["resolution_method"], outcome="cached").inc()
+                    usage.resolution_count(hit["resolution_method"])
                     return present(hit, details=details)
                 metrics.CACHE_EVENTS.labels(cache="resolution", result="stale").inc()
                 cache.resolution_delete(key)
         tpl = template_from_ref(template)
         ctx = context_build(template=tpl, region=region, architecture=architecture, strategy=strategy, user=user,
-                            refresh=refresh)
+                            refresh=refresh, channel=channel, version_constraint=constraint)
         ctx.policy, ctx.policy_mode = caller_policy(user), policy
         tier, result = walk(ctx)
         answer = resolution(ctx, tier, result)
@@ -100,9 +106,11 @@ def resolve(*, template: Template | str, region: str, architecture: str | None =
         if key is not None and not degraded:
             cache.resolution_set(key, answer)
         metrics.RESOLUTIONS.labels(method=answer["resolution_method"], outcome="resolved").inc()
+        usage.resolution_count(answer["resolution_method"])
         return present(answer, details=details)
     except Unprocessable as exc:
         metrics.RESOLUTIONS.labels(method=FAILED, outcome=exc.code).inc()
+        usage.resolution_count(FAILED)
         raise
     finally:
         metrics.RESOLUTION_LATENCY.observe(time.perf_counter() - started)
@@ -112,8 +120,9 @@ def resolve(*, template: Template | str, region: str, architecture: str | None =
 
 def resolve_test(*, template: Template | str, regions: list[str] | None = None, all_regions: bool = False,
                  architecture: str | None = None, strategy: str | None = None, user=None,
-                 deep: bool = False) -> dict:
-    """Resolve ``template`` in many regions concurrently (POST /ami/test). A region passes when a
+                 deep: bool = False, caller_region: str = "") -> dict:
+    """Resolve ``template`` in many regions concurrently (POST /ami/test). Without ``regions``, the
+    default regions plus ``caller_region`` (the request's region) when it is not among them. A region passes when a
     resolution answers — a script fallback counts as passed; ``overall_status`` is passed (all),
     partial (some) or failed (none). ``deep`` also queues the AWS lifecycle's validation of the
     answering registry AMIs."""
@@ -121,7 +130,7 @@ def resolve_test(*, template: Template | str, regions: list[str] | None = None, 
     if all_regions:
         targets = list(aws.COMMERCIAL_REGIONS)
     else:
-        targets = list(dict.fromkeys(regions or DEFAULT_TEST_REGIONS))
+        targets = list(dict.fromkeys(regions or [*DEFAULT_TEST_REGIONS, *([caller_region] if caller_region else [])]))
     validate_regions(targets)
     validate_request(region=targets[0], architecture=architecture, strategy=strategy)
 
@@ -135,7 +144,8 @@ def resolve_test(*, template: Template | str, regions: list[str] | None = None, 
             status, error, method, ami_id = "failed", exc.message, FAILED, ""
         except aws.AwsError as exc:
             status, error, method, ami_id = "failed", f"AWS error: {exc.message}", FAILED, ""
-        return {"region": region, "status": status, "ami_id": ami_id, "resolution_method": method, "error": error,
+        return {"region": region, "status": status, "ami_id": ami_id, "ami": ami_id, "resolution_method": method,
+                "error": error,
                 "test_duration_ms": round((time.perf_counter() - started) * 1000, 3)}
 
     workers = pool("test", 16)
@@ -175,5 +185,20 @@ def template_costs(*, template: Template | str, region: str, instance_type: str 
     tpl = template_from_ref(template)
     arch = architecture or preferred_architecture(tpl.ami_config)
     validate_instance_type(instance_type)
-    return costs.cost_analysis(document=tpl.document or {}, region=region, architecture=arch,
-                               instance_type=instance_type, template_name=tpl.name)
+    analysis = costs.cost_analysis(document=tpl.document or {}, region=region, architecture=arch,
+                                   instance_type=instance_type, template_name=tpl.name)
+    # Ours on top of the cws keys: which type and architecture to run it on, by price and needs.
+    analysis["instance_advice"] = template_instance_advice(template=tpl, region=region,
+                                                           architecture=architecture)
+    return analysis
+
+
+def template_instance_advice(*, template: Template | str, region: str, architecture: str | None = None) -> dict:
+    """Instance type and architecture for ``template`` in ``region`` (``costs.instance_advice``):
+    the architectures the template runs on (or the one asked for), its GPU and size needs."""
+    validate_request(region=region, architecture=architecture, strategy=None)
+    tpl = template_from_ref(template)
+    architectures = [architecture] if architecture else tpl.architectures
+    advice = costs.instance_advice(document=tpl.document or {}, region=region, architectures=architectures)
+    advice["template_name"] = tpl.name
+    return advice

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from registry.aws import AMI_ID_RE, REGION_SET
+from registry.text import text_has_invisible
 from templates.yaml_parse import Errors, ErrorCollector, join_path, kind_of, merge_errors, parse_yaml
 
 # --- vocabularies ---------------------------------------------------------------------------
@@ -48,6 +49,12 @@ STRATEGIES = ("ami_preferred", "ami_required", "ami_fallback")
 DEFAULT_STRATEGY = "ami_preferred"
 FALLBACK_STRATEGIES = ("script_provisioning", "error", "cross_region")
 ARCHITECTURES = ("x86_64", "arm64")
+# ``ami_config.channel``: the channel of a lineage the template launches from (the registry's
+# ``latest`` or a named one such as ``stable``). The one home of the name rule: the catalogue's
+# lineages (``amis.versioning``) import it.
+CHANNEL_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
+CHANNEL_NAME_MESSAGE = ("a channel name is 1–40 characters: a lower-case letter, then lower-case letters, "
+                        "digits or '-'")
 
 # EC2 instance families (the part of an instance type before the dot), current and previous
 # generations. Kept here, not fetched: validation must not call AWS.
@@ -285,6 +292,9 @@ def _check_ami_config(c: ErrorCollector, value: Any) -> None:
     strategy = value.get("strategy")
     if strategy is not None and strategy not in STRATEGIES:
         c.add(f"{base}.strategy", f"invalid AMI strategy '{strategy}', must be one of: {', '.join(STRATEGIES)}")
+    channel = value.get("channel")
+    if channel is not None and (not isinstance(channel, str) or not CHANNEL_NAME_RE.match(channel)):
+        c.add(f"{base}.channel", f"invalid channel '{channel}': {CHANNEL_NAME_MESSAGE}")
     mappings = value.get("ami_mappings")
     if mappings is not None and c.mapping(f"{base}.ami_mappings", mappings):
         for region, ami_id in mappings.items():
@@ -337,6 +347,9 @@ def validate_fields(doc: dict) -> Errors:
     for key in ("name", "description"):
         if doc.get(key) is not None:
             c.string(key, doc[key], allow_empty=False)
+        if isinstance(doc.get(key), str) and text_has_invisible(doc[key]):
+            # Bidi controls reorder what readers see; zero-width characters fake look-alike names.
+            c.add(key, f"{key} must not contain invisible or direction-changing characters")
     if isinstance(doc.get("name"), str) and len(doc["name"]) > 200:
         c.add("name", "name must be at most 200 characters")
     slug = doc.get("slug")

@@ -85,7 +85,8 @@ def test_trust_actions_write_exactly_one_event(user, moderator):
     rec.step("ami.approve", lambda: mod.post(f"/api/v1/amis/{ami.ami_id}/approve", format="json"), 200)
     rec.step("auth.login_failed", lambda: client_for(None).post("/api/v1/auth/token", {
         "username": "alice", "password": "wrong"}), 400)
-    rec.step("auth.login_failed", lambda: Client().post("/admin/login/", {"username": "alice", "password": "x"}), 200)
+    # Another name: a second failure of the same (username, IP) in one window is only counted.
+    rec.step("auth.login_failed", lambda: Client().post("/admin/login/", {"username": "bob", "password": "x"}), 200)
     rec.step("user.export", lambda: client_for(user).get("/api/v1/me/export"), 200)
     rec.step("user.erase", lambda: client_for(user).delete("/api/v1/me", {"reviews": "anonymise"}, format="json"), 204)
     assert rec.seen == ["policy.update", "scan.exception", "ami.approve", "auth.login_failed", "auth.login_failed",
