@@ -55,7 +55,9 @@ class AmiCleanupApi(APIView):
                                         help_text="30d, 12h, 2w, 3m")
         dry_run = serializers.BooleanField(required=False, default=False)
 
-    @extend_schema(request=InputSerializer, tags=TAGS, responses={200: inline_serializer("AmiCleanupOutput", {
+    @extend_schema(
+        description="Signed in. Removes your own registry entries older than `max_age` (30d, 12h, 2w, 3m); with `dry_run` it only lists them.",
+        request=InputSerializer, tags=TAGS, responses={200: inline_serializer("AmiCleanupOutput", {
         "total_found": serializers.IntegerField(help_text="Your entries older than max_age"),
         "total_removed": serializers.IntegerField(help_text="Removed (dry run: would be removed)"),
         "storage_savings_monthly": serializers.FloatField(), "removed_amis": ListedAmiSerializer(many=True),
@@ -77,7 +79,9 @@ class AmiDeleteApi(APIView):
         ami_id = serializers.CharField(max_length=64, help_text="AWS AMI id (any regional copy) or registry id")
         deregister_only = serializers.BooleanField(required=False, default=False, help_text="Keep the snapshots")
 
-    @extend_schema(request=InputSerializer, tags=TAGS, responses={200: inline_serializer("AmiDeleteOutput", {
+    @extend_schema(
+        description="Signed in; your own entry. Deregisters the image and, unless `deregister_only`, deletes its snapshots.",
+        request=InputSerializer, tags=TAGS, responses={200: inline_serializer("AmiDeleteOutput", {
         "ami_id": serializers.CharField(), "registry_id": serializers.CharField(),
         "status": serializers.CharField(help_text="deleted, or deleting while a worker deregisters"),
         "operation_id": serializers.CharField(), "deleted_snapshots": serializers.ListField(
@@ -101,7 +105,9 @@ class SnapshotListApi(APIView):
         max_age = serializers.CharField(max_length=16, required=False, allow_blank=True)
         region = _region_field()
 
-    @extend_schema(request=InputSerializer, tags=TAGS, responses={200: inline_serializer("SnapshotListOutput", {
+    @extend_schema(
+        description="Signed in. Your EBS snapshots in the region asked for.",
+        request=InputSerializer, tags=TAGS, responses={200: inline_serializer("SnapshotListOutput", {
         "snapshots": SnapshotSerializer(many=True), "total_count": serializers.IntegerField(),
         "total_storage_cost_monthly": serializers.FloatField(), "filters": serializers.DictField()}),
         **errors(400, 401, 503)}, summary="Your EBS snapshots in a region")
@@ -122,7 +128,9 @@ class SnapshotCreateApi(APIView):
         no_reboot = serializers.BooleanField(required=False, default=True)
         region = _region_field()
 
-    @extend_schema(request=InputSerializer, tags=TAGS, responses={202: inline_serializer("SnapshotCreateOutput", {
+    @extend_schema(
+        description="Signed in; your own instance. AWS finishes the snapshot later (202).",
+        request=InputSerializer, tags=TAGS, responses={202: inline_serializer("SnapshotCreateOutput", {
         **SnapshotSerializer().fields, "region": serializers.CharField(),
         "estimated_completion_minutes": serializers.IntegerField(),
         "creation_initiated_at": serializers.CharField()}), **errors(400, 401, 503)},
@@ -147,7 +155,9 @@ class SnapshotRestoreApi(APIView):
         architecture = serializers.CharField(max_length=10, required=False, default="x86_64")
         region = _region_field()
 
-    @extend_schema(request=InputSerializer, tags=TAGS, responses={202: inline_serializer("SnapshotRestoreOutput", {
+    @extend_schema(
+        description="Signed in; your own snapshot. Registers an image from it, listed as a draft entry of yours.",
+        request=InputSerializer, tags=TAGS, responses={202: inline_serializer("SnapshotRestoreOutput", {
         "ami_id": serializers.CharField(), "registry_id": serializers.CharField(help_text="Your new draft entry"),
         "name": serializers.CharField(), "snapshot_id": serializers.CharField(),
         "architecture": serializers.CharField(), "region": serializers.CharField(),
@@ -171,7 +181,9 @@ class SnapshotDeleteApi(APIView):
         snapshot_id = serializers.CharField(max_length=22)
         region = _region_field()
 
-    @extend_schema(request=InputSerializer, tags=TAGS, responses={200: inline_serializer("SnapshotDeleteOutput", {
+    @extend_schema(
+        description="Signed in; your own snapshot. Refused (409) while an image is built on it.",
+        request=InputSerializer, tags=TAGS, responses={200: inline_serializer("SnapshotDeleteOutput", {
         "snapshot_id": serializers.CharField(), "volume_size": serializers.IntegerField(),
         "storage_savings_monthly": serializers.FloatField(), "deletion_completed_at": serializers.CharField()}),
         **errors(400, 401, 404, 409, 503)}, summary="Delete your snapshot (409 while an image is built on it)")

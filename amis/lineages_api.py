@@ -102,7 +102,9 @@ class LineageListApi(ListAPIView):
                                    errors={"template": [f"Unknown template '{ref}'."]})
         return lineage_list_visible_to(user=self.request.user, template=template).order_by("name", "id")
 
-    @extend_schema(tags=TAGS, operation_id="lineages_list", summary="Lineages visible to the caller",
+    @extend_schema(
+        description="The lineages the caller may see; `template` narrows them to one template.",
+        tags=TAGS, operation_id="lineages_list", summary="Lineages visible to the caller",
                    parameters=[OpenApiParameter("template", str, OpenApiParameter.QUERY, required=False,
                                                 description="Only lineages of this template (slug or name).")])
     def get(self, request, *args, **kwargs):
@@ -112,7 +114,9 @@ class LineageListApi(ListAPIView):
 class LineageDetailApi(APIView):
     permission_classes = [AllowAny]
 
-    @extend_schema(tags=TAGS, operation_id="lineages_retrieve", parameters=[LINEAGE_PARAM],
+    @extend_schema(
+        description="One lineage: its versions newest first, its channels and their history (404 when unknown).",
+        tags=TAGS, operation_id="lineages_retrieve", parameters=[LINEAGE_PARAM],
                    responses={200: LineageDetailOutputSerializer, 404: OpenApiResponse(description="Unknown")},
                    summary="A lineage with its versions (newest first), channels and channel history")
     def get(self, request, lineage: str):

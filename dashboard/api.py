@@ -56,7 +56,9 @@ class DashboardOutputSerializer(serializers.Serializer):
 class DashboardApi(APIView):
     permission_classes = [AllowAny]
 
-    @extend_schema(parameters=[WindowSerializer], responses={200: DashboardOutputSerializer, **errors(400)},
+    @extend_schema(
+        description="The product plan's success metrics, each measured and shown against its target.",
+        parameters=[WindowSerializer], responses={200: DashboardOutputSerializer, **errors(400)},
                    tags=["dashboard"], operation_id="dashboard",
                    summary="The product plan's success metrics, measured, each against its target")
     def get(self, request):
@@ -80,7 +82,9 @@ def publisher_for(request, username: str | None):
 class PublisherDashboardApi(APIView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(parameters=[PublisherWindowSerializer],
+    @extend_schema(
+        description="The same metrics as the dashboard, over the caller's own published images.",
+        parameters=[PublisherWindowSerializer],
                    responses={200: DashboardOutputSerializer, **errors(400, 401, 404)}, tags=["dashboard"],
                    operation_id="dashboard_publisher",
                    summary="The same metrics over one publisher's own images (the caller's)")

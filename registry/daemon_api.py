@@ -18,7 +18,9 @@ TAGS = ["daemon"]
 class PingApi(APIView):
     permission_classes = [AllowAny]
 
-    @extend_schema(responses={200: inline_serializer("PingOutput", {"status": serializers.CharField()})},
+    @extend_schema(
+        description="For the cws client: answers while the server is alive.",
+        responses={200: inline_serializer("PingOutput", {"status": serializers.CharField()})},
                    tags=TAGS, summary="Liveness for the cws client (Ping)")
     def get(self, request):
         return Response({"status": "ok"})
@@ -27,7 +29,9 @@ class PingApi(APIView):
 class StatusApi(APIView):
     permission_classes = [AllowAny]
 
-    @extend_schema(responses={200: inline_serializer("DaemonStatusOutput", {
+    @extend_schema(
+        description="For the cws client: the server's status and version, to check compatibility.",
+        responses={200: inline_serializer("DaemonStatusOutput", {
         "status": serializers.CharField(), "version": serializers.CharField(
             help_text="cws protocol version (major.minor.patch) the client checks"),
         "registry_version": serializers.CharField(), "api_version": serializers.CharField(),

@@ -112,6 +112,8 @@ class AmiCheckFreshnessApi(APIView):
 
     permission_classes = [AllowAny]
 
-    @extend_schema(operation_id="ami_check_freshness", tags=TAGS, responses={200: s.FreshnessOutputSerializer})
+    @extend_schema(
+        summary="Check template mappings and community AMIs against the latest base image",
+        operation_id="ami_check_freshness", tags=TAGS, responses={200: s.FreshnessOutputSerializer})
     def get(self, request):
         return Response(check_freshness())

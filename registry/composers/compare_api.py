@@ -89,6 +89,8 @@ class CompareApi(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(
+        description="Anyone. Compares AMIs (or a template's best candidates) side by side: price and time of every image.",
+        
         parameters=[OpenApiParameter("amis", OpenApiTypes.STR, description=f"2–{MAX_AMIS} AMIs, comma-separated "
                                      "(registry ids or any AWS AMI id)."),
                     OpenApiParameter("template", OpenApiTypes.STR, description="Instead of amis: the template's "
