@@ -198,15 +198,14 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     # An AMI's lifecycle status and a scan's verdict are both fields called "status": name both enums.
-    "ENUM_NAME_OVERRIDES": {"AMIStatusEnum": "amis.models.AMI.Status",
-                            "ScanResultStatusEnum": "amis.models.ScanResult.Status"},
     # Swagger UI assets are served from our own static files (no CDN): see registry/urls.py.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     # Choice sets that share a field name across components get stable, readable names (the
     # schema is a contract: generated names with hashes would change with every new enum).
     "ENUM_NAME_OVERRIDES": {
-        "AmiStatusEnum": "amis.models.AMI.Status",
+        "AMIStatusEnum": "amis.models.AMI.Status",
+        "ScanResultStatusEnum": "amis.models.ScanResult.Status",
         "PackageKindEnum": "amis.software.KINDS",
     },
 }
