@@ -20,12 +20,14 @@ from amis.aws_public import ami_public_sync
 from amis.metadata import (DESCRIPTION_MAX, NAME_MAX, TAGS_MAX, VERSION_MAX, regions_clean, tags_clean,
                            text_clean)
 from amis.models import AMI, AMIRegion, Operation
+from amis.ownership import account_require_own, instance_locate, instance_require_owner
 from amis.operations import (TERMINAL, OpKind, operation_enqueue_on_commit, operation_fail, operation_mark_running,
                              operation_progress, operation_save, operation_succeed, operation_timed_out,
                              poll_seconds, setting_seconds)
 from amis.signals import ami_changed_notify, ami_copy_available, ami_grants_requested
 from registry import aws
 from registry.audit import audit_record
+from registry.aws_accounts import account_role_for
 from registry.aws_images import (IMAGE_DEAD_STATES, aws_image_name, image_facts, image_find_by_tag, image_state_error,
                                  snapshot_ids, tag_list)
 from registry.errors import ApplicationError, InvalidInput
@@ -43,28 +45,21 @@ def create_timeout_seconds() -> int:
 
 # --- the instance ------------------------------------------------------------------------------------
 
-def instance_describe(*, region: str, instance_id: str) -> dict:
-    """The instance as DescribeInstances reports it.
+def instance_owned_describe(*, user, region: str, instance_id: str) -> tuple[dict, aws.AccountRole | None]:
+    """The instance as DescribeInstances reports it (with its ``OwnerId``), and the credentials
+    that act in its account — provided it is ``user``'s (``amis.ownership``).
 
-    Raises InvalidInput naming ``instance_id`` when AWS does not know it (or refuses to say), and
-    503 when AWS does not answer. Used by ``ami_create_request`` and the wizard's first step.
+    Raises InvalidInput naming ``instance_id`` when neither the caller's accounts nor the registry
+    know it, 403 with the reason when it is not the caller's, and 503 when AWS does not answer.
+    Used by ``ami_create_request`` and the wizard's first step.
     """
-    try:
-        reservations = aws.call(region, "ec2", "describe_instances", InstanceIds=[instance_id]).get("Reservations", [])
-    except aws.AwsNotFound:
-        reservations = []
-    except aws.AwsTransientError as exc:
-        raise ApplicationError(f"AWS did not answer, try again: {exc.message}", code="aws_unavailable",
-                               status_code=503) from exc
-    except aws.AwsPermanentError as exc:
-        raise InvalidInput(f"cannot read instance {instance_id}: {exc.message}",
-                           errors={"instance_id": [exc.message]}) from exc
-    instances = [i for r in reservations for i in r.get("Instances", [])]
-    if not instances:
+    instance, role = instance_locate(user=user, region=region, instance_id=instance_id)
+    if instance is None:
         raise InvalidInput(f"instance {instance_id} not found in region {region}",
-                           errors={"instance_id": [f"AWS does not know this id in {region}. "
-                                                   f"Check the id and the region."]})
-    return instances[0]
+                           errors={"instance_id": [f"AWS does not know this id in {region} (in your linked "
+                                                   f"accounts or the registry's). Check the id and the region."]})
+    instance_require_owner(user=user, instance=instance)
+    return instance, role
 
 
 def instance_require_running(instance: dict) -> None:
@@ -75,18 +70,19 @@ def instance_require_running(instance: dict) -> None:
         raise InvalidInput(message, errors={"instance_id": [message]})
 
 
-def _instance_architecture(region: str, instance: dict) -> str:
+def _instance_architecture(region: str, instance: dict, role: aws.AccountRole | None) -> str:
     """The instance's architecture; from its image when EC2 (or the emulator) leaves it out."""
     if instance.get("Architecture"):
         return instance["Architecture"]
     try:
-        image = aws.describe_image(region, instance.get("ImageId", "")) if instance.get("ImageId") else None
+        image = (aws.describe_image(region, instance.get("ImageId", ""), role=role)
+                 if instance.get("ImageId") else None)
     except aws.AwsError:
         image = None
     return (image or {}).get("Architecture") or "x86_64"
 
 
-def _instance_root_size(region: str, instance: dict) -> int | None:
+def _instance_root_size(region: str, instance: dict, role: aws.AccountRole | None) -> int | None:
     """Size of the instance's root volume (for the cost estimate); None when unknown."""
     root = instance.get("RootDeviceName")
     vol_ids = [m["Ebs"]["VolumeId"] for m in instance.get("BlockDeviceMappings") or []
@@ -94,7 +90,7 @@ def _instance_root_size(region: str, instance: dict) -> int | None:
     if not vol_ids:
         return None
     try:
-        vols = aws.call(region, "ec2", "describe_volumes", VolumeIds=vol_ids[:1]).get("Volumes", [])
+        vols = aws.call(region, "ec2", "describe_volumes", role=role, VolumeIds=vol_ids[:1]).get("Volumes", [])
     except aws.AwsError:
         return None
     return vols[0].get("Size") if vols else None
@@ -109,13 +105,16 @@ def ami_create_request(*, user, instance_id: str, template_name: str, name: str 
                        region: str = "") -> Operation:
     """Start creating a community AMI from a running instance (``POST /ami/create``, the wizard).
 
-    Checks the instance in EC2 (must exist and be ``running``) and the template, then writes an
+    Checks the instance in EC2 (must exist, be the caller's — in one of their verified accounts
+    or carrying their claim tag, ``amis.ownership`` — and be ``running``) and the template, then writes an
     ``Operation(kind=create_image)`` carrying the whole request and enqueues the task after commit.
     The registry entry (``draft``) is created by the task as soon as CreateImage has returned the
     image id — the ``ami_registry`` row needs a real, unique ``ami_id`` — with the uuid reserved
     here (``params.registry_id``), which is also the image's ``RegistryId`` tag. Grants asked for
     (``share_with``, ``community``) are recorded by sharing when the entry is made.
-    Raises InvalidInput (400) for a bad/unknown/not-running instance, unknown template or region.
+    Raises InvalidInput (400) for a bad/unknown/not-running instance, unknown template or region;
+    403 when the instance is not the caller's. Every AWS call of the job then runs in the
+    instance's account (``params.account_id``).
     """
     region = region or settings.AWS_DEFAULT_REGION
     if not aws.is_known_region(region):
@@ -140,8 +139,10 @@ def ami_create_request(*, user, instance_id: str, template_name: str, name: str 
     if community and community_obj is None:
         raise InvalidInput(f"unknown community '{community}'", errors={"community": ["Unknown community."]})
 
-    instance = instance_describe(region=region, instance_id=instance_id)
+    instance, role = instance_owned_describe(user=user, region=region, instance_id=instance_id)
     instance_require_running(instance)
+    if share_with:
+        account_require_own(user=user, account_id=instance.get("OwnerId") or "", what=f"instance {instance_id}")
 
     image_name = aws_image_name(name or f"cws-{template.slug}-{int(time.time())}")
     params = {
@@ -158,15 +159,17 @@ def ami_create_request(*, user, instance_id: str, template_name: str, name: str 
         "community": community_obj.slug if community_obj else "",
         "multi_region": targets,
         "no_reboot": bool(no_reboot),
-        "architecture": _instance_architecture(region, instance),
-        "root_size_gb": _instance_root_size(region, instance),
+        "architecture": _instance_architecture(region, instance, role),
+        "root_size_gb": _instance_root_size(region, instance, role),
+        # The image is made in the instance's account and every later step acts there.
+        "account_id": instance.get("OwnerId") or "",
     }
     with transaction.atomic():
         op = Operation.objects.create(kind=OpKind.CREATE_IMAGE, region=region, instance_id=instance_id,
                                       params=params, created_by=user, message="queued: waiting for a worker")
         audit_record(actor=user, action="ami.create_requested", target=op,
                      after={"instance_id": instance_id, "region": region, "template": template.slug,
-                            "multi_region": targets})
+                            "multi_region": targets, "account_id": params["account_id"]})
         operation_enqueue_on_commit(op)
     return op
 
@@ -185,9 +188,13 @@ def create_image_step(*, operation_id) -> int | None:
     if op is None or op.state in TERMINAL:
         return None
     operation_mark_running(op, progress=5)
+    try:
+        role = _op_role(op)
+    except aws.AwsPermanentError as exc:
+        return _create_failed(op, exc.message)
     if not op.image_id:
         try:
-            image_id = _create_or_find_image(op)
+            image_id = _create_or_find_image(op, role)
         except aws.AwsTransientError:
             raise
         except aws.AwsError as exc:
@@ -196,7 +203,7 @@ def create_image_step(*, operation_id) -> int | None:
         _register_created_image(op, image_id)
         op.refresh_from_db()
 
-    image = aws.describe_image(op.region, op.image_id)
+    image = aws.describe_image(op.region, op.image_id, role=role)
     if image is None:
         return _create_failed(op, f"image {op.image_id} no longer exists in {op.region}")
     state = image.get("State")
@@ -210,13 +217,19 @@ def create_image_step(*, operation_id) -> int | None:
         operation_progress(op, progress=50, message=f"waiting for image {op.image_id} to become available")
         return poll_seconds()
 
-    _create_finish(op, image)
+    _create_finish(op, image, role)
     return None
 
 
-def _create_or_find_image(op: Operation) -> str:
+def _op_role(op: Operation) -> aws.AccountRole | None:
+    """The credentials of the instance's account (requests queued before accounts were linked
+    name none: the registry's own, as then)."""
+    return account_role_for(op.params.get("account_id") or "")
+
+
+def _create_or_find_image(op: Operation, role: aws.AccountRole | None) -> str:
     params = op.params
-    existing = image_find_by_tag(op.region, "RegistryId", params["registry_id"])
+    existing = image_find_by_tag(op.region, "RegistryId", params["registry_id"], role=role)
     if existing is not None:
         return existing["ImageId"]
     tags = {**params.get("tags", {}), "CloudWorkstation": "true", "Template": params["template"],
@@ -225,7 +238,7 @@ def _create_or_find_image(op: Operation) -> str:
     request = dict(InstanceId=op.instance_id, Name=params["image_name"],
                    Description=params.get("description", "")[:255], NoReboot=bool(params.get("no_reboot", True)))
     try:
-        resp = aws.call(op.region, "ec2", "create_image", **request, TagSpecifications=[
+        resp = aws.call(op.region, "ec2", "create_image", role=role, **request, TagSpecifications=[
             {"ResourceType": "image", "Tags": tag_list(tags)},
             {"ResourceType": "snapshot", "Tags": tag_list(tags)}])
         snapshot_tagging = "create_image"
@@ -234,7 +247,7 @@ def _create_or_find_image(op: Operation) -> str:
             raise
         # moto lacks snapshot TagSpecifications on CreateImage: tag the image now and the
         # snapshots with CreateTags once they exist (same tags, one call later).
-        resp = aws.call(op.region, "ec2", "create_image", **request,
+        resp = aws.call(op.region, "ec2", "create_image", role=role, **request,
                         TagSpecifications=[{"ResourceType": "image", "Tags": tag_list(tags)}])
         snapshot_tagging = "create_tags"
     Operation.objects.filter(pk=op.pk).update(result={**op.result, "snapshot_tagging": snapshot_tagging,
@@ -258,6 +271,7 @@ def _register_created_image(op: Operation, image_id: str) -> AMI:
             id=params["registry_id"], ami_id=image_id, source_region=op.region, name=params["name"][:200],
             description=params.get("description", ""), template=template, version=params.get("version", ""),
             category=getattr(template, "category", "") or "", architecture=arch, tags=params.get("tags", {}),
+            owner_account_id=(params.get("account_id") or "")[:12],
             creator=op.created_by, status=AMI.Status.DRAFT, visibility=visibility,
             public_requested=bool(params.get("public")), image_name=params["image_name"])
         AMIRegion.objects.create(ami=ami, region=op.region, image_id=image_id, state=AMIRegion.State.PENDING,
@@ -295,9 +309,9 @@ def _record_image_facts(ami: AMI, image: dict) -> None:
     ami.save(update_fields=[*facts, "updated_at"])
 
 
-def _create_finish(op: Operation, image: dict) -> None:
+def _create_finish(op: Operation, image: dict, role: aws.AccountRole | None) -> None:
     if (op.result or {}).get("snapshot_tagging") == "create_tags" and snapshot_ids(image):
-        aws.call(op.region, "ec2", "create_tags", Resources=snapshot_ids(image),
+        aws.call(op.region, "ec2", "create_tags", role=role, Resources=snapshot_ids(image),
                  Tags=tag_list(op.result.get("image_tags") or {}))
     with transaction.atomic():
         ami = AMI.objects.select_for_update().get(pk=op.ami_id)

@@ -13,6 +13,8 @@ os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("MOTO_ENABLE_AMI_VALIDATION", "true")
+# moto's default account is the registry's own in tests (no STS call needed to know it).
+os.environ.setdefault("REGISTRY_AWS_ACCOUNT_IDS", "123456789012")
 
 from registry.settings.base import *  # noqa: E402,F401,F403
 
