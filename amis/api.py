@@ -18,6 +18,7 @@ from amis import downloads, metadata, selectors, services
 from amis.filters import ORDERINGS, AMIFilter
 from amis.models import AMI
 from amis.selectors import ami_get_visible_or_404
+from amis.ownership import ami_owner_account_verified_by
 from amis.serializers import (AMIDetailOutputSerializer, AMIListOutputSerializer, AMIOutputSerializer,
                               AMIStatsOutputSerializer, DownloadOutputSerializer, ShareBriefSerializer,
                               StrictCharField, TagsField)
@@ -68,6 +69,8 @@ def ami_detail_data(request, ami: AMI) -> dict:
     data["rating_histogram"] = selectors.ami_rating_histogram(ami=ami)
     if selectors.ami_can_manage(user=request.user, ami=ami):
         data["shares"] = ShareBriefSerializer(ami.shares.all(), many=True).data
+        # Whose AWS account the image is in, as proven (moderators review it with the submission).
+        data["owner_account_verified_by"] = ami_owner_account_verified_by(ami)
     return data
 
 

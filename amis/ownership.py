@@ -134,3 +134,10 @@ def account_require_own(*, user, account_id: str, what: str) -> None:
         raise Forbidden(f"AWS launch permissions can be granted only for images in your own verified AWS "
                         f"accounts; {what} is in account {account_id or '?'}",
                         code="not_in_your_account", extra={"owner_account_id": account_id})
+
+
+def ami_owner_account_verified_by(ami: AMI) -> str | None:
+    """Who verified the entry's owning account (a username), or None: claimed by tag only, the
+    registry's own, or nobody's any more. Shown to moderators on the submission."""
+    link = aws_account_verifier(account_id=ami.owner_account_id) if ami.owner_account_id else None
+    return link.user.get_username() if link is not None else None
