@@ -76,8 +76,10 @@ def moto_url(monkeypatch):
     server.start()
     host, port = server.get_host_and_port()
     url = f"http://{host}:{port}"
-    requests.post(f"{url}/moto-api/reset", timeout=5)
+    # Resetting drops every backend this process holds (the seeded stock images of many regions
+    # included), which takes seconds on a busy machine: a generous timeout, not a flaky one.
+    requests.post(f"{url}/moto-api/reset", timeout=120)
     monkeypatch.setenv("AWS_ENDPOINT_URL", url)
     yield url
-    requests.post(f"{url}/moto-api/reset", timeout=5)
+    requests.post(f"{url}/moto-api/reset", timeout=120)
     server.stop()

@@ -23,6 +23,8 @@ from rest_framework.authtoken.models import Token
 
 from cws.cli import cli as cws_cli
 from registry import aws as aws_gateway
+from templates.demo import example_mapped_images
+from tests.demo.emulator import launcher_module
 
 GOLDEN = Path(__file__).parent / "golden"
 # Environment a developer's shell may carry that would change what the client does.
@@ -91,6 +93,18 @@ class Demo:
         else:
             self.monkeypatch.setenv("CWS_REGISTRY_TOKEN", self.token(username))
 
+    def without_template_mappings(self, slug: str) -> None:
+        """Drop a template's direct image mappings, so the registry's own AMIs are what answers.
+
+        The demo installs every mapped image in the emulator, and a direct mapping comes before
+        the registry in each region's tier order; journeys about copying a registry AMI across
+        regions need a template that only the registry serves."""
+        from templates.models import Template
+
+        template = Template.objects.get(slug=slug)
+        template.document.get("ami_config", {}).pop("ami_mappings", None)
+        template.save(update_fields=["document"])
+
     def ec2(self, region: str = "us-east-1"):
         return boto3.client("ec2", region_name=region, endpoint_url=self.moto)
 
@@ -125,6 +139,9 @@ def emulator():
 
 
 def _seed(url: str) -> None:
+    # The images the shipped templates map exist before seeding, as in `make run`: the moto server
+    # runs in this process, so the launcher's installer puts them into its EC2 backends.
+    launcher_module().install_images(example_mapped_images())
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("AWS_ENDPOINT_URL", url)
         aws_gateway.clear_client_cache()
@@ -145,7 +162,8 @@ def registry(live_server, emulator, cli, monkeypatch, settings) -> Demo:
         _seed(emulator)
     monkeypatch.setenv("AWS_ENDPOINT_URL", emulator)
     settings.REGISTRY_POLL_SECONDS = 1
-    with override_settings(REGISTRY_EMULATOR=True):
+    # The CLI is tested against the demo catalogue, seeded as `make run` seeds it (DEBUG on).
+    with override_settings(DEBUG=True, REGISTRY_EMULATOR=True):
         call_command("seed_demo", stdout=io.StringIO())
     monkeypatch.setenv("CWS_REGISTRY_URL", live_server.url)
     return Demo(live_server.url, emulator, monkeypatch)

@@ -60,6 +60,7 @@ def test_launch_by_script_when_no_ami_answers(registry, cli):
 
 def test_launch_that_needs_a_copy(registry, cli):
     genomics = AMI.objects.get(name="Genomics Pipeline")
+    registry.without_template_mappings("genomics-pipeline-ami")
     registry.sign_in("researcher")
     refused = cli("launch", "genomics-pipeline-ami", "cli-gen-1", "-r", "eu-west-2")
     assert refused.exit_code == 1

@@ -49,6 +49,7 @@ def test_resolve_refusals(registry, cli):
 
 def test_consent_to_copy(registry, cli, monkeypatch):
     genomics = AMI.objects.get(name="Genomics Pipeline")  # the admin's, in eu-west-1 only
+    registry.without_template_mappings("genomics-pipeline-ami")
 
     # Nobody to ask (not a terminal) and no --yes: nothing is copied, the way forward is shown.
     registry.sign_in("researcher")
@@ -85,6 +86,7 @@ def test_preview_test_and_costs(registry, cli):
     passed = cli("ami", "test", "r-rstudio", "--regions", "us-east-1,eu-west-1", "--json").ok().json()
     assert passed["overall_status"] == "passed" and set(passed["region_results"]) == {"us-east-1", "eu-west-1"}
     assert passed["region_results"]["us-east-1"]["resolution_method"] == "registry"
+    registry.without_template_mappings("genomics-pipeline-ami")
     partial = cli("ami", "test", "genomics-pipeline-ami", "--regions", "eu-west-1", "--regions", "ap-south-1")
     assert partial.exit_code == 1  # not every region has an answer
     assert "ap-south-1   failed" in partial.stdout and "partial — 1 of 2 region(s)" in partial.stdout
