@@ -53,7 +53,11 @@ def instance_owned_describe(*, user, region: str, instance_id: str) -> tuple[dic
     know it, 403 with the reason when it is not the caller's, and 503 when AWS does not answer.
     Used by ``ami_create_request`` and the wizard's first step.
     """
-    instance, role = instance_locate(user=user, region=region, instance_id=instance_id)
+    try:
+        instance, role = instance_locate(user=user, region=region, instance_id=instance_id)
+    except aws.AwsPermanentError as exc:
+        raise InvalidInput(f"cannot read instance {instance_id}: {exc.message}",
+                           errors={"instance_id": [exc.message]}) from exc
     if instance is None:
         raise InvalidInput(f"instance {instance_id} not found in region {region}",
                            errors={"instance_id": [f"AWS does not know this id in {region} (in your linked "

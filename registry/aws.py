@@ -289,7 +289,7 @@ def registry_account_ids() -> set[str]:
     """The AWS account(s) of the registry itself: ``REGISTRY_AWS_ACCOUNT_IDS`` when configured,
     else the account of its own credentials (STS GetCallerIdentity, cached per endpoint and key).
     Images owned there are the registry's own: only they are acted on with its credentials."""
-    configured = set(getattr(settings, "REGISTRY_AWS_ACCOUNT_IDS", []) or [])
+    configured = {a for a in getattr(settings, "REGISTRY_AWS_ACCOUNT_IDS", []) or [] if a}
     if configured:
         return configured
     key = _env_key()
