@@ -30,6 +30,7 @@ from amis.ownership import ami_role
 from amis.selectors import ami_require_manage
 from registry import aws
 from registry.audit import audit_record
+from registry.aws_accounts import aws_accounts_verified
 from registry.aws_images import root_mapping, snapshot_ids
 from registry.celery import task_send
 from registry.errors import Conflict, InvalidInput
@@ -161,9 +162,15 @@ class AwsMetadataScanner:
 
         owner = image.get("OwnerId", "")
         trusted = context.cache.setdefault("trusted_owners", trusted_owner_accounts())
-        checks.append(Check("owner_trusted", owner in trusted, "high",
+        # An account the publisher verified (AssumeRole into it) is known to be theirs: as trusted
+        # as the registry's own for this check.
+        publisher_account = bool(owner) and context.ami.creator_id is not None and \
+            owner in aws_accounts_verified(user=context.ami.creator)
+        checks.append(Check("owner_trusted", owner in trusted or publisher_account, "high",
                             f"Owner {owner} is trusted." if owner in trusted else
-                            f"Owner account {owner or '?'} is neither in the trusted-owner list nor the registry's own."))
+                            f"Owner {owner} is an AWS account the publisher verified." if publisher_account else
+                            f"Owner account {owner or '?'} is neither in the trusted-owner list, the registry's "
+                            f"own, nor an account the publisher verified."))
 
         max_age = int(getattr(settings, "REGISTRY_SCAN_MAX_AGE_DAYS", 365))
         created = _parse_aws_time(image.get("CreationDate"))

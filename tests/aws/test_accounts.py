@@ -9,6 +9,7 @@ import pytest
 
 from amis import aws_copy, aws_retire, services
 from amis.models import AMI, AMIRegion, Operation
+from amis.wizard_services import SOURCE_CREATE, SOURCE_REGISTER, ami_source_check, ami_submit_from_wizard
 from registry import aws as aws_gateway
 from registry.audit import AuditEvent
 from registry.aws_accounts import CLAIM_TAG_KEY, claim_for
@@ -307,3 +308,18 @@ def test_register_service_applies_the_same_rule(publishers):
         services.ami_register(user=carol, ami_id=image_in(REGISTRY_ACCOUNT), region="us-east-1", name="x",
                               category="ML")
     assert refused.value.code == "claim_required"
+
+
+def test_wizard_applies_the_same_rule(publishers, template):
+    """The submit wizard's first step and last step run the services' ownership checks."""
+    alice, _bob, carol = publishers
+    with pytest.raises(Forbidden) as refused:
+        ami_source_check(user=carol, mode=SOURCE_REGISTER, region="us-east-1", ami_id=image_in(REGISTRY_ACCOUNT))
+    assert refused.value.code == "claim_required"
+    with pytest.raises(Forbidden):
+        ami_source_check(user=carol, mode=SOURCE_CREATE, region="us-east-1", instance_id=instance_in(REGISTRY_ACCOUNT))
+    with pytest.raises(Forbidden):
+        ami_submit_from_wizard(user=carol, mode=SOURCE_REGISTER, region="us-east-1",
+                               ami_id=image_in(REGISTRY_ACCOUNT), name="x", category="ML")
+    facts = ami_source_check(user=alice, mode=SOURCE_REGISTER, region="us-east-1", ami_id=image_in(ACCOUNT_A))
+    assert facts["architecture"] == "x86_64"
