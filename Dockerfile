@@ -25,5 +25,7 @@ USER registry
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD curl -fsS http://127.0.0.1:8000/healthz || exit 1
+# Proxy headers are believed only from REGISTRY_TRUSTED_PROXIES (registry/proxies.py); gunicorn's own
+# trust list (FORWARDED_ALLOW_IPS, default loopback) must not be wider, or it would set the scheme itself.
 CMD ["gunicorn", "registry.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "2", \
-     "--access-logfile", "-", "--forwarded-allow-ips", "*"]
+     "--access-logfile", "-"]

@@ -34,6 +34,13 @@ test: .venv/.deps-dev
 	DJANGO_SETTINGS_MODULE=registry.settings.test $(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest --cov --cov-report=term:skip-covered $(PYTEST_ARGS)
 
+# Redraw docs/screenshots/*.png from the browser tests (a plain `make test` writes them to a
+# temporary folder instead, so the committed images change only when asked for).
+screenshots: .venv/.deps-dev .venv/.cws
+	bash scripts/ensure_services.sh
+	bash scripts/ensure_chromium.sh
+	REGISTRY_SCREENSHOTS=docs/screenshots $(PY) -m pytest tests/browser -m browser -q --no-cov -p no:cacheprovider $(PYTEST_ARGS)
+
 # Same service choice and dev defaults as `make run` (database, cache, AWS emulator, DEBUG);
 # set CELERY_BROKER_URL for both. Production runs the celery commands itself (docker-compose.yml).
 worker: .venv/.deps

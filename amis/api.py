@@ -8,20 +8,23 @@ from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from django.http import HttpResponse
+from django.urls import reverse
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import AllowAny, IsAuthenticated, IsAuthenticatedOrReadOnly
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from amis import downloads, metadata, selectors, services
+from amis import citation, downloads, metadata, selectors, services
 from amis.filters import ORDERINGS, AMIFilter
 from amis.models import AMI
+from amis.scanner import ami_scan_report
 from amis.selectors import ami_get_visible_or_404
 from amis.ownership import ami_owner_account_verified_by
 from amis.serializers import (AMIDetailOutputSerializer, AMIListOutputSerializer, AMIOutputSerializer,
-                              AMIStatsOutputSerializer, DownloadOutputSerializer, ShareBriefSerializer,
-                              StrictCharField, TagsField)
+                              AMIStatsOutputSerializer, DownloadOutputSerializer, LaunchDetailOutputSerializer,
+                              ScanReportOutputSerializer, ShareBriefSerializer, StrictCharField, TagsField)
 from registry.aws import COMMERCIAL_REGIONS
 from registry.errors import InvalidInput
 from registry.permissions import moderator_required
@@ -49,6 +52,7 @@ def _browse_parameters() -> list[OpenApiParameter]:
         _param("creator", "Creator's username."),
         _param("verified", "Only verified (true/1) or unverified (false/0) entries.", enum=["true", "false", "1", "0"]),
         _param("min_rating", "Minimum average rating (0–5).", OpenApiTypes.NUMBER),
+        _param("has_doi", "Only entries with (true/1) or without (false/0) a DOI.", enum=["true", "false", "1", "0"]),
         _param("status", "Narrows what is visible to you (default: everything visible but revoked).",
                enum=AMI.Status.values),
         _param("ordering", "Sort order; default `best` (Bayesian rating + downloads + freshness, deprecated "
@@ -67,6 +71,9 @@ def ami_detail_data(request, ami: AMI) -> dict:
     """The detail representation: AMI object + rating histogram + grants (owner/moderator only)."""
     data = dict(AMIOutputSerializer(ami).data)
     data["rating_histogram"] = selectors.ami_rating_histogram(ami=ami)
+    report = ami_scan_report(ami=ami)
+    data["scan"] = ScanReportOutputSerializer(report).data if report else None
+    data["launch"] = LaunchDetailOutputSerializer(selectors.ami_launch_details(ami=ami), many=True).data
     if selectors.ami_can_manage(user=request.user, ami=ami):
         data["shares"] = ShareBriefSerializer(ami.shares.all(), many=True).data
         # Whose AWS account the image is in, as proven (moderators review it with the submission).
@@ -139,6 +146,14 @@ class AmiDetailApi(APIView):
         tags = TagsField(required=False)
         category = StrictCharField(max_length=metadata.CATEGORY_MAX, required=False, allow_blank=True)
         version = StrictCharField(max_length=metadata.VERSION_MAX, required=False, allow_blank=True)
+        # Research metadata: shapes here for the schema, every rule in amis.research (400 naming the field).
+        doi = StrictCharField(required=False, allow_blank=True, help_text="DOI of the image (10.x/…); \"\" clears it.")
+        authors = serializers.JSONField(required=False, help_text="[{name, orcid?}]; ORCID iDs are checksum-checked.")
+        papers = serializers.JSONField(required=False, help_text="[{title, url, doi?}]")
+        datasets = serializers.JSONField(required=False, help_text="[{title, url, doi?}]")
+        notebooks = serializers.JSONField(required=False, help_text="[{title, url, doi?}]")
+        license = StrictCharField(required=False, allow_blank=True, help_text="One SPDX licence id, e.g. MIT.")
+        funding = serializers.JSONField(required=False, help_text="[{funder, award?}]")
 
     @extend_schema(responses={200: AMIDetailOutputSerializer, 404: ERRORS[404]}, tags=TAGS, operation_id="amis_retrieve",
                    summary="One AMI, with rating histogram (and grants for its owner/moderators)")
@@ -146,7 +161,8 @@ class AmiDetailApi(APIView):
         return Response(ami_detail_data(request, ami_for_request(request, ami)))
 
     @extend_schema(request=UpdateInputSerializer, responses={200: AMIDetailOutputSerializer, **ERRORS}, tags=TAGS,
-                   summary="Edit name, description, tags, category, version (owner or moderator)")
+                   summary="Edit name, description, tags, category, version and research metadata (owner or "
+                           "moderator)")
     def patch(self, request, ami: str):
         entry = ami_for_request(request, ami)
         if isinstance(request.data, dict):
@@ -297,3 +313,40 @@ class AmiDownloadCreateApi(APIView):
         download = downloads.download_record(ami=entry, user=request.user, **data.validated_data)
         download.download_count = AMI.objects.values_list("download_count", flat=True).get(pk=entry.pk)
         return Response(DownloadOutputSerializer(download).data, status=status.HTTP_201_CREATED)
+
+
+def ami_page_url(request, ami: AMI) -> str:
+    """The absolute URL of the AMI's page (what a citation points readers to)."""
+    return request.build_absolute_uri(reverse("web:ami-detail", kwargs={"ref": ami.pk}))
+
+
+class AmiCitationCffApi(APIView):
+    """``GET /amis/{ami}/citation.cff``: CITATION.cff (CFF 1.2.0 YAML) with version and regional ids."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses={(200, "application/yaml"): OpenApiTypes.STR, 404: ERRORS[404]}, tags=TAGS,
+                   operation_id="amis_citation_cff",
+                   summary="How to cite the image: CITATION.cff (Citation File Format 1.2.0)")
+    def get(self, request, ami: str):
+        entry = ami_for_request(request, ami)
+        body = citation.citation_cff(entry, url=ami_page_url(request, entry))
+        response = HttpResponse(body, content_type="application/yaml; charset=utf-8")
+        response["Content-Disposition"] = 'inline; filename="CITATION.cff"'
+        return response
+
+
+class AmiCitationBibtexApi(APIView):
+    """``GET /amis/{ami}/citation.bib``: one BibTeX ``@misc`` entry."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses={(200, "application/x-bibtex"): OpenApiTypes.STR, 404: ERRORS[404]}, tags=TAGS,
+                   operation_id="amis_citation_bib",
+                   summary="How to cite the image: a BibTeX entry")
+    def get(self, request, ami: str):
+        entry = ami_for_request(request, ami)
+        body = citation.citation_bibtex(entry, url=ami_page_url(request, entry))
+        response = HttpResponse(body, content_type="application/x-bibtex; charset=utf-8")
+        response["Content-Disposition"] = f'inline; filename="{citation.bibtex_key(entry)}.bib"'
+        return response

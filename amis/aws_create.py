@@ -8,8 +8,10 @@ call inside a database transaction, and returns a countdown while AWS is still w
 """
 from __future__ import annotations
 
+import re
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
 from django.db import transaction
@@ -20,7 +22,7 @@ from amis.aws_public import ami_public_sync
 from amis.metadata import (DESCRIPTION_MAX, NAME_MAX, TAGS_MAX, VERSION_MAX, regions_clean, tags_clean,
                            text_clean)
 from amis.models import AMI, AMIRegion, Operation
-from amis.ownership import account_require_own, instance_locate, instance_require_owner
+from amis.ownership import account_require_own, candidate_roles, instance_require_owner
 from amis.operations import (TERMINAL, OpKind, operation_enqueue_on_commit, operation_fail, operation_mark_running,
                              operation_progress, operation_save, operation_succeed, operation_timed_out,
                              poll_seconds, setting_seconds)
@@ -39,31 +41,131 @@ from templates.selectors import template_get
 REGISTRY_IMAGE_TAGS = ("CloudWorkstation", "Template", "Version", "RegistryId", "Name")
 
 
+# A cws instance name (the Name tag): printable, no spaces at the ends, at most AWS's 256 tag characters.
+INSTANCE_NAME_RE = re.compile(r"^[\w.:/=+@-][\w .:/=+@-]{0,254}[\w.:/=+@-]?$")
+
+
 def create_timeout_seconds() -> int:
     return setting_seconds("REGISTRY_CREATE_IMAGE_TIMEOUT", 90 * 60)
 
 
 # --- the instance ------------------------------------------------------------------------------------
 
-def instance_owned_describe(*, user, region: str, instance_id: str) -> tuple[dict, aws.AccountRole | None]:
-    """The instance as DescribeInstances reports it (with its ``OwnerId``), and the credentials
-    that act in its account — provided it is ``user``'s (``amis.ownership``).
+def instance_describe(*, region: str, instance_id: str) -> dict:
+    """The instance as DescribeInstances reports it.
 
-    Raises InvalidInput naming ``instance_id`` when neither the caller's accounts nor the registry
-    know it, 403 with the reason when it is not the caller's, and 503 when AWS does not answer.
-    Used by ``ami_create_request`` and the wizard's first step.
+    Raises InvalidInput naming ``instance_id`` when AWS does not know it (or refuses to say), and
+    503 when AWS does not answer. Used by ``ami_create_request`` and the wizard's first step.
     """
     try:
-        instance, role = instance_locate(user=user, region=region, instance_id=instance_id)
+        reservations = aws.call(region, "ec2", "describe_instances", InstanceIds=[instance_id]).get("Reservations", [])
+    except aws.AwsNotFound:
+        reservations = []
+    except aws.AwsTransientError as exc:
+        raise ApplicationError(f"AWS did not answer, try again: {exc.message}", code="aws_unavailable",
+                               status_code=503) from exc
     except aws.AwsPermanentError as exc:
         raise InvalidInput(f"cannot read instance {instance_id}: {exc.message}",
                            errors={"instance_id": [exc.message]}) from exc
-    if instance is None:
+    instances = [i for r in reservations for i in r.get("Instances", [])]
+    if not instances:
         raise InvalidInput(f"instance {instance_id} not found in region {region}",
-                           errors={"instance_id": [f"AWS does not know this id in {region} (in your linked "
-                                                   f"accounts or the registry's). Check the id and the region."]})
+                           errors={"instance_id": [f"AWS does not know this id in {region}. "
+                                                   f"Check the id and the region."]})
+    return instances[0]
+
+
+def _instances_matching(region: str, ref: str, role: aws.AccountRole | None = None) -> list[dict]:
+    """Instances in ``region`` whose id is ``ref`` or whose ``Name`` tag is ``ref`` (not terminated),
+    as ``role``'s account sees them, each with its reservation's ``OwnerId``."""
+    if aws.is_instance_id(ref):
+        try:
+            reservations = aws.call(region, "ec2", "describe_instances", role=role,
+                                    InstanceIds=[ref]).get("Reservations", [])
+        except aws.AwsNotFound:
+            return []
+    else:
+        reservations = aws.call(region, "ec2", "describe_instances", role=role, Filters=[
+            {"Name": "tag:Name", "Values": [ref]},
+            {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}],
+        ).get("Reservations", [])
+    return [{**i, "OwnerId": r.get("OwnerId", "")} for r in reservations for i in r.get("Instances", [])]
+
+
+def instance_search_regions(region: str) -> list[str]:
+    """Where an instance is looked for: ``region`` first, then ``REGISTRY_INSTANCE_SEARCH_REGIONS``
+    (default: every commercial region)."""
+    others = list(getattr(settings, "REGISTRY_INSTANCE_SEARCH_REGIONS", None) or aws.COMMERCIAL_REGIONS)
+    return list(dict.fromkeys([region, *others]))
+
+
+def instance_locate(*, ref: str, region: str) -> tuple[str, dict]:
+    """The instance named ``ref`` — an EC2 id or a cws instance name (its ``Name`` tag) — as
+    ``(region, DescribeInstances entry)``: in ``region`` if it is there, else in the other search
+    regions (asked concurrently). Raises InvalidInput naming where it looked, or when a name is
+    ambiguous, and 503 when AWS does not answer. Looks with the registry's own credentials."""
+    found_region, instance, _role = _instance_locate(ref=ref, region=region, roles=[None])
+    return found_region, instance
+
+
+def instance_locate_owned(*, user, ref: str, region: str) -> tuple[str, dict, aws.AccountRole | None]:
+    """``instance_locate`` in the caller's verified accounts first, then the registry's; the
+    instance must be the caller's (``amis.ownership``: 403 with the reason otherwise). Returns
+    ``(region, instance, role acting in its account)``. The one ownership call of create."""
+    found_region, instance, role = _instance_locate(ref=ref, region=region, roles=candidate_roles(user))
     instance_require_owner(user=user, instance=instance)
-    return instance, role
+    return found_region, instance, role
+
+
+def _instance_locate(*, ref: str, region: str, roles) -> tuple[str, dict, aws.AccountRole | None]:
+    ref = (ref or "").strip()
+    if not aws.is_instance_id(ref) and not INSTANCE_NAME_RE.match(ref):
+        raise InvalidInput(f"invalid instance id or name '{ref}'",
+                           errors={"instance_id": ["An EC2 instance id (i-0123456789abcdef0) or the instance's "
+                                                   "Name tag."]})
+    regions = instance_search_regions(region)
+
+    def lookup(where: str) -> list[tuple[dict, aws.AccountRole | None]] | aws.AwsError:
+        # The first credentials that see a match win: one instance is never found twice.
+        error = None
+        for role in roles:
+            try:
+                items = _instances_matching(where, ref, role)
+            except aws.AwsError as exc:
+                error = error or exc
+                continue
+            if items:
+                return [(i, role) for i in items]
+        return error if error is not None else []
+
+    found: dict[str, list[dict]] = {}
+    first = lookup(region)
+    if isinstance(first, list) and first:
+        found[region] = first
+    else:
+        others = regions[1:]
+        with ThreadPoolExecutor(max_workers=min(16, max(1, len(others)))) as pool:
+            answers = dict(zip(others, pool.map(lookup, others)))
+        answers[region] = first
+        failed = {r: a for r, a in answers.items() if isinstance(a, aws.AwsError)}
+        found = {r: a for r, a in answers.items() if isinstance(a, list) and a}
+        if not found and failed:
+            transient = [a for a in failed.values() if isinstance(a, aws.AwsTransientError)]
+            if transient:
+                raise ApplicationError(f"AWS did not answer, try again: {transient[0].message}",
+                                       code="aws_unavailable", status_code=503)
+            raise InvalidInput(f"cannot read instance {ref}: {next(iter(failed.values())).message}",
+                               errors={"instance_id": [str(a.message) for a in failed.values()][:3]})
+    if not found:
+        kind = "id" if aws.is_instance_id(ref) else "Name tag"
+        message = f"instance {ref} not found (by {kind}) in {', '.join(regions)}"
+        raise InvalidInput(message, errors={"instance_id": [message]})
+    matches = [(r, i, role) for r, items in found.items() for i, role in items]
+    if len(matches) > 1:
+        where = ", ".join(f"{i['InstanceId']} ({r})" for r, i, _role in matches)
+        message = f"several instances are named '{ref}': {where}; give the instance id"
+        raise InvalidInput(message, errors={"instance_id": [message]})
+    return matches[0]
 
 
 def instance_require_running(instance: dict) -> None:
@@ -74,7 +176,7 @@ def instance_require_running(instance: dict) -> None:
         raise InvalidInput(message, errors={"instance_id": [message]})
 
 
-def _instance_architecture(region: str, instance: dict, role: aws.AccountRole | None) -> str:
+def _instance_architecture(region: str, instance: dict, role: aws.AccountRole | None = None) -> str:
     """The instance's architecture; from its image when EC2 (or the emulator) leaves it out."""
     if instance.get("Architecture"):
         return instance["Architecture"]
@@ -86,7 +188,7 @@ def _instance_architecture(region: str, instance: dict, role: aws.AccountRole | 
     return (image or {}).get("Architecture") or "x86_64"
 
 
-def _instance_root_size(region: str, instance: dict, role: aws.AccountRole | None) -> int | None:
+def _instance_root_size(region: str, instance: dict, role: aws.AccountRole | None = None) -> int | None:
     """Size of the instance's root volume (for the cost estimate); None when unknown."""
     root = instance.get("RootDeviceName")
     vol_ids = [m["Ebs"]["VolumeId"] for m in instance.get("BlockDeviceMappings") or []
@@ -109,23 +211,26 @@ def ami_create_request(*, user, instance_id: str, template_name: str, name: str 
                        region: str = "") -> Operation:
     """Start creating a community AMI from a running instance (``POST /ami/create``, the wizard).
 
-    Checks the instance in EC2 (must exist, be the caller's — in one of their verified accounts
-    or carrying their claim tag, ``amis.ownership`` — and be ``running``) and the template, then writes an
-    ``Operation(kind=create_image)`` carrying the whole request and enqueues the task after commit.
-    The registry entry (``draft``) is created by the task as soon as CreateImage has returned the
-    image id — the ``ami_registry`` row needs a real, unique ``ami_id`` — with the uuid reserved
-    here (``params.registry_id``), which is also the image's ``RegistryId`` tag. Grants asked for
-    (``share_with``, ``community``) are recorded by sharing when the entry is made.
-    Raises InvalidInput (400) for a bad/unknown/not-running instance, unknown template or region;
-    403 when the instance is not the caller's. Every AWS call of the job then runs in the
-    instance's account (``params.account_id``).
+    ``instance_id`` is an EC2 id or the instance's ``Name`` tag, found in ``region`` or else in
+    the other regions (``instance_locate``); the image is made in the instance's region. Checks
+    the instance (must be ``running``) and the template, then calls CreateImage *now* — AWS
+    answers at once with the image id, so the caller gets it in the 202 — and writes, in one
+    transaction, the ``Operation(kind=create_image)``, the draft registry entry (its uuid
+    ``params.registry_id`` is also the image's ``RegistryId`` tag) and the audit events; the task
+    (after commit) only waits for ``available`` and starts the copies. CreateImage is idempotent
+    through that tag: a repeated attempt finds the image instead of making a second one. Grants
+    asked for (``share_with``, ``community``) are recorded by sharing when the entry is made.
+    The instance must be the caller's (in one of their verified accounts, or carrying their claim
+    tag: ``amis.ownership``, 403 with the reason otherwise); CreateImage and every later step run
+    in the instance's account (``params.account_id``), through its linked role.
+    Raises InvalidInput (400) for a bad/unknown/not-running instance, unknown template or region,
+    a refused CreateImage; 503 (nothing made) when AWS does not answer.
     """
     region = region or settings.AWS_DEFAULT_REGION
     if not aws.is_known_region(region):
         raise InvalidInput(f"unknown AWS region '{region}'", errors={"region": ["Unknown region."]})
-    if not aws.is_instance_id(instance_id or ""):
-        raise InvalidInput(f"invalid instance id '{instance_id}'",
-                           errors={"instance_id": ["Must look like i-0123456789abcdef0."]})
+    if not isinstance(instance_id, str) or not instance_id.strip():
+        raise InvalidInput("instance_id is required", errors={"instance_id": ["This field is required."]})
     template = template_get(template_name or "")
     if template is None:
         raise InvalidInput(f"unknown template '{template_name}'", errors={"template_name": ["Unknown template."]})
@@ -143,7 +248,8 @@ def ami_create_request(*, user, instance_id: str, template_name: str, name: str 
     if community and community_obj is None:
         raise InvalidInput(f"unknown community '{community}'", errors={"community": ["Unknown community."]})
 
-    instance, role = instance_owned_describe(user=user, region=region, instance_id=instance_id)
+    region, instance, role = instance_locate_owned(user=user, ref=instance_id, region=region)
+    instance_id = instance["InstanceId"]
     instance_require_running(instance)
     if share_with:
         account_require_own(user=user, account_id=instance.get("OwnerId") or "", what=f"instance {instance_id}")
@@ -168,14 +274,41 @@ def ami_create_request(*, user, instance_id: str, template_name: str, name: str 
         # The image is made in the instance's account and every later step acts there.
         "account_id": instance.get("OwnerId") or "",
     }
-    with transaction.atomic():
-        op = Operation.objects.create(kind=OpKind.CREATE_IMAGE, region=region, instance_id=instance_id,
-                                      params=params, created_by=user, message="queued: waiting for a worker")
-        audit_record(actor=user, action="ami.create_requested", target=op,
-                     after={"instance_id": instance_id, "region": region, "template": template.slug,
-                            "multi_region": targets, "account_id": params["account_id"]})
-        operation_enqueue_on_commit(op)
+    try:
+        image_id, result = _create_image_call(region=region, instance_id=instance_id, params=params, role=role)
+    except aws.AwsTransientError as exc:
+        raise ApplicationError(f"AWS did not answer CreateImage, nothing was created; try again: {exc.message}",
+                               code="aws_unavailable", status_code=503) from exc
+    except aws.AwsError as exc:
+        message = f"CreateImage failed in {region}: {exc.message}"
+        raise InvalidInput(message, errors={"instance_id": [message]}) from exc
+    try:
+        with transaction.atomic():
+            op = Operation.objects.create(kind=OpKind.CREATE_IMAGE, region=region, instance_id=instance_id,
+                                          params=params, result=result, created_by=user,
+                                          message="CreateImage accepted: waiting for the image to become available")
+            audit_record(actor=user, action="ami.create_requested", target=op,
+                         after={"instance_id": instance_id, "region": region, "template": template.slug,
+                                "multi_region": targets, "ami_id": image_id, "account_id": params["account_id"]})
+            _register_created_image(op, image_id)
+            operation_enqueue_on_commit(op)
+    except Exception:
+        _create_image_undo(region=region, image_id=image_id, role=role)
+        raise
+    op.refresh_from_db()
     return op
+
+
+def _create_image_undo(*, region: str, image_id: str, role: aws.AccountRole | None = None) -> None:
+    """The rows could not be written: deregister the image just made, so nothing is left half-made."""
+    try:
+        image = aws.describe_image(region, image_id, role=role)
+        aws.call(region, "ec2", "deregister_image", role=role, ImageId=image_id)
+        for snapshot_id in snapshot_ids(image or {}):
+            aws.call(region, "ec2", "delete_snapshot", role=role, SnapshotId=snapshot_id)
+    except aws.AwsError:
+        # The RegistryId tag still names it: a later sweep or the owner can find it.
+        pass
 
 
 # --- the worker's steps ------------------------------------------------------------------------------
@@ -191,7 +324,7 @@ def create_image_step(*, operation_id) -> int | None:
     op = Operation.objects.filter(pk=operation_id).first()
     if op is None or op.state in TERMINAL:
         return None
-    operation_mark_running(op, progress=5)
+    operation_mark_running(op, progress=max(op.progress, 5))
     try:
         role = _op_role(op)
     except aws.AwsPermanentError as exc:
@@ -226,23 +359,34 @@ def create_image_step(*, operation_id) -> int | None:
 
 
 def _op_role(op: Operation) -> aws.AccountRole | None:
-    """The credentials of the instance's account (requests queued before accounts were linked
-    name none: the registry's own, as then)."""
+    """The credentials of the instance's account (requests made before accounts were linked name
+    none: the registry's own, as then)."""
     return account_role_for(op.params.get("account_id") or "")
 
 
 def _create_or_find_image(op: Operation, role: aws.AccountRole | None) -> str:
-    params = op.params
-    existing = image_find_by_tag(op.region, "RegistryId", params["registry_id"], role=role)
+    """The step's CreateImage (operations made before the request called it, or whose id was lost)."""
+    image_id, result = _create_image_call(region=op.region, instance_id=op.instance_id, params=op.params, role=role)
+    if result:
+        Operation.objects.filter(pk=op.pk).update(result={**op.result, **result})
+        op.refresh_from_db(fields=["result"])
+    return image_id
+
+
+def _create_image_call(*, region: str, instance_id: str, params: dict,
+                       role: aws.AccountRole | None = None) -> tuple[str, dict]:
+    """CreateImage for ``params`` (idempotent: an image already tagged ``RegistryId=<registry id>``
+    is returned instead). Returns ``(image id, result facts)`` — how snapshots get their tags."""
+    existing = image_find_by_tag(region, "RegistryId", params["registry_id"], role=role)
     if existing is not None:
-        return existing["ImageId"]
+        return existing["ImageId"], {}
     tags = {**params.get("tags", {}), "CloudWorkstation": "true", "Template": params["template"],
             "Version": params.get("version") or "", "RegistryId": params["registry_id"],
             "Name": params["image_name"]}
-    request = dict(InstanceId=op.instance_id, Name=params["image_name"],
+    request = dict(InstanceId=instance_id, Name=params["image_name"],
                    Description=params.get("description", "")[:255], NoReboot=bool(params.get("no_reboot", True)))
     try:
-        resp = aws.call(op.region, "ec2", "create_image", role=role, **request, TagSpecifications=[
+        resp = aws.call(region, "ec2", "create_image", role=role, **request, TagSpecifications=[
             {"ResourceType": "image", "Tags": tag_list(tags)},
             {"ResourceType": "snapshot", "Tags": tag_list(tags)}])
         snapshot_tagging = "create_image"
@@ -251,13 +395,10 @@ def _create_or_find_image(op: Operation, role: aws.AccountRole | None) -> str:
             raise
         # moto lacks snapshot TagSpecifications on CreateImage: tag the image now and the
         # snapshots with CreateTags once they exist (same tags, one call later).
-        resp = aws.call(op.region, "ec2", "create_image", role=role, **request,
+        resp = aws.call(region, "ec2", "create_image", role=role, **request,
                         TagSpecifications=[{"ResourceType": "image", "Tags": tag_list(tags)}])
         snapshot_tagging = "create_tags"
-    Operation.objects.filter(pk=op.pk).update(result={**op.result, "snapshot_tagging": snapshot_tagging,
-                                                      "image_tags": tags})
-    op.refresh_from_db(fields=["result"])
-    return resp["ImageId"]
+    return resp["ImageId"], {"snapshot_tagging": snapshot_tagging, "image_tags": tags}
 
 
 @transaction.atomic

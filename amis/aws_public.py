@@ -12,6 +12,7 @@ from amis.models import AMI
 from amis.ownership import ami_role
 from amis.selectors import ami_available_copies
 from registry import aws
+from registry.broker import broker_require
 from registry.celery import task_send
 
 
@@ -34,4 +35,5 @@ def ami_public_sync(*, ami: AMI) -> list[str]:
 def ami_public_sync_enqueue(*, ami: AMI) -> None:
     """For ``ami_approve`` (inside its transaction): push the public flag to AWS after commit."""
     ami_pk = str(ami.pk)
+    broker_require(task="amis.public_sync")  # 503 and a rollback while the queue is down
     transaction.on_commit(lambda: task_send("amis.public_sync", ami_pk))

@@ -154,7 +154,8 @@ def revoke_step(*, operation_id) -> None:
 
 
 def deregister_step(*, operation_id) -> None:
-    """Deregister every regional copy and delete its snapshots (idempotent: missing ones are skipped)."""
+    """Deregister every regional copy and delete its snapshots (idempotent: missing ones are skipped);
+    ``params.keep_snapshots`` (``POST /ami/delete`` with ``deregister_only``) leaves them."""
     op = Operation.objects.filter(pk=operation_id).first()
     if op is None or op.state in TERMINAL:
         return None
@@ -174,7 +175,7 @@ def deregister_step(*, operation_id) -> None:
                                                                       region: snaps}})
                 aws.call(region, "ec2", "deregister_image", role=role, ImageId=image_id)
             deleted = []
-            for snap in snaps:
+            for snap in ([] if op.params.get("keep_snapshots") else snaps):
                 try:
                     aws.call(region, "ec2", "delete_snapshot", role=role, SnapshotId=snap)
                     deleted.append(snap)

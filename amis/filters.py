@@ -8,17 +8,15 @@ with prefix terms built from sanitised words, ranked with ``SearchRank``); on SQ
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 
 import django_filters
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
 from django.db import connection
-from django.db.models import Case, Exists, F, FloatField, OuterRef, Q, QuerySet, TextField, Value, When
-from django.db.models.functions import Cast, Ln, Lower
-from django.utils import timezone
+from django.db.models import Exists, F, Func, OuterRef, Q, QuerySet, TextField, Value
+from django.db.models.functions import Cast, Lower
 
 from amis.models import AMI, AMIRegion
-from amis.ranking import bayesian_rating, ranking_settings
+from amis.ranking import best_score_expression
 from registry.aws import COMMERCIAL_REGIONS
 
 # The text-search configuration: English stemming ("models" finds "model"); prefix terms make
@@ -45,11 +43,17 @@ def search_terms(text: str) -> list[str]:
 
 
 def search_vector() -> SearchVector:
-    """Weighted document: name (A); tags, template name/slug (B); description, creator (C)."""
-    return (SearchVector("name", weight="A", config=SEARCH_CONFIG)
+    """Weighted document: name, DOI (A); tags, template name/slug (B); description, creator, authors
+    (with ORCID iDs), licence (C)."""
+    # A DOI is one token to the parser ("10.5281/zenodo.1"); its words are indexed apart so that
+    # every part of it can be searched for, as the terms of a query are.
+    doi_words = Func(F("doi"), Value(r"[^A-Za-z0-9]+"), Value(" "), Value("g"), function="regexp_replace",
+                     output_field=TextField())
+    return (SearchVector("name", doi_words, weight="A", config=SEARCH_CONFIG)
             + SearchVector(Cast("tags", TextField()), "template__name", "template__slug", weight="B",
                            config=SEARCH_CONFIG)
-            + SearchVector("description", "creator__username", weight="C", config=SEARCH_CONFIG))
+            + SearchVector("description", "creator__username", Cast("authors", TextField()), "license", weight="C",
+                           config=SEARCH_CONFIG))
 
 
 def search_query(terms: list[str]) -> SearchQuery:
@@ -57,26 +61,9 @@ def search_query(terms: list[str]) -> SearchQuery:
     return SearchQuery(" & ".join(f"{t}:*" for t in terms), search_type="raw", config=SEARCH_CONFIG)
 
 
-def best_score_expression():
-    """The default "best" order as one SQL expression (weights from ``amis.ranking``).
-
-    A Bayesian average (so one 5-star review does not beat fifty 4.8s), plus a log of downloads,
-    plus a bonus for fresh entries, minus a penalty that sinks deprecated entries.
-    """
-    p = ranking_settings()
-    bayes = bayesian_rating(count="rating_count", average="rating_avg")
-    downloads = Ln(Cast("download_count", FloatField()) + Value(1.0))
-    fresh_since = timezone.now() - timedelta(days=p["fresh_days"])
-    fresh = Case(When(created_at__gte=fresh_since, then=Value(p["fresh_bonus"])), default=Value(0.0),
-                 output_field=FloatField())
-    deprecated = Case(When(status=AMI.Status.DEPRECATED, then=Value(-p["deprecated_penalty"])),
-                      default=Value(0.0), output_field=FloatField())
-    return Cast(bayes + Value(p["download_weight"]) * downloads + fresh + deprecated, FloatField())
-
-
 class AMIFilter(django_filters.FilterSet):
     """Filters of API.md's browse: q, category, architecture, region, template, creator, verified,
-    min_rating, status, ordering. Without ``status``, revoked entries are left out."""
+    min_rating, has_doi, status, ordering. Without ``status``, revoked entries are left out."""
 
     q = django_filters.CharFilter(method="filter_q", max_length=1000)
     category = django_filters.CharFilter(field_name="category", lookup_expr="iexact", max_length=100)
@@ -86,6 +73,7 @@ class AMIFilter(django_filters.FilterSet):
     creator = django_filters.CharFilter(field_name="creator__username", max_length=150)
     verified = django_filters.ChoiceFilter(choices=BOOLEAN_CHOICES, method="filter_verified")
     min_rating = django_filters.NumberFilter(field_name="rating_avg", lookup_expr="gte", min_value=0, max_value=5)
+    has_doi = django_filters.ChoiceFilter(choices=BOOLEAN_CHOICES, method="filter_has_doi")
     status = django_filters.ChoiceFilter(choices=AMI.Status.choices)
     ordering = django_filters.ChoiceFilter(choices=[(k, k) for k in ORDERINGS], method="filter_noop")
 
@@ -103,12 +91,12 @@ class AMIFilter(django_filters.FilterSet):
             return (queryset.annotate(search=search_vector()).filter(search=query)
                     .annotate(search_rank=SearchRank(F("search"), query)))
         # SQLite/other fallback: every word must appear somewhere (case-insensitive).
-        queryset = queryset.annotate(_tags_text=Cast("tags", TextField()))
+        queryset = queryset.annotate(_tags_text=Cast("tags", TextField()), _authors_text=Cast("authors", TextField()))
         for term in terms:
             queryset = queryset.filter(
                 Q(name__icontains=term) | Q(description__icontains=term) | Q(_tags_text__icontains=term)
                 | Q(template__name__icontains=term) | Q(template__slug__icontains=term)
-                | Q(creator__username__icontains=term))
+                | Q(creator__username__icontains=term) | Q(doi__icontains=term) | Q(_authors_text__icontains=term))
         return queryset
 
     def filter_region(self, queryset, name, value):
@@ -120,6 +108,10 @@ class AMIFilter(django_filters.FilterSet):
 
     def filter_verified(self, queryset, name, value):
         return queryset.filter(verified=value in ("true", "1"))
+
+    def filter_has_doi(self, queryset, name, value):
+        with_doi = ~Q(doi="")
+        return queryset.filter(with_doi if value in ("true", "1") else ~with_doi)
 
     def filter_noop(self, queryset, name, value):
         return queryset  # ordering is applied after filtering, in filter_queryset

@@ -147,7 +147,9 @@ class WizardRegionsForm(forms.Form):
                                         widget=forms.CheckboxSelectMultiple)
     visibility = forms.ChoiceField(
         choices=AMI.Visibility.choices, initial=AMI.Visibility.PUBLIC, widget=forms.RadioSelect,
-        help_text="Public entries appear in everyone's search once a moderator approves them.")
+        help_text="Private: ready as soon as you submit it — you and the people, labs and communities you "
+                  "share it with see it at once, no moderator involved. Community (every signed-in user) and "
+                  "Public (everyone) entries are listed once a moderator approves them.")
 
     def __init__(self, *args, source_region: str = "", **kwargs):
         super().__init__(*args, **kwargs)
@@ -158,5 +160,6 @@ class WizardConfirmForm(forms.Form):
     """Step 4."""
 
     submit_for_review = forms.BooleanField(
-        required=False, initial=True, label="Submit for moderator review now",
-        help_text="Leave unticked to keep it as a draft you can edit first.")
+        required=False, initial=True, label="Submit it now",
+        help_text="A private entry is ready at once; a community or public one goes to a moderator first. "
+                  "Leave unticked to keep a draft that nobody but you can see.")

@@ -9,6 +9,7 @@ from typing import Any
 
 from registry import aws
 from registry.errors import InvalidInput
+from registry.text import text_strip_invisible
 
 # Limits of the free-text metadata (the model's column sizes, plus sane caps for text/JSON).
 NAME_MAX = 200
@@ -33,7 +34,8 @@ def text_clean(field: str, value: Any, *, max_length: int, required: bool = Fals
         value = ""
     if not isinstance(value, str):
         raise InvalidInput(f"{field}: must be a string", errors={field: ["Must be a string."]})
-    value = value.strip()
+    # Bidi controls and zero-width characters only ever deceive readers of shown text: drop them.
+    value = text_strip_invisible(value).strip()
     if required and not value:
         raise InvalidInput(f"{field}: this field may not be blank", errors={field: ["This field may not be blank."]})
     if len(value) > max_length:
@@ -66,7 +68,7 @@ def tags_clean(tags: Any, *, max_count: int = TAGS_MAX) -> dict[str, str]:
             value = ""
         if not isinstance(key, str) or not isinstance(value, (str, int, float, bool)):
             raise InvalidInput("tags: keys and values must be strings", errors={"tags": ["Keys and values must be strings."]})
-        key, value = key.strip(), str(value).strip()
+        key, value = text_strip_invisible(key).strip(), text_strip_invisible(str(value)).strip()
         if not key or len(key) > TAG_KEY_MAX or len(value) > TAG_VALUE_MAX or "\x00" in key + value:
             raise InvalidInput(
                 f"tags: keys must be 1–{TAG_KEY_MAX} characters and values at most {TAG_VALUE_MAX}",

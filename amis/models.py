@@ -74,6 +74,16 @@ class AMI(models.Model):
     rating_count = models.PositiveIntegerField(default=0)
     rating_sum = models.PositiveIntegerField(default=0)
     download_count = models.PositiveBigIntegerField(default=0)
+    # Research metadata, set by the owner; every rule in ``amis.research``. ``doi`` is bare
+    # (10.x/…) and indexed for ``?has_doi=``; the lists are [{name, orcid}], [{title, url, doi?}],
+    # [{funder, award}].
+    doi = models.CharField(max_length=255, blank=True, default="")
+    authors = models.JSONField(default=list, blank=True)
+    papers = models.JSONField(default=list, blank=True)
+    datasets = models.JSONField(default=list, blank=True)
+    notebooks = models.JSONField(default=list, blank=True)
+    license = models.CharField(max_length=100, blank=True, default="", help_text="SPDX licence id.")
+    funding = models.JSONField(default=list, blank=True)
     # Lifecycle bookkeeping.
     status_reason = models.TextField(blank=True, default="", help_text="Reason of the last reject/deprecate/revoke.")
     replacement = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replaces")
@@ -112,6 +122,7 @@ class AMI(models.Model):
             models.Index(fields=["-download_count"], name="ami_downloads_idx"),
             models.Index(fields=["-created_at"], name="ami_created_idx"),
             models.Index(fields=["name"], name="ami_name_idx"),
+            models.Index(fields=["doi"], name="ami_doi_idx", condition=~Q(doi="")),
         ]
 
     def __str__(self):
@@ -179,6 +190,42 @@ class Download(models.Model):
             models.Index(fields=["user", "ami"], name="download_user_ami_idx"),
             models.Index(fields=["at"], name="download_at_idx"),
         ]
+
+
+class Launch(models.Model):
+    """One workstation launch reported by a client (``amis.launches``): from an AMI or by script,
+    how long it took and whether it worked. The success metrics (launch time, success rate, speed-up)
+    are measured from these rows; ``Download`` stays the per-AMI counter."""
+
+    class Method(models.TextChoices):
+        AMI = "ami", "From an AMI"
+        SCRIPT = "script", "Provisioned by script"
+
+    # SET_NULL: the measurement outlives a deleted draft entry or template.
+    ami = models.ForeignKey(AMI, null=True, blank=True, on_delete=models.SET_NULL, related_name="launches")
+    template = models.ForeignKey("templates.Template", null=True, blank=True, on_delete=models.SET_NULL,
+                                 related_name="+")
+    region = models.CharField(max_length=32)
+    method = models.CharField(max_length=10, choices=Method.choices)
+    resolution_method = models.CharField(max_length=32, blank=True, default="")
+    instance_type = models.CharField(max_length=32, blank=True, default="")
+    seconds = models.FloatField(null=True, blank=True, help_text="Until the workstation was ready, when measured.")
+    succeeded = models.BooleanField(default=True)
+    error = models.CharField(max_length=200, blank=True, default="")
+    client = models.CharField(max_length=100, blank=True, default="")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                             related_name="+")
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "ami_launches"
+        ordering = ["-at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(method__in=["ami", "script"]), name="launch_method_valid"),
+            models.CheckConstraint(condition=Q(seconds__isnull=True) | Q(seconds__gte=0), name="launch_seconds_positive"),
+        ]
+        indexes = [models.Index(fields=["at"], name="launch_at_idx"),
+                   models.Index(fields=["ami", "at"], name="launch_ami_at_idx")]
 
 
 class DownloadDaily(models.Model):
@@ -254,6 +301,30 @@ class Operation(models.Model):
 
     def __str__(self):
         return f"{self.kind} {self.state} {self.region} ({self.pk})"
+
+
+class SoftwareManifest(models.Model):
+    """What the publisher declared about an image's software (``amis.software``): packages and
+    facts (kernel, CUDA, driver, Python, R…). The effective manifest adds the template's packages
+    underneath at read time, so a template edit shows without rewriting rows."""
+
+    ami = models.OneToOneField(AMI, on_delete=models.CASCADE, related_name="software")
+    # [{name, version, kind}], kind ∈ amis.software.KINDS; one entry per (kind, name).
+    packages = models.JSONField(default=list, blank=True)
+    facts = models.JSONField(default=dict, blank=True)
+    source = models.CharField(max_length=20, default="declared")  # declared | spdx | cyclonedx
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "ami_software"
+        constraints = [models.CheckConstraint(condition=Q(source__in=["declared", "spdx", "cyclonedx"]),
+                                              name="ami_software_source_valid")]
+
+    def __str__(self):
+        return f"software of {self.ami_id} ({len(self.packages)} packages)"
 
 
 class AMISignature(models.Model):

@@ -23,10 +23,12 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from amis.models import Operation
 from registry import aws
+from registry.broker import broker_require
 from registry.celery import task_send, tasks_run_eagerly
 
 logger = logging.getLogger(__name__)
@@ -157,11 +159,20 @@ def operation_enqueue(*, operation_id, kind: str, countdown: int | None = None) 
                                                          result=_result_with(operation_id, "next_poll_at", due))
         return
     Operation.objects.filter(pk=operation_id).update(celery_task_id=task_id, updated_at=timezone.now())
-    task_send(TASK_NAMES[kind], str(operation_id), task_id=task_id, countdown=countdown)
+    if not task_send(TASK_NAMES[kind], str(operation_id), task_id=task_id, countdown=countdown):
+        # The broker died after the check: an empty task id marks the row *unsent*, and the
+        # stale sweep sends it as soon as the broker is back (outbox style), without waiting
+        # for the usual stale threshold.
+        Operation.objects.filter(pk=operation_id, celery_task_id=task_id).update(celery_task_id="")
 
 
 def operation_enqueue_on_commit(op: Operation) -> None:
-    """Enqueue ``op``'s first step once the caller's transaction commits (never for a rolled-back row)."""
+    """Enqueue ``op``'s first step once the caller's transaction commits (never for a rolled-back row).
+
+    Raises ``BrokerUnavailable`` (503) at once while the broker is down: called inside the
+    service's transaction, that rolls back the row, so no operation is committed unqueued.
+    """
+    broker_require(task=TASK_NAMES[op.kind])
     transaction.on_commit(lambda: operation_enqueue(operation_id=op.pk, kind=op.kind))
 
 
@@ -189,22 +200,66 @@ def operation_poke(op: Operation) -> Operation:
     return op
 
 
-def operations_refresh_stale(*, older_than_seconds: int | None = None, limit: int = 100) -> list[str]:
-    """Beat job: re-enqueue operations stuck in queued/running (a lost message, a dead worker).
+def operation_heartbeat(*, operation_id) -> None:
+    """A worker is working on the operation now: touch ``updated_at`` (its heartbeat).
 
-    Rows are claimed with ``select_for_update(skip_locked=True)`` so overlapping beat runs never
-    pick the same row; ``updated_at`` is touched under the claim. Live chains update their row at
-    every poll, far more often than the threshold, so only stuck ones are picked; re-enqueueing
-    gives the row a new task id, which stops any old chain (``operation_is_current``).
+    Every step run beats once before it calls AWS, and every re-schedule beats again, so a live
+    chain's row is never older than one poll interval (``REGISTRY_POLL_SECONDS``). A row that stops
+    beating while ``running`` belongs to a dead worker (``operations_refresh_stale``).
     """
-    threshold = timezone.now() - timedelta(
-        seconds=older_than_seconds or setting_seconds("REGISTRY_OPERATION_STALE_SECONDS", 600))
+    Operation.objects.filter(pk=operation_id).exclude(state__in=TERMINAL).update(updated_at=timezone.now())
+
+
+def heartbeat_stale_seconds() -> int:
+    """How long a ``running`` operation may go without a heartbeat before it is taken over.
+
+    Several poll intervals, so a slow poll is not taken for a death (a step itself never blocks
+    on AWS: it beats, makes its calls and re-schedules). ``REGISTRY_OPERATION_HEARTBEAT_STALE_SECONDS``
+    overrides it.
+    """
+    configured = getattr(settings, "REGISTRY_OPERATION_HEARTBEAT_STALE_SECONDS", None)
+    return int(configured) if configured else max(60, 4 * poll_seconds())
+
+
+# Queued rows whose send failed (``celery_task_id`` emptied by ``operation_enqueue``) are sent again
+# once they are this old: long enough for the normal after-commit send to have happened.
+UNSENT_GRACE_SECONDS = 15
+
+
+def operations_refresh_stale(*, older_than_seconds: int | None = None, limit: int = 100) -> list[str]:
+    """Re-enqueue operations nobody drives any more: a lost message, a dead worker, a failed send.
+
+    Three kinds of row are picked (each query bounded by ``limit``):
+
+    * ``running`` without a heartbeat for ``heartbeat_stale_seconds()`` — its worker died (kill -9,
+      OOM, a lost host) while the broker still holds the unacknowledged message until its
+      visibility timeout;
+    * ``queued`` or ``running`` untouched for ``REGISTRY_OPERATION_STALE_SECONDS`` (or
+      ``older_than_seconds``) — a message lost some other way (a queue that was purged);
+    * *unsent* rows (``celery_task_id`` empty) after a short grace — the broker was down when the
+      row's message should have been sent (outbox style: the row is the record of the work).
+
+    Runs from beat every minute, on every worker start and periodically inside each worker
+    (``amis.tasks``), so recovery never waits for beat alone. Rows are claimed with
+    ``select_for_update(skip_locked=True)`` so overlapping sweeps never pick the same row;
+    ``updated_at`` is touched under the claim, and re-enqueueing gives the row a new task id, which
+    stops any old chain (``operation_is_current``).
+    """
+    now = timezone.now()
+    idle = timedelta(seconds=older_than_seconds or setting_seconds("REGISTRY_OPERATION_STALE_SECONDS", 600))
+    silent = timedelta(seconds=min(heartbeat_stale_seconds(), int(idle.total_seconds())))
+    unsent = timedelta(seconds=UNSENT_GRACE_SECONDS)
+    live = [OpState.QUEUED, OpState.RUNNING]
+    due = (Q(state__in=live, updated_at__lt=now - idle)
+           | Q(state=OpState.RUNNING, updated_at__lt=now - silent)
+           | Q(state__in=live, celery_task_id="", updated_at__lt=now - unsent))
     with transaction.atomic():
         stale = list(Operation.objects.select_for_update(skip_locked=True)
-                     .filter(state__in=[OpState.QUEUED, OpState.RUNNING], updated_at__lt=threshold,
-                             kind__in=list(TASK_NAMES))
+                     .filter(due, kind__in=list(TASK_NAMES))
                      .order_by("updated_at")[:limit])
         for op in stale:
             transaction.on_commit(lambda op=op: operation_enqueue(operation_id=op.pk, kind=op.kind))
         Operation.objects.filter(pk__in=[o.pk for o in stale]).update(updated_at=timezone.now())
+    if stale:
+        logger.info("stale sweep: re-enqueued %d operation(s): %s", len(stale), ", ".join(str(o.pk) for o in stale))
     return [str(o.pk) for o in stale]

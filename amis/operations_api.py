@@ -20,9 +20,11 @@ from amis.aws_create import ami_create_request
 from amis.metadata import DESCRIPTION_MAX, MAX_COPY_REGIONS, NAME_MAX, TAG_VALUE_MAX, VERSION_MAX
 from amis.models import AMIRegion, Operation
 from amis.operations import operation_poke
-from amis.selectors import (ami_get_visible_or_404, ami_list_owned_by, create_estimates, creation_status,
-                            operation_get_for_or_404, operation_list_for)
+from amis.selectors import (ami_creation_status, ami_get_visible_or_404, ami_list_owned_by, create_estimates,
+                            creation_operation_for_ref, creation_status, operation_get_for_or_404,
+                            operation_list_for)
 from amis.serializers import AMIOutputSerializer
+from registry.regions import request_region
 
 TAGS = ["operations"]
 ERRORS = {400: OpenApiResponse(description="Invalid input (envelope with `errors`)"),
@@ -62,14 +64,47 @@ class CreationRegionResultSerializer(serializers.Serializer):
 
 
 class CreationStatusOutputSerializer(serializers.Serializer):
-    creation_id = serializers.UUIDField()
-    ami_id = serializers.CharField(help_text='"" until AWS has answered CreateImage')
+    creation_id = serializers.CharField(help_text='The create operation\'s id ("" for an entry registered, '
+                                                  'not created here)')
+    ami_id = serializers.CharField(help_text="The AWS image id")
     registry_id = serializers.CharField()
+    name = serializers.CharField()
+    template_name = serializers.CharField()
     status = serializers.CharField(help_text="pending, in_progress, completed or failed")
     progress = serializers.IntegerField(min_value=0, max_value=100)
-    message = serializers.CharField()
+    message = serializers.CharField(help_text="The error when failed")
     elapsed_time_minutes = serializers.FloatField()
+    estimated_completion_minutes = serializers.IntegerField(help_text="Minutes remaining (0 once finished)")
+    storage_cost = serializers.FloatField(help_text="USD per month for the snapshots, all regions")
+    creation_cost = serializers.FloatField(help_text="USD one-off cross-region copy transfer")
     region_results = serializers.DictField(child=CreationRegionResultSerializer())
+
+
+class UserAmiSerializer(serializers.Serializer):
+    """One of the caller's AMIs as the cws client prints it (``cws ami list`` of its daemon)."""
+
+    ami_id = serializers.CharField()
+    registry_id = serializers.UUIDField(source="pk")
+    name = serializers.CharField()
+    description = serializers.SerializerMethodField()
+    architecture = serializers.CharField()
+    creation_date = serializers.SerializerMethodField()
+    public = serializers.SerializerMethodField()
+    region = serializers.CharField(source="source_region")
+    status = serializers.CharField()
+    template_name = serializers.SerializerMethodField()
+
+    def get_description(self, ami) -> str:
+        return ami.description or f"{ami.name} ({ami.architecture}, {ami.source_region})"
+
+    def get_creation_date(self, ami) -> str:
+        return ami.image_creation_date or ami.created_at.isoformat()
+
+    def get_public(self, ami) -> bool:
+        return ami.visibility == ami.Visibility.PUBLIC
+
+    def get_template_name(self, ami) -> str:
+        return ami.template.slug if ami.template_id else ""
 
 
 def _operation_for(request, operation_id: str) -> Operation:
@@ -83,7 +118,8 @@ class AmiCreateApi(APIView):
     permission_classes = [IsAuthenticated]
 
     class InputSerializer(serializers.Serializer):
-        instance_id = serializers.CharField(max_length=40)
+        instance_id = serializers.CharField(max_length=256, help_text="EC2 instance id, or the instance's Name tag "
+                                                                      "(looked for in every region)")
         template_name = serializers.CharField(max_length=200, help_text="Template slug or exact name")
         name = serializers.CharField(max_length=NAME_MAX, required=False, allow_blank=True,
                                      help_text="Default: cws-<template>-<unix time>")
@@ -100,11 +136,13 @@ class AmiCreateApi(APIView):
                                              max_length=MAX_COPY_REGIONS)
         no_reboot = serializers.BooleanField(required=False, default=True)
         region = serializers.CharField(max_length=32, required=False, allow_blank=True,
-                                       help_text="Region of the instance (default AWS_DEFAULT_REGION)")
+                                       help_text="Region to look for the instance first (default: X-AWS-Region, "
+                                                 "your default region, AWS_DEFAULT_REGION)")
 
     class OutputSerializer(serializers.Serializer):
         creation_id = serializers.UUIDField(help_text="The create operation's id")
-        ami_id = serializers.CharField(help_text='"" until AWS has answered CreateImage')
+        ami_id = serializers.CharField(help_text="The new AWS image id (CreateImage answered in the request)")
+        name = serializers.CharField(help_text="The registry entry's name")
         registry_id = serializers.UUIDField(help_text="The registry entry's id (exists once AWS answered)")
         template_name = serializers.CharField()
         instance_id = serializers.CharField()
@@ -122,11 +160,13 @@ class AmiCreateApi(APIView):
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        op = ami_create_request(user=request.user, **data.validated_data)
+        fields = {**data.validated_data, "region": request_region(request, data.validated_data.get("region"))}
+        op = ami_create_request(user=request.user, **fields)
         op.refresh_from_db()
         status_now = creation_status(op)
         body = {
-            "creation_id": op.pk, "ami_id": op.image_id, "registry_id": op.params["registry_id"],
+            "creation_id": op.pk, "ami_id": op.image_id, "name": op.params["name"],
+            "registry_id": op.params["registry_id"],
             "template_name": op.params["template"], "instance_id": op.instance_id, "source_region": op.region,
             "target_regions": [op.region, *op.params["multi_region"]], "status": status_now["status"],
             "message": status_now["message"], **create_estimates(op),
@@ -135,15 +175,20 @@ class AmiCreateApi(APIView):
 
 
 class AmiCreationStatusApi(APIView):
-    """``GET /ami/status/{creation_id}`` — progress over the create step and every copy."""
+    """``GET /ami/status/{id}`` — progress over the create step and every copy. ``id`` is the
+    creation id, the registry id or the AWS AMI id (the client tells users ``cws ami status <ami_id>``)."""
 
     permission_classes = [IsAuthenticated]
 
     @extend_schema(responses={200: CreationStatusOutputSerializer, **ERRORS}, tags=TAGS,
-                   summary="Status of an AMI creation (cws shape)")
+                   summary="Status of an AMI creation (cws shape), by creation, registry or AMI id")
     def get(self, request, creation_id: str):
-        op = _operation_for(request, creation_id)
-        return Response(CreationStatusOutputSerializer(creation_status(op)).data)
+        found = creation_operation_for_ref(user=request.user, ref=creation_id)
+        if isinstance(found, Operation):
+            body = creation_status(operation_poke(found))
+        else:
+            body = ami_creation_status(found)
+        return Response(CreationStatusOutputSerializer(body).data)
 
 
 class AmiCopyApi(APIView):
@@ -182,7 +227,9 @@ class AmiUserListApi(APIView):
     @extend_schema(parameters=[OpenApiParameter("template", OpenApiTypes.STR, description="slug or exact name"),
                                OpenApiParameter("region", OpenApiTypes.STR, description="has a copy there")],
                    responses={200: inline_serializer("AmiUserListOutput", {
-                       "user_amis": AMIOutputSerializer(many=True)}), **ERRORS}, tags=TAGS,
+                       "user_amis": AMIOutputSerializer(many=True),
+                       "amis": UserAmiSerializer(many=True, help_text="The same AMIs with the cws client's keys"),
+                       "total_count": serializers.IntegerField()}), **ERRORS}, tags=TAGS,
                    summary="The caller's AMIs")
     def get(self, request):
         qs = ami_list_owned_by(user=request.user)
@@ -192,7 +239,9 @@ class AmiUserListApi(APIView):
         region = request.query_params.get("region")
         if region:
             qs = qs.filter(pk__in=AMIRegion.objects.filter(region=region).values("ami_id"))
-        return Response({"user_amis": AMIOutputSerializer(qs, many=True).data})
+        amis = list(qs)
+        return Response({"user_amis": AMIOutputSerializer(amis, many=True).data,
+                         "amis": UserAmiSerializer(amis, many=True).data, "total_count": len(amis)})
 
 
 class OperationListApi(GenericAPIView):

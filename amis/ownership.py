@@ -37,7 +37,7 @@ def ami_role(ami: AMI) -> aws.AccountRole | None:
     return account_role_for(ami.owner_account_id or "")
 
 
-def _candidates(user) -> list[aws.AccountRole | None]:
+def candidate_roles(user) -> list[aws.AccountRole | None]:
     # The caller's own accounts first (an image or instance there is visible through its role),
     # then the registry's own view (its images, and images shared with or public to it).
     return [*roles_of(user=user), None]
@@ -50,7 +50,7 @@ def _unavailable(exc: aws.AwsError) -> ApplicationError:
 def image_locate(*, user, region: str, ami_id: str) -> tuple[dict | None, aws.AccountRole | None]:
     """DescribeImages' answer for ``ami_id`` as the first of the caller's accounts (then the
     registry) sees it, with the credentials that saw it; ``(None, None)`` when none does."""
-    for role in _candidates(user):
+    for role in candidate_roles(user):
         try:
             image = aws.describe_image(region, ami_id, role=role)
         except aws.AwsTransientError as exc:
@@ -59,29 +59,6 @@ def image_locate(*, user, region: str, ami_id: str) -> tuple[dict | None, aws.Ac
             continue  # e.g. a linked role that can no longer be assumed: look elsewhere
         if image is not None:
             return image, role
-    return None, None
-
-
-def instance_locate(*, user, region: str, instance_id: str) -> tuple[dict | None, aws.AccountRole | None]:
-    """DescribeInstances' answer (with the reservation's ``OwnerId``) for ``instance_id``, looked up
-    in the caller's accounts, then with the registry's credentials; ``(None, None)`` when unknown."""
-    last_error = None
-    for role in _candidates(user):
-        try:
-            reservations = aws.call(region, "ec2", "describe_instances", role=role,
-                                    InstanceIds=[instance_id]).get("Reservations", [])
-        except aws.AwsNotFound:
-            continue
-        except aws.AwsTransientError as exc:
-            raise _unavailable(exc) from exc
-        except aws.AwsPermanentError as exc:
-            last_error = exc
-            continue
-        for reservation in reservations:
-            for instance in reservation.get("Instances", []):
-                return {**instance, "OwnerId": reservation.get("OwnerId", "")}, role
-    if last_error is not None and not roles_of(user=user):
-        raise last_error  # the registry's own lookup failed for a reason worth reporting
     return None, None
 
 
@@ -110,7 +87,8 @@ def image_require_owner(*, user, image: dict) -> str:
 
 
 def instance_require_owner(*, user, instance: dict) -> str:
-    """403 with the reason unless ``instance`` (``instance_locate``'s answer) is the caller's;
+    """403 with the reason unless ``instance`` (DescribeInstances' entry with its reservation's
+    ``OwnerId``, ``amis.aws_create.instance_locate_owned``) is the caller's;
     returns the owning account id."""
     return _require_owner(user=user, owner=instance.get("OwnerId") or "", tags=tags_of(instance),
                           what=f"instance {instance.get('InstanceId', '')}")

@@ -32,6 +32,7 @@ from registry import aws
 from registry.audit import audit_record
 from registry.aws_accounts import aws_accounts_verified
 from registry.aws_images import root_mapping, snapshot_ids
+from registry.broker import broker_require
 from registry.celery import task_send
 from registry.errors import Conflict, InvalidInput
 from registry.permissions import moderator_required
@@ -40,6 +41,49 @@ logger = logging.getLogger(__name__)
 
 SEVERITY_WEIGHTS = {"critical": 10, "high": 3, "medium": 2, "low": 1, "info": 0}
 BLOCKING_SEVERITIES = frozenset({"critical", "high"})
+
+# What each finding means for someone about to launch the image, and what fixes it: shown with
+# the finding on the AMI page and in the API, so a score is never the only thing a user sees.
+# (title, meaning). A scanner plugin's unknown check id falls back to its own message.
+FINDING_EXPLANATIONS: dict[str, tuple[str, str]] = {
+    "root_volume_encrypted": (
+        "Root volume not encrypted",
+        "The disk snapshot behind the image is stored unencrypted, and every copy inherits that. Fine for "
+        "public software stacks; do not put data or credentials in such an image. (AWS cannot make an "
+        "image with encrypted snapshots public, so public community images usually carry this finding.)"),
+    "snapshots_not_public": (
+        "Snapshot restorable by anyone",
+        "Any AWS account can create a volume from the snapshot and read the whole disk, even if the image "
+        "itself is private. The owner must remove the snapshot's public createVolumePermission."),
+    "imdsv2_required": (
+        "IMDSv2 not required",
+        "Instances launched from it also answer the older instance-metadata protocol (IMDSv1), which lets a "
+        "server-side request forgery bug read the instance's AWS credentials. Launch with "
+        "--metadata-options HttpTokens=required, or the owner re-registers it with IMDSv2 required."),
+    "ena_support": (
+        "No ENA networking",
+        "The Elastic Network Adapter is not enabled: current instance types need it, so the image may only "
+        "launch on older types."),
+    "boot_mode": (
+        "Not UEFI boot",
+        "Legacy BIOS boot: no Secure Boot and no NitroTPM. It still launches on most x86 instance types."),
+    "owner_trusted": (
+        "Publisher account not trusted",
+        "The AWS account owning the image is neither on the registry's trusted-owner list nor the registry's "
+        "own. Check who publishes it (a verified signature helps) before launching."),
+    "image_age": (
+        "Old image",
+        "Built longer ago than the registry's age limit: its software has probably missed security updates. "
+        "Update the packages after launch, or look for a newer version."),
+    "not_deprecated": (
+        "Deprecated in AWS",
+        "The image's owner marked it deprecated in AWS: it may disappear and should not be used for new work."),
+    "scan_error": (
+        "Scan could not run",
+        "The registry could not read the image in AWS, so nothing was checked: treat it as unscanned."),
+}
+SEVERITY_EFFECTS = {"critical": "blocks approval", "high": "blocks approval", "medium": "−2 points",
+                    "low": "−1 point", "info": "no effect on the score"}
 
 
 @dataclass
@@ -208,6 +252,32 @@ def score_findings(findings: list[dict]) -> tuple[Decimal, str]:
     return score, (ScanResult.Status.FAILED if failed else ScanResult.Status.PASSED)
 
 
+def finding_explain(finding: dict) -> dict:
+    """A stored finding plus ``title``, ``meaning`` and ``effect`` (what it does to the verdict)."""
+    title, meaning = FINDING_EXPLANATIONS.get(finding.get("id", ""), (finding.get("id", "").replace("_", " ").capitalize(),
+                                                                     finding.get("message", "")))
+    severity = finding.get("severity", "info")
+    return {"id": finding.get("id", ""), "severity": severity, "message": finding.get("message", ""),
+            "scanner": finding.get("scanner", ""), "title": title, "meaning": meaning,
+            "effect": SEVERITY_EFFECTS.get(severity, "")}
+
+
+def ami_scan_report(*, ami: AMI) -> dict | None:
+    """The newest scan of ``ami`` as users read it, or None when never scanned: status, score,
+    when, how many checks ran and passed, and every finding explained (``finding_explain``),
+    the blocking ones first. One query."""
+    result = ami.scan_results.first()
+    if result is None:
+        return None
+    order = list(SEVERITY_WEIGHTS)
+    findings = sorted((finding_explain(f) for f in result.findings or []),
+                      key=lambda f: order.index(f["severity"]) if f["severity"] in order else len(order))
+    return {"status": result.status, "security_score": result.security_score, "scanned_at": result.scanned_at,
+            "checks_run": len(result.checks or []),
+            "checks_passed": max(0, len(result.checks or []) - len([f for f in findings if f["id"] != "scan_error"])),
+            "findings": findings}
+
+
 # --- services ------------------------------------------------------------------------------------
 
 def ami_scan(*, ami: AMI, operation: Operation | None = None) -> ScanResult:
@@ -292,6 +362,7 @@ def ami_scan_request(*, ami: AMI, user=None) -> Operation:
     # so policies requiring a passed scan do not flicker.
     AMI.objects.filter(pk=ami.pk, scan_status=AMI.ScanStatus.NOT_SCANNED).update(scan_status=AMI.ScanStatus.PENDING)
     operation_id = str(operation.pk)
+    broker_require(task="amis.scan")  # 503 and a rollback while the queue is down
     transaction.on_commit(lambda: task_send("amis.scan", operation_id))
     return operation
 

@@ -3,12 +3,15 @@ endpoint, page, task and app above ``amis``.
 
 Public surface (keyword-only, stable):
 
-- ``ami_visibility_q(user=)`` / ``ami_list_visible_to(user=)`` / ``ami_get_visible(user=, ref=)``;
+- ``ami_requires_moderation(ami=)``: the sharing rule (only public/community listing waits for a
+  moderator); ``ami_visibility_q(user=)`` / ``ami_list_visible_to(user=)`` / ``ami_get_visible(user=, ref=)``;
   ``ami_get_visible_or_404``: the same, raising ``NotFound`` (an ``Http404`` too) — invisible
   entries are "not found" everywhere, never "forbidden", so private entries do not leak;
 - ``ami_can_manage(user=, ami=)`` / ``ami_require_manage``: owner or moderator (may see grants,
   edit, deprecate, copy, share, scan); ``ami_is_owner`` / ``ami_require_owner``: the owner only
   (submit, delete); ``ami_list_owned_by(user=)``: the caller's own entries;
+- ``ami_launch_details(ami=)``: per available region, the ``cws`` and ``aws ec2 run-instances``
+  lines (none for an entry that is not launchable);
 - ``ami_search(user=, params=)``: browse/search → ``AMISearchResult(queryset, facets)``; the
   queryset is filtered (visibility, institution policy, parameters), ordered and eager-loaded;
 - ``ami_rating_histogram(ami=)``, ``ami_stats(ami=)``, ``ami_available_copies``, ``ami_live_copies``;
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
@@ -25,37 +29,84 @@ from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
 from amis.filters import AMIFilter
-from amis.models import AMI, AMIRegion, Download, DownloadDaily, Operation
+from amis.models import AMI, AMIRegion, Download, DownloadDaily, Operation, ScanException
 from amis.policy import Policy, policy_for_user, policy_q
 from registry import aws
 from registry.errors import Forbidden, NotFound
 from registry.permissions import is_moderator
 
 
+# Visibilities that list an entry beyond the people it is shared with: everyone (public) or every
+# signed-in user (community). Only these wait for a moderator (``ami_requires_moderation``).
+MODERATED_VISIBILITIES = frozenset({AMI.Visibility.PUBLIC, AMI.Visibility.COMMUNITY})
+
+
+def ami_requires_moderation(*, ami: AMI) -> bool:
+    """Whether submitting ``ami`` waits for a moderator — the sharing rule's one home.
+
+    Moderation gates *listing*: a public or community entry, or an owner's request to make the
+    image itself public in AWS (``public_requested``). A private entry is the owner's own and
+    their grantees': submitting it makes it ready at once (``amis.services.ami_submit``).
+    """
+    return ami.visibility in MODERATED_VISIBILITIES or bool(ami.public_requested)
+
+
 def ami_visibility_q(*, user, revoked_as_listed: bool = False) -> Q | None:
     """The condition an AMI row must meet to be visible to ``user`` (None means: everything).
 
-    Anonymous: approved + public. Signed in: also ``community``-visibility entries (every user
-    belongs to the default community), their own entries, and approved or deprecated entries
+    Anonymous: approved + public. Signed in: also approved ``community``-visibility entries
+    (every user belongs to the default community), their own entries, and any *submitted* entry
     shared with them (user grant, or a community grant to a community they belong to — every
-    user belongs to the default communities). Moderators: everything. Revoked entries are
-    visible only to owners and moderators. ``revoked_as_listed`` answers "who could see it just
-    before it was revoked" (revocation notices): only listed entries can be revoked.
+    user belongs to the default communities): sharing is the owner's decision and does not wait
+    for a moderator, who only gates public and community listing. A draft is its owner's alone
+    (moderators included); revoked entries are visible only to owners and moderators.
+    ``revoked_as_listed`` answers "who could see it just before it was revoked" (revocation
+    notices): only listed entries can be revoked.
     """
     if user is not None and is_moderator(user):
-        return None
+        return ~Q(status=AMI.Status.DRAFT) | Q(creator=user)
     listed = Q(status__in=[AMI.Status.APPROVED, AMI.Status.DEPRECATED]
                + ([AMI.Status.REVOKED] if revoked_as_listed else []))
     public = listed & Q(visibility=AMI.Visibility.PUBLIC)
     if user is None or not user.is_authenticated:
         return public
     community = listed & Q(visibility=AMI.Visibility.COMMUNITY)
-    shared = listed & (
+    submitted = ~Q(status__in=[AMI.Status.DRAFT] + ([] if revoked_as_listed else [AMI.Status.REVOKED]))
+    shared = submitted & (
         Q(shares__user=user)
         | Q(shares__community__is_default=True)
         | Q(shares__community__memberships__user=user)
     )
     return public | community | Q(creator=user) | shared
+
+
+# Entries one may launch: listed ones (a deprecated entry still launches, with its warning). A
+# draft, a submission waiting for a moderator, a rejected or a revoked entry gets no launch snippet.
+LAUNCHABLE_STATUSES = frozenset({AMI.Status.APPROVED, AMI.Status.DEPRECATED})
+# A small instance type of each architecture for the copy-paste ``aws ec2 run-instances`` line.
+LAUNCH_INSTANCE_TYPES = {"x86_64": "t3.medium", "arm64": "t4g.medium"}
+
+
+def ami_launch_details(*, ami: AMI) -> list[dict]:
+    """How to launch ``ami`` in each region where a copy is available: ``[{region, ami_id, cws,
+    aws_cli}]`` (``cws`` commands only when the entry has a template). Empty unless the entry is
+    launchable (``LAUNCHABLE_STATUSES``). Reads the prefetched ``regions``."""
+    if ami.status not in LAUNCHABLE_STATUSES:
+        return []
+    slug = ami.template.slug if ami.template_id else ""
+    instance_type = LAUNCH_INSTANCE_TYPES.get(ami.architecture, "t3.medium")
+    rows = []
+    for copy in sorted(ami.regions.all(), key=lambda r: (not r.is_source, r.region)):
+        if copy.state != AMIRegion.State.AVAILABLE or not copy.image_id:
+            continue
+        rows.append({
+            "region": copy.region, "ami_id": copy.image_id,
+            "cws": ([f"cws launch {slug} my-workstation --region {copy.region}",
+                     f"cws ami resolve {slug} --region {copy.region}"] if slug else []),
+            "aws_cli": (f"aws ec2 run-instances --region {copy.region} --image-id {copy.image_id} "
+                        f"--instance-type {instance_type} --metadata-options HttpTokens=required"),
+        })
+    return rows
 
 
 def ami_list_visible_to(*, user, revoked_as_listed: bool = False) -> QuerySet[AMI]:
@@ -324,9 +375,56 @@ def creation_status(op: Operation) -> dict:
     elapsed = ((end or timezone.now()) - op.created_at).total_seconds() / 60
     message = ("; ".join(errors) if errors else
                "image available in every region" if status == "completed" else op.message or "in progress")
+    estimates = create_estimates(op)
+    # A finished creation has no minutes remaining; a running one at least one.
+    remaining = (0 if status in ("completed", "failed") else
+                 max(1, int(round(estimates["estimated_completion_minutes"] - elapsed))))
     return {"creation_id": str(op.pk), "ami_id": op.image_id, "registry_id": str(op.ami_id or "") or
-            (op.params or {}).get("registry_id", ""), "status": status, "progress": progress, "message": message,
-            "elapsed_time_minutes": round(elapsed, 2), "region_results": region_results}
+            (op.params or {}).get("registry_id", ""), "name": (op.params or {}).get("name", ""),
+            "template_name": (op.params or {}).get("template", ""), "status": status, "progress": progress,
+            "message": message, "elapsed_time_minutes": round(elapsed, 2),
+            "estimated_completion_minutes": remaining, "storage_cost": estimates["storage_cost"],
+            "creation_cost": estimates["creation_cost"], "region_results": region_results}
+
+
+def creation_operation_for_ref(*, user, ref: str) -> Operation | AMI:
+    """What ``GET /ami/status/{ref}`` reports on: ``ref`` is a create operation's id, a registry id
+    or an AWS AMI id (canonical or a regional copy's) of the caller's (a moderator: any) entry.
+    Returns the entry's create operation, or the entry itself when it was registered, not created
+    here (its status then comes from its regional copies). 404 otherwise."""
+    op = operation_get_for(user=user, operation_id=ref)
+    if op is not None:
+        return op
+    lookup = ami_lookup_q(ref)
+    ami = None
+    if lookup is not None:
+        ami = ami_list_visible_to(user=user).filter(lookup).first()
+    if ami is None or not ami_can_manage(user=user, ami=ami):
+        raise NotFound("no AMI creation with this id: give the creation id, the registry id or the AMI id")
+    op = (Operation.objects.filter(ami=ami, kind=Operation.Kind.CREATE_IMAGE, parent__isnull=True)
+          .order_by("-created_at").first())
+    return op if op is not None else ami
+
+
+def ami_creation_status(ami: AMI) -> dict:
+    """The ``/ami/status`` answer for an entry with no create operation (registered from an
+    existing image): completed when its source copy is available, failed when it failed."""
+    rows = list(ami.regions.all())
+    source = next((r for r in rows if r.is_source), None) or (rows[0] if rows else None)
+    state = source.state if source else AMIRegion.State.AVAILABLE
+    status = {AMIRegion.State.AVAILABLE: "completed", AMIRegion.State.FAILED: "failed"}.get(state, "in_progress")
+    size = ami.size_gb or 8
+    return {"creation_id": "", "ami_id": ami.ami_id, "registry_id": str(ami.pk), "name": ami.name,
+            "template_name": ami.template.slug if ami.template_id else "", "status": status,
+            "progress": 100 if status == "completed" else 0 if status == "failed" else 50,
+            "message": (source.error if source and source.error else f"registered in {ami.source_region}"),
+            "elapsed_time_minutes": round((timezone.now() - ami.created_at).total_seconds() / 60, 2),
+            "estimated_completion_minutes": 0 if status != "in_progress" else 5,
+            "storage_cost": round(size * 0.05 * max(1, len(rows)), 2), "creation_cost": 0.0,
+            "region_results": {r.region: {"region": r.region, "ami_id": r.image_id,
+                                          "status": {AMIRegion.State.AVAILABLE: "completed",
+                                                     AMIRegion.State.FAILED: "failed"}.get(r.state, "in_progress"),
+                                          "error": r.error} for r in rows}}
 
 
 def create_estimates(op: Operation) -> dict:
@@ -339,4 +437,24 @@ def create_estimates(op: Operation) -> dict:
         "estimated_completion_minutes": 10 + 15 * (regions - 1),
         "storage_cost": round(size * 0.05 * regions, 2),
         "creation_cost": round(size * 0.02 * (regions - 1), 2),
+    }
+
+
+# --- Moderation queue (the admin index) ------------------------------------------------------------
+
+# How soon a scan exception counts as "about to expire" on the moderation queue.
+SCAN_EXCEPTION_EXPIRY_WARNING_DAYS = 7
+
+
+def ami_moderation_counts(*, now=None) -> dict[str, int]:
+    """What waits for moderators in the catalogue: submissions to review, listed or pending
+    entries whose last scan failed, and scan exceptions that expire within
+    ``SCAN_EXCEPTION_EXPIRY_WARNING_DAYS`` (then the entry's approval gate closes again)."""
+    now = now or timezone.now()
+    active = [AMI.Status.PENDING_REVIEW, AMI.Status.APPROVED, AMI.Status.DEPRECATED]
+    return {
+        "pending_review": AMI.objects.filter(status=AMI.Status.PENDING_REVIEW).count(),
+        "failed_scans": AMI.objects.filter(scan_status=AMI.ScanStatus.FAILED, status__in=active).count(),
+        "expiring_exceptions": ScanException.objects.filter(
+            expires_at__gt=now, expires_at__lte=now + timedelta(days=SCAN_EXCEPTION_EXPIRY_WARNING_DAYS)).count(),
     }

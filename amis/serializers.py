@@ -26,6 +26,22 @@ class AMIRegionOutputSerializer(serializers.Serializer):
         return "origin" if obj.is_source else (obj.copied_from or "")
 
 
+class AuthorSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    orcid = serializers.CharField(help_text='0000-0002-1825-0097 form, or "".')
+
+
+class LinkSerializer(serializers.Serializer):
+    title = serializers.CharField()
+    url = serializers.URLField()
+    doi = serializers.CharField(required=False)
+
+
+class FundingSerializer(serializers.Serializer):
+    funder = serializers.CharField()
+    award = serializers.CharField()
+
+
 class AMIOutputSerializer(serializers.Serializer):
     """The AMI object. Needs ``regions`` prefetched and ``template``/``creator`` selected (the
     selectors do it), so a page costs a constant number of queries."""
@@ -63,6 +79,14 @@ class AMIOutputSerializer(serializers.Serializer):
     ena_support = serializers.BooleanField(allow_null=True)
     imds_support = serializers.CharField()
     replacement = serializers.SerializerMethodField(help_text="AMI id of the replacement of a deprecated entry.")
+    # Research metadata (amis.research): how to cite the image and what it belongs to.
+    doi = serializers.CharField(help_text='Bare DOI ("" when none).')
+    authors = AuthorSerializer(many=True)
+    papers = LinkSerializer(many=True)
+    datasets = LinkSerializer(many=True)
+    notebooks = LinkSerializer(many=True)
+    license = serializers.CharField(help_text='SPDX licence id ("" when none).')
+    funding = FundingSerializer(many=True)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
     submitted_at = serializers.DateTimeField(allow_null=True)
@@ -93,8 +117,40 @@ class ShareBriefSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
+class ScanFindingOutputSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text="The check's id, e.g. imdsv2_required.")
+    severity = serializers.ChoiceField(choices=["critical", "high", "medium", "low", "info"])
+    message = serializers.CharField(help_text="What the scanner saw on this image.")
+    scanner = serializers.CharField()
+    title = serializers.CharField(help_text="A short name of the finding.")
+    meaning = serializers.CharField(help_text="What it means for someone launching the image, and what fixes it.")
+    effect = serializers.CharField(help_text="What it does to the verdict: blocks approval, or points off the score.")
+
+
+class ScanReportOutputSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["passed", "failed", "error"])
+    security_score = serializers.DecimalField(max_digits=4, decimal_places=1, allow_null=True, coerce_to_string=False)
+    scanned_at = serializers.DateTimeField()
+    checks_run = serializers.IntegerField()
+    checks_passed = serializers.IntegerField()
+    findings = ScanFindingOutputSerializer(many=True, help_text="Every check that did not pass, blocking ones first.")
+
+
+class LaunchDetailOutputSerializer(serializers.Serializer):
+    region = serializers.CharField()
+    ami_id = serializers.CharField(help_text="The image id in this region.")
+    cws = serializers.ListField(child=serializers.CharField(), help_text="CloudWorkstation commands (templates only).")
+    aws_cli = serializers.CharField(help_text="An `aws ec2 run-instances` line for this region.")
+
+
 class AMIDetailOutputSerializer(AMIOutputSerializer):
-    """The AMI object plus its rating histogram and, for its owner/moderators, its grants."""
+    """The AMI object plus its rating histogram, its newest scan (explained), how to launch it
+    and, for its owner/moderators, its grants."""
+
+    scan = ScanReportOutputSerializer(allow_null=True, help_text="The newest scan with every finding explained; "
+                                                                 "null when never scanned.")
+    launch = LaunchDetailOutputSerializer(many=True, help_text="Per available region; empty for drafts, "
+                                                               "pending, rejected and revoked entries.")
 
     rating_histogram = serializers.DictField(child=serializers.IntegerField(),
                                              help_text='{"1": n, ..., "5": n} over visible ratings.')

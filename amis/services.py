@@ -17,8 +17,10 @@ from amis.aws_retire import ami_aws_deprecate_enqueue, ami_aws_revoke_enqueue, a
 from amis.metadata import CATEGORY_MAX, DESCRIPTION_MAX, NAME_MAX, VERSION_MAX, tags_clean, text_clean
 from amis.models import AMI, AMIRegion
 from amis.ownership import image_locate, image_require_owner
+from amis.research import CLEANERS as RESEARCH_CLEANERS
+from amis.research import RESEARCH_FIELDS
 from amis.scanner import ami_scan_gate, ami_scan_request
-from amis.selectors import ami_is_registered, ami_require_manage, ami_require_owner
+from amis.selectors import ami_is_registered, ami_require_manage, ami_require_owner, ami_requires_moderation
 from amis.signals import ami_changed_notify
 from amis.signatures import ami_signature_require_valid
 from registry import aws
@@ -30,8 +32,8 @@ from templates.selectors import template_get
 
 S = AMI.Status
 
-# What ``ami_update`` may change: descriptive metadata only, never the facts AWS reports.
-EDITABLE_FIELDS = ("name", "description", "tags", "category", "version")
+# What ``ami_update`` may change: descriptive and research metadata, never the facts AWS reports.
+EDITABLE_FIELDS = ("name", "description", "tags", "category", "version", *RESEARCH_FIELDS)
 # Statuses in which the owner may still edit the entry's metadata (ami_update). Frozen while a
 # moderator reviews it (pending_review) and once revoked.
 EDITABLE_STATUSES = frozenset({S.DRAFT, S.REJECTED, S.APPROVED, S.DEPRECATED})
@@ -67,11 +69,15 @@ def _transition(ami: AMI, *, to: str, actor, action: str, reason: str = "", extr
 @transaction.atomic
 def ami_submit(*, ami: AMI, user, description: str | None = None, public: bool | None = None,
                signature: str | None = None) -> AMI:
-    """Owner sends a draft (or a rejected entry, after edits) to moderators.
+    """Owner submits a draft (or a rejected entry, after edits).
 
     ``description`` replaces the description when given; ``public`` sets the requested
-    visibility (True → public, False → private; None keeps it). 403 for anyone but the owner,
-    409 (naming the current status) from any status but draft/rejected. Audited, ami_changed sent.
+    visibility (True → public, False → private; None keeps it). The sharing rule
+    (``amis.selectors.ami_requires_moderation``): a public or community entry goes to the
+    moderators (``pending_review``, scanned for them when public); a private one is ready at
+    once (``approved`` with no moderator) and its grantees see it immediately. 403 for anyone
+    but the owner, 409 (naming the current status) from any status but draft/rejected.
+    Audited (``ami.submit``, with ``moderation``: required / not_required), ami_changed sent.
     """
     ami = _lock(ami)
     ami_require_owner(user=user, ami=ami, message="only the owner may submit this AMI")
@@ -81,9 +87,19 @@ def ami_submit(*, ami: AMI, user, description: str | None = None, public: bool |
     if public is not None:
         ami.visibility = AMI.Visibility.PUBLIC if public else AMI.Visibility.PRIVATE
     ami.submitted_at = timezone.now()
-    ami.save(update_fields=["status", "status_reason", "description", "visibility", "submitted_at", "updated_at"])
+    moderated = ami_requires_moderation(ami=ami)
+    fields = ["status", "status_reason", "description", "visibility", "submitted_at", "updated_at"]
+    if not moderated:
+        # NOTE: no moderator is involved, so none is recorded (approved_by stays empty): the
+        # entry is listed for its owner and grantees only, which is the owner's decision.
+        ami.status = S.APPROVED
+        ami.approved_at = ami.submitted_at
+        ami.approved_by = None
+        fields += ["approved_at", "approved_by"]
+    ami.save(update_fields=fields)
     audit_record(actor=user, action="ami.submit", target=ami, before={"status": before},
-                 after={"status": ami.status, "visibility": ami.visibility})
+                 after={"status": ami.status, "visibility": ami.visibility,
+                        "moderation": "required" if moderated else "not_required"})
     # Trust & compliance: a signature given now is verified (422 with the precise reason refuses
     # the submission); a submission for public listing is scanned (task after commit) so the
     # moderator sees findings before deciding.
@@ -314,7 +330,9 @@ def ami_register(*, user, ami_id: str, region: str, name: str, description: str 
 
 @transaction.atomic
 def ami_update(*, ami: AMI, user, **changes) -> AMI:
-    """Edit an entry's descriptive metadata: ``name``, ``description``, ``tags``, ``category``, ``version``.
+    """Edit an entry's descriptive metadata: ``name``, ``description``, ``tags``, ``category``, ``version``,
+    and its research metadata (``doi``, ``authors``, ``papers``, ``datasets``, ``notebooks``,
+    ``license``, ``funding``; rules in ``amis.research``, errors naming the field).
 
     Owner or moderator. Allowed while ``draft``, ``rejected`` (to fix and resubmit), ``approved``
     and ``deprecated``; 409 while ``pending_review`` (the moderator reviews a fixed text) and once
@@ -336,6 +354,7 @@ def ami_update(*, ami: AMI, user, **changes) -> AMI:
         "category": lambda v: text_clean("category", v, max_length=CATEGORY_MAX),
         "version": lambda v: text_clean("version", v, max_length=VERSION_MAX),
         "tags": tags_clean,
+        **RESEARCH_CLEANERS,
     }
     before, after = {}, {}
     for field, value in changes.items():

@@ -7,7 +7,13 @@ redelivered — safe because every step is idempotent) and retries **only** ``Aw
 step that must wait returns a countdown and the task re-schedules itself (``operation_enqueue``).
 The ``amis.*`` names are routed to the ``aws`` queue.
 """
+import logging
+import threading
+
 from celery import shared_task
+from celery.signals import worker_ready, worker_shutting_down
+from django.conf import settings
+from django.db import close_old_connections
 
 from amis import aws_copy, aws_create, aws_retire, aws_validate, operations, scanner
 from amis.aws_public import ami_public_sync
@@ -25,6 +31,7 @@ AWS_TASK = dict(
     max_retries=8,
 )
 OpKind = operations.OpKind
+logger = logging.getLogger(__name__)
 
 
 def _run_step(task, operation_id: str, kind: str, step) -> None:
@@ -34,6 +41,7 @@ def _run_step(task, operation_id: str, kind: str, step) -> None:
                                            redelivered=redelivered):
         metrics.TASKS.labels(task=task.name, outcome="skipped").inc()
         return
+    operations.operation_heartbeat(operation_id=operation_id)
     try:
         countdown = step(operation_id=operation_id)
     except AwsTransientError as exc:
@@ -95,6 +103,44 @@ def public_sync_task(ami_pk: str) -> None:
 def operations_refresh_stale_task() -> int:
     """Beat job: re-enqueue operations stuck in queued/running past the threshold."""
     return len(operations.operations_refresh_stale())
+
+
+# --- the stale sweep inside every worker --------------------------------------------------------------
+# A worker killed with SIGKILL leaves its operation ``running`` and its message unacknowledged
+# until the broker's visibility timeout. Beat's sweep would find it, but a deployment may run
+# without beat (or beat may be the thing that died): so every worker sweeps when it starts and
+# then every REGISTRY_OPERATION_SWEEP_SECONDS, in a thread of its main process. The sweep claims
+# rows with skip_locked, so any number of workers and beat can sweep at once.
+_sweeper_stop = threading.Event()
+
+
+def _sweep_once() -> None:
+    try:
+        operations.operations_refresh_stale()
+    except Exception:  # noqa: BLE001 — a sweep that fails (database restarting) tries again later
+        logger.warning("stale sweep failed", exc_info=True)
+    finally:
+        close_old_connections()
+
+
+def _sweep_forever(interval: float) -> None:
+    while not _sweeper_stop.wait(interval):
+        _sweep_once()
+
+
+@worker_ready.connect(dispatch_uid="amis.sweep_on_worker_ready")
+def sweep_on_worker_ready(sender=None, **kwargs) -> None:
+    """Worker start: take over what a dead worker left running, then keep sweeping."""
+    _sweeper_stop.clear()
+    _sweep_once()
+    interval = float(getattr(settings, "REGISTRY_OPERATION_SWEEP_SECONDS", 30))
+    if interval > 0:
+        threading.Thread(target=_sweep_forever, args=(interval,), name="operations-sweeper", daemon=True).start()
+
+
+@worker_shutting_down.connect(dispatch_uid="amis.sweep_stop")
+def sweep_stop(sender=None, **kwargs) -> None:
+    _sweeper_stop.set()
 
 
 @shared_task(name="amis.scan", acks_late=True, autoretry_for=(AwsTransientError,), retry_backoff=True,

@@ -6,7 +6,7 @@ visibility selector first (404 when invisible); changing its trust needs its own
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.permissions import IsAuthenticated
@@ -15,8 +15,9 @@ from rest_framework.views import APIView
 
 from amis import signatures
 from amis.models import AMISignature
-from amis.scanner import ami_scan_request, scan_exception_active, scan_exception_create
+from amis.scanner import ami_scan_request, finding_explain, scan_exception_active, scan_exception_create
 from amis.selectors import ami_get_visible_or_404, ami_require_manage
+from amis.serializers import ScanFindingOutputSerializer
 from registry.models import PublisherKey
 from registry.permissions import moderator_required
 from registry.schema_errors import errors
@@ -185,13 +186,6 @@ class ScanOperationOutputSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-class FindingSerializer(serializers.Serializer):
-    id = serializers.CharField()
-    severity = serializers.ChoiceField(choices=["critical", "high", "medium", "low", "info"])
-    message = serializers.CharField()
-    scanner = serializers.CharField(required=False)
-
-
 class ScanExceptionOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     reason = serializers.CharField()
@@ -204,13 +198,17 @@ class ScanResultOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     status = serializers.CharField()
     security_score = serializers.DecimalField(max_digits=4, decimal_places=1, allow_null=True)
-    findings = FindingSerializer(many=True)
+    findings = serializers.SerializerMethodField(help_text="Every check that did not pass, explained.")
     checks = serializers.ListField(child=serializers.CharField())
     scanners = serializers.ListField(child=serializers.CharField())
     error = serializers.CharField()
     region = serializers.CharField()
     ami_id = serializers.CharField(source="image_id")
     scanned_at = serializers.DateTimeField()
+
+    @extend_schema_field(ScanFindingOutputSerializer(many=True))
+    def get_findings(self, obj) -> list[dict]:
+        return [finding_explain(f) for f in obj.findings or []]
 
 
 class AmiScanApi(APIView):

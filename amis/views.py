@@ -18,19 +18,23 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from rest_framework.exceptions import ValidationError as DRFValidationError
 
+from amis import citation, ranking, software
 from amis import selectors as ami_selectors
 from amis import services as ami_services
 from amis.aws_copy import ami_copy_request
 from amis.forms import SORT_CHOICES, AMIEditForm, CopyForm, DeprecateForm, tags_format
 from amis.models import AMI, AMIRegion, Operation
+from amis.scanner import ami_scan_report
 from amis.selectors import ami_get_visible_or_404, ami_is_owner, ami_require_owner, operation_list_for
 from amis.signals import ami_page_context
 from registry.errors import ApplicationError
 from registry.forms import form_add_service_errors
 from registry.web_errors import raise_page_error
+from templates.selectors import template_names_by_slug
 
 # Operations shown with a progress bar (the AWS image work a submitter waits for).
 PROGRESS_KINDS = (Operation.Kind.CREATE_IMAGE, Operation.Kind.COPY_IMAGE)
@@ -75,7 +79,10 @@ def _facet_groups(request, facets: dict) -> list[dict]:
             continue
         current = request.GET.get(key, "")
         if counts is not None and key not in FIXED_FACET_CHOICES:
-            choices = [(value, value, n) for value, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+            # Templates are counted by slug and shown by name (the slug stays the URL's value).
+            names = template_names_by_slug([*counts, current]) if key == "template" else {}
+            choices = [(value, names.get(value, value), n)
+                       for value, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
         else:
             choices = [(value, label, (counts or {}).get(value)) for value, label in FIXED_FACET_CHOICES[key]]
         groups.append({
@@ -93,6 +100,8 @@ def _active_filters(request) -> list[dict]:
         value = request.GET.get(key, "")
         if value:
             label = "Search" if key == "q" else FACET_LABELS[key]
+            if key == "template":
+                value = template_names_by_slug([value]).get(value, value)
             active.append({"label": f"{label}: {value}", "remove_url": _query(request, **{key: None})})
     return active
 
@@ -158,6 +167,17 @@ def _page_context(request, ami: AMI, forms: dict) -> dict:
         "available_regions": [r.region for r in regions if r.state == AMIRegion.State.AVAILABLE],
         "template_slug": ami.template.slug if ami.template_id else "",
         "histogram": _histogram_rows(ami_selectors.ami_rating_histogram(ami=ami)),
+        # "Cite this image": the same facts and BibTeX as GET /amis/{ami}/citation.bib.
+        "cite": citation.citation_facts(ami),
+        "research_links": [("Papers", ami.papers), ("Data sets", ami.datasets), ("Notebooks", ami.notebooks)],
+        "cite_bibtex": citation.citation_bibtex(
+            ami, url=request.build_absolute_uri(reverse("web:ami-detail", kwargs={"ref": ami.pk}))),
+        "software": _software_context(ami, user),
+        # "Why this rank" and the stale badge: the same components as the "best" order.
+        "rank": ranking.rank_explain(
+            ami, can_see=lambda other: ami_selectors.ami_get_visible(user=user, ref=str(other.pk)) is not None),
+        "launch_rows": ami_selectors.ami_launch_details(ami=ami),
+        "scan_report": ami_scan_report(ami=ami),
     }
     if is_owner:
         ctx.update({
@@ -177,6 +197,17 @@ def _page_context(request, ami: AMI, forms: dict) -> dict:
                                                     forms=forms):
         ctx.update(section or {})
     return ctx
+
+
+def _software_context(ami: AMI, user) -> dict:
+    """The page's software section: highlights, packages, and the diff link to the version it replaced."""
+    manifest = software.ami_software_manifest(ami)
+    previous = software.ami_software_predecessor(ami)
+    # Linked only when the viewer may see it (a private predecessor must not leak).
+    if previous is not None and ami_selectors.ami_get_visible(user=user, ref=str(previous.pk)) is None:
+        previous = None
+    return {"manifest": manifest, "previous": previous,
+            "highlights": [(k, manifest[k]) for k in software.HIGHLIGHTS if manifest.get(k)]}
 
 
 def ami_page_render(request, ami: AMI, *, exc: ApplicationError | None = None, **forms) -> HttpResponse:
@@ -214,12 +245,13 @@ def ami_edit(request, ref: str):
 def ami_submit_review(request, ref: str):
     ami = ami_owned_or_deny(request, ref)
     try:
-        ami_services.ami_submit(ami=ami, user=request.user)
+        ami = ami_services.ami_submit(ami=ami, user=request.user)
     except ApplicationError as exc:
         raise_page_error(exc)
         messages.error(request, exc.message)
     else:
-        messages.success(request, "Submitted: a moderator will review it.")
+        messages.success(request, "Submitted: a moderator will review it." if ami.status == AMI.Status.PENDING_REVIEW
+                         else "Ready: you and the people you share it with can use it now.")
     return redirect("web:ami-detail", ref=ami.pk)
 
 
@@ -263,3 +295,23 @@ def ami_deprecate(request, ref: str):
             messages.success(request, "Marked as deprecated.")
             return redirect("web:ami-detail", ref=ami.pk)
     return ami_page_render(request, ami, deprecate_form=form, open_panel="deprecate")
+
+
+# --- Diff -----------------------------------------------------------------------------------------------
+
+@require_GET
+def ami_diff_page(request):
+    """``/amis/diff/?a=&b=``: what changed between two images (the API's ``GET /amis/diff``)."""
+    refs = {k: request.GET.get(k, "").strip() for k in ("a", "b")}
+    context: dict = {"refs": refs, "diff": None}
+    if refs["a"] and refs["b"]:
+        a = ami_get_visible_or_404(user=request.user, ref=refs["a"])
+        b = ami_get_visible_or_404(user=request.user, ref=refs["b"])
+        diff = software.ami_software_diff(a, b)
+        context.update({
+            "a": a, "b": b, "diff": diff,
+            # Facts either image states, in FACT_KEYS order; "from" is not a template-friendly key.
+            "fact_rows": [(k, diff[k]) for k in software.FACT_KEYS if diff[k]["a"] or diff[k]["b"]],
+            "changed": [{**c, "old": c["from"]} for c in diff["changed"]],
+        })
+    return render(request, "amis/diff.html", context)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 
 from amis.aws_copy import ami_copy_locked
-from amis.aws_create import ami_create_request, instance_owned_describe, instance_require_running
+from amis.aws_create import ami_create_request, instance_locate_owned, instance_require_running
 from amis.metadata import regions_clean
 from amis.models import AMI, Operation
 from amis.services import ami_ids_check, ami_image_for_registration, ami_register_locked, ami_submit, metadata_clean
@@ -33,7 +33,7 @@ def ami_source_check(*, user, mode: str, region: str, ami_id: str = "", instance
         image = ami_image_for_registration(user=user, region=region, ami_id=ami_id)
         return {"name": image.get("Name", ""), "description": image.get("Description", ""),
                 "architecture": image.get("Architecture", ""), "size_gb": root_volume_gb(image)}
-    instance, _role = instance_owned_describe(user=user, region=region, instance_id=instance_id)
+    _region, instance, _role = instance_locate_owned(user=user, ref=instance_id, region=region)
     instance_require_running(instance)
     return {"name": tags_of(instance).get("Name", ""), "description": "",
             "architecture": instance.get("Architecture", ""), "size_gb": None}

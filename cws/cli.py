@@ -78,7 +78,7 @@ def ami():
 
 
 for module_commands in (
-        (catalogue.browse, catalogue.info, catalogue.rate, catalogue.reviews),
+        (catalogue.browse, catalogue.info, catalogue.rate, catalogue.reviews, catalogue.diff),
         (publishing.register, publishing.submit, publishing.share, publishing.unshare, publishing.shares,
          publishing.deprecate, publishing.revoke, publishing.approve, publishing.reject, publishing.copy),
         (aws_work.create, aws_work.create_multi, aws_work.status, aws_work.list_mine, aws_work.operations),

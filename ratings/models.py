@@ -20,6 +20,8 @@ class Rating(models.Model):
     hidden_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                   related_name="+")
     hidden_at = models.DateTimeField(null=True, blank=True)
+    # Denormalised count of RatingHelpfulVote rows (changed with F() by ratings.services only).
+    helpful_count = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -36,4 +38,53 @@ class Rating(models.Model):
         indexes = [models.Index(fields=["ami", "is_hidden", "-created_at"], name="rating_ami_visible_idx")]
 
     def __str__(self):
-        return f"{self.rating}★ on {self.ami_id} by {self.user_id or 'deleted user'}"
+        who = self.user.get_username() if self.user_id else "deleted user"
+        return f"{self.rating}★ on {self.ami.name} by {who}"
+
+
+class RatingHelpfulVote(models.Model):
+    """One user found one review helpful (once: the unique constraint is the truth)."""
+
+    rating = models.ForeignKey(Rating, on_delete=models.CASCADE, related_name="helpful_votes")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "ami_rating_helpful"
+        constraints = [models.UniqueConstraint(fields=["rating", "user"], name="rating_helpful_once_per_user")]
+
+
+class RatingReport(models.Model):
+    """A user's report of a review (spam, abuse, off-topic): moderators work through the open ones."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        HIDDEN = "hidden", "Review hidden"
+        DISMISSED = "dismissed", "Dismissed"
+
+    rating = models.ForeignKey(Rating, on_delete=models.CASCADE, related_name="reports")
+    # SET_NULL: erasing the reporter keeps the report for the moderators.
+    reporter = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                 related_name="+")
+    reason = models.TextField(max_length=2000)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+")
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "ami_rating_reports"
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=["open", "hidden", "dismissed"]),
+                                   name="rating_report_status_valid"),
+            models.CheckConstraint(condition=~Q(reason=""), name="rating_report_reason_required"),
+            # One open report per reporter and review: reporting twice changes nothing.
+            models.UniqueConstraint(fields=["rating", "reporter"], condition=Q(status="open"),
+                                    name="rating_report_open_once"),
+        ]
+        indexes = [models.Index(fields=["status", "-created_at"], name="rating_report_status_idx")]
+
+    def __str__(self):
+        return f"report of {self.rating} ({self.get_status_display()})"

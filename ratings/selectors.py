@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import Exists, OuterRef, QuerySet
 
 from amis.models import AMI, Download
-from ratings.models import Rating
+from ratings.models import Rating, RatingHelpfulVote, RatingReport
 
 
 def _with_verified_launch(qs: QuerySet[Rating]) -> QuerySet[Rating]:
@@ -25,6 +25,31 @@ def rating_list_for_ami(*, ami: AMI, include_hidden: bool = False) -> QuerySet[R
     if not include_hidden:
         qs = qs.filter(is_hidden=False)
     return _with_verified_launch(qs).order_by("-created_at", "-id")
+
+
+# "Most helpful": the most helpful marks first, then reviews by people who recorded a launch,
+# then written reviews before bare stars, newest first within each group.
+HELPFUL_ORDER = ("-helpful_count", "-verified_launch", "-review", "-created_at", "-id")
+
+
+def rating_list_ordered(*, ami: AMI, order: str) -> QuerySet[Rating]:
+    """``rating_list_for_ami`` in ``order`` (``newest`` or ``helpful``)."""
+    reviews = rating_list_for_ami(ami=ami)
+    return reviews.order_by(*HELPFUL_ORDER) if order == "helpful" else reviews
+
+
+def rating_ids_marked_helpful_by(*, user, ratings) -> set[int]:
+    """Which of ``ratings`` ``user`` has marked helpful (one query)."""
+    if user is None or not user.is_authenticated:
+        return set()
+    return set(RatingHelpfulVote.objects.filter(user=user, rating__in=[r.pk for r in ratings])
+               .values_list("rating_id", flat=True))
+
+
+def rating_reports_open() -> QuerySet[RatingReport]:
+    """Open reports, oldest first (the moderators' queue), with the review, its AMI and people."""
+    return (RatingReport.objects.filter(status=RatingReport.Status.OPEN)
+            .select_related("rating__ami", "rating__user", "reporter").order_by("created_at", "id"))
 
 
 def rating_get(*, ami: AMI, rating_id: int) -> Rating | None:

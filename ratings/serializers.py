@@ -16,10 +16,24 @@ class RatingOutputSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Rating
-        fields = ["id", "user", "rating", "review", "verified_launch", "created_at", "updated_at"]
+        fields = ["id", "user", "rating", "review", "verified_launch", "helpful_count", "created_at", "updated_at"]
 
     def get_user(self, obj) -> str:
         return obj.user.username if obj.user_id else DELETED_USER
+
+
+class HelpfulOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    helpful_count = serializers.IntegerField(help_text="How many people found the review helpful.")
+    counted = serializers.BooleanField(help_text="False when the caller had already marked it (nothing changed).")
+
+
+class RatingReportOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    rating = serializers.IntegerField(source="rating_id")
+    reason = serializers.CharField()
+    status = serializers.CharField()
+    created_at = serializers.DateTimeField()
 
 
 class RatingModerationOutputSerializer(RatingOutputSerializer):

@@ -12,15 +12,16 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import Avg, Count, Sum
+from django.db.models import Avg, Count, F, Sum
 from django.utils import timezone
 
 from amis.models import AMI
 from amis.selectors import ami_is_owner, ami_list_visible_to
-from ratings.models import REVIEW_MAX_LENGTH, Rating
+from ratings.models import REVIEW_MAX_LENGTH, Rating, RatingHelpfulVote, RatingReport
 from registry.audit import audit_record
 from registry.errors import Conflict, Forbidden, InvalidInput, NotFound
 from registry.permissions import moderator_required
+from registry.text import text_strip_invisible
 
 # Only listed entries collect reviews: drafts, submissions and revoked entries are not "out there".
 RATEABLE_STATUSES = (AMI.Status.APPROVED, AMI.Status.DEPRECATED)
@@ -58,7 +59,7 @@ def _validate(rating, review) -> str:
     if not isinstance(review, str):
         errors["review"] = ["Must be text."]
     else:
-        review = review.strip()
+        review = text_strip_invisible(review).strip()  # bidi/zero-width characters deceive readers
         if len(review) > REVIEW_MAX_LENGTH:
             errors["review"] = [f"At most {REVIEW_MAX_LENGTH} characters (got {len(review)})."]
         if "\x00" in review:
@@ -159,6 +160,94 @@ def rating_hide(*, rating: Rating, moderator, reason: str) -> Rating:
     audit_record(actor=moderator, action="rating.hide", target=rating, before={"is_hidden": False},
                  after={"is_hidden": True}, reason=reason.strip())
     return rating
+
+
+REPORT_REASON_MAX = 2000
+
+
+def _review_of_someone_else(*, rating: Rating, user, verb: str) -> None:
+    """Signed in, the review visible to ``user`` and not their own — else Forbidden/NotFound."""
+    if user is None or not user.is_authenticated:
+        raise Forbidden(f"sign in to {verb} a review")
+    if rating.is_hidden or not ami_list_visible_to(user=user).filter(pk=rating.ami_id).exists():
+        raise NotFound("rating not found")
+    if rating.user_id == user.pk:
+        raise Forbidden(f"you cannot {verb} your own review", code="own_review")
+
+
+@transaction.atomic
+def rating_helpful_mark(*, rating: Rating, user) -> tuple[Rating, bool]:
+    """``user`` found ``rating``'s review helpful. Returns ``(rating, counted)``; idempotent: a
+    second mark by the same user counts nothing (``counted`` False).
+
+    The vote row's unique constraint decides who counted first; the counter moves with
+    ``F()`` in the same transaction, so concurrent marks never lose an increment. Not one's own
+    review (403), not a hidden one (404). Audited as ``rating.helpful``.
+    """
+    _review_of_someone_else(rating=rating, user=user, verb="mark")
+    try:
+        with transaction.atomic():  # savepoint: a duplicate vote leaves the outer transaction usable
+            RatingHelpfulVote.objects.create(rating=rating, user=user)
+    except IntegrityError:
+        rating.refresh_from_db(fields=["helpful_count"])
+        return rating, False
+    Rating.objects.filter(pk=rating.pk).update(helpful_count=F("helpful_count") + 1)
+    rating.refresh_from_db(fields=["helpful_count"])
+    audit_record(actor=user, action="rating.helpful", target=rating, after={"helpful_count": rating.helpful_count})
+    return rating, True
+
+
+@transaction.atomic
+def rating_helpful_unmark(*, rating: Rating, user) -> Rating:
+    """Withdraw ``user``'s helpful mark (nothing to withdraw changes nothing). ``F()`` again."""
+    if user is None or not user.is_authenticated:
+        raise Forbidden("sign in to change your vote")
+    if RatingHelpfulVote.objects.filter(rating=rating, user=user).delete()[0]:
+        Rating.objects.filter(pk=rating.pk, helpful_count__gt=0).update(helpful_count=F("helpful_count") - 1)
+        audit_record(actor=user, action="rating.unhelpful", target=rating)
+    rating.refresh_from_db(fields=["helpful_count"])
+    return rating
+
+
+@transaction.atomic
+def rating_report(*, rating: Rating, user, reason: str) -> tuple[RatingReport, bool]:
+    """``user`` reports a review to the moderators (their queue: open reports). Returns
+    ``(report, created)``; reporting the same review again while the report is open returns it.
+    Reason required (≤ 2,000 characters); not one's own review (403). Audited as ``rating.report``."""
+    _review_of_someone_else(rating=rating, user=user, verb="report")
+    reason = (reason or "").strip() if isinstance(reason, str) else ""
+    if not reason:
+        raise InvalidInput("reason: say what is wrong with the review", errors={"reason": ["This field is required."]})
+    if len(reason) > REPORT_REASON_MAX:
+        raise InvalidInput(f"reason: at most {REPORT_REASON_MAX} characters",
+                           errors={"reason": [f"At most {REPORT_REASON_MAX} characters."]})
+    open_report = RatingReport.objects.filter(rating=rating, reporter=user, status=RatingReport.Status.OPEN).first()
+    if open_report is not None:
+        return open_report, False
+    try:
+        with transaction.atomic():
+            report = RatingReport.objects.create(rating=rating, reporter=user, reason=reason)
+    except IntegrityError:  # a concurrent double post: the partial unique constraint caught it
+        return RatingReport.objects.get(rating=rating, reporter=user, status=RatingReport.Status.OPEN), False
+    audit_record(actor=user, action="rating.report", target=rating, reason=reason, after={"report": report.pk})
+    return report, True
+
+
+@transaction.atomic
+def rating_reports_resolve(*, rating: Rating, moderator, hide: bool, reason: str = "") -> int:
+    """A moderator closes every open report of ``rating``: ``hide`` hides the review
+    (``rating_hide``, reason required) and marks the reports ``hidden``; otherwise they are
+    ``dismissed``. Returns how many reports were closed. Audited as ``rating.reports_resolve``."""
+    moderator_required(moderator, message="only moderators may resolve reports")
+    if hide:
+        rating_hide(rating=rating, moderator=moderator, reason=reason)
+    closed = RatingReport.objects.filter(rating=rating, status=RatingReport.Status.OPEN).update(
+        status=RatingReport.Status.HIDDEN if hide else RatingReport.Status.DISMISSED,
+        resolved_by=moderator, resolved_at=timezone.now())
+    if closed:
+        audit_record(actor=moderator, action="rating.reports_resolve", target=rating, reason=(reason or "").strip(),
+                     after={"reports": closed, "outcome": "hidden" if hide else "dismissed"})
+    return closed
 
 
 # What becomes of a user's ratings when their account is erased (``DELETE /me``).

@@ -7,4 +7,6 @@ urlpatterns = [
     path("", api.RatingListCreateApi.as_view(), name="rating-list"),
     path("mine", api.RatingMineDeleteApi.as_view(), name="rating-mine"),
     path("<int:rating_id>/hide", api.RatingHideApi.as_view(), name="rating-hide"),
+    path("<int:rating_id>/helpful", api.RatingHelpfulApi.as_view(), name="rating-helpful"),
+    path("<int:rating_id>/report", api.RatingReportApi.as_view(), name="rating-report"),
 ]

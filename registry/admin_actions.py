@@ -7,11 +7,20 @@ from registry.errors import ApplicationError
 
 
 class ReasonForm(forms.Form):
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=2000, required=True)
+    # Sized for a paragraph: the owner reads this reason, so moderators should be able to explain.
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 8, "cols": 80, "style": "width:100%;max-width:48rem"}),
+                             max_length=2000, required=True,
+                             help_text="Shown to the owner as written (up to 2,000 characters).")
 
 
-def reason_action(*, name: str, description: str, submit_label: str, service):
-    """Build an admin action that asks for a reason, then calls ``service(obj, user, reason)``."""
+def done_message(verb: str, count: int, noun: str) -> str:
+    """One wording for every moderation outcome: "Approved 1 AMI.", "Hid 3 reviews."."""
+    return f"{verb} {count} {noun}{'' if count == 1 else 's'}."
+
+
+def reason_action(*, name: str, description: str, submit_label: str, service, verb: str = "", noun: str = ""):
+    """Build an admin action that asks for a reason, then calls ``service(obj, user, reason)``.
+    ``verb``/``noun`` word the success message (``done_message``)."""
 
     def action(modeladmin, request, queryset):
         form = ReasonForm(request.POST if "apply" in request.POST else None)
@@ -24,12 +33,15 @@ def reason_action(*, name: str, description: str, submit_label: str, service):
                 except ApplicationError as exc:
                     modeladmin.message_user(request, f"{obj}: {exc.message}", messages.ERROR)
             if done:
-                modeladmin.message_user(request, f"{description}: {done} done.", messages.SUCCESS)
+                modeladmin.message_user(request, done_message(verb or submit_label, done,
+                                                              noun or str(modeladmin.model._meta.verbose_name)),
+                                        messages.SUCCESS)
             return None
         return TemplateResponse(request, "admin/reason_action.html", {
             **modeladmin.admin_site.each_context(request),
             "title": description, "queryset": queryset, "form": form, "action": name,
             "submit_label": submit_label, "opts": modeladmin.model._meta,
+            "cancel_url": request.get_full_path(),
         })
 
     action.__name__ = name

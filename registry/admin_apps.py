@@ -2,4 +2,5 @@ from django.contrib.admin.apps import AdminConfig
 
 
 class RegistryAdminConfig(AdminConfig):
-    default_site = "registry.admin_site.RegistryAdminSite"
+    # The site with the moderation queue on its index (a composer: it reads several apps).
+    default_site = "registry.composers.moderation.ModerationAdminSite"

@@ -4,10 +4,12 @@ from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
 
+from registry.forms import LockoutAuthenticationFormMixin
 from registry.permissions import is_moderator
+from registry.login_limits import login_rate_limited
 
 
-class ModeratorAuthenticationForm(AdminAuthenticationForm):
+class ModeratorAuthenticationForm(LockoutAuthenticationFormMixin, AdminAuthenticationForm):
     """Admin login for staff *and* moderators (Django's own form admits staff only)."""
 
     def confirm_login_allowed(self, user):
@@ -25,6 +27,10 @@ class RegistryAdminSite(admin.AdminSite):
 
     def has_permission(self, request):
         return request.user.is_active and (request.user.is_staff or is_moderator(request.user))
+
+    def login(self, request, extra_context=None):
+        # The same login budget per client IP as the API and the site's login page.
+        return login_rate_limited(super().login)(request, extra_context)
 
 
 class ModeratorAdmin(admin.ModelAdmin):

@@ -10,10 +10,11 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from registry.lockout import login_locked_out
+from registry.lockout import login_locked_out, lockout_message
 from registry.schema_errors import errors
 from registry.errors import InvalidInput
 from registry.services import user_register, user_token_get_or_create
+from registry.login_limits import LoginRateThrottle
 
 
 # Passwords never appear in Django's error reports (500 mails/logs show POST data otherwise).
@@ -47,6 +48,10 @@ class TokenApi(APIView):
         username = serializers.CharField(max_length=150)
         password = serializers.CharField(max_length=128, trim_whitespace=False)
 
+    def get_throttles(self):
+        # The login budget per client IP, shared with the browser and admin login pages.
+        return [*super().get_throttles(), LoginRateThrottle()]
+
     @extend_schema(request=InputSerializer,
                    responses={200: inline_serializer("TokenOutput", {"token": serializers.CharField()}),
                               **errors(400, 429)},
@@ -58,7 +63,7 @@ class TokenApi(APIView):
         wait = login_locked_out(username=username, request=request)
         if wait:
             # Checked before authenticate(): a locked-out caller learns nothing about the password.
-            raise Throttled(wait=wait, detail="Too many failed logins; try again later.")
+            raise Throttled(wait=wait, detail=lockout_message(wait))
         # A failure fires user_login_failed: registry/signals.py audits it once and counts it.
         user = authenticate(request, username=username, password=data.validated_data["password"])
         if user is None:

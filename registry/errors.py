@@ -126,7 +126,8 @@ def api_exception_handler(exc, context):
     if isinstance(exc, ApplicationError):
         body = envelope(exc.message, status_code=exc.status_code, code=exc.code, errors=exc.errors,
                         extra=exc.extra)
-        return Response(body, status=exc.status_code)
+        # e.g. Retry-After on a 503 (registry.broker.BrokerUnavailable)
+        return Response(body, status=exc.status_code, headers=getattr(exc, "headers", None))
     if isinstance(exc, DjangoValidationError):
         if hasattr(exc, "error_dict"):
             errors = {k: [m for e in v for m in e.messages] for k, v in exc.error_dict.items()}

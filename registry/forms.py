@@ -6,8 +6,10 @@ the services, whose ``ApplicationError.errors`` are shown next to the matching f
 from __future__ import annotations
 
 from django import forms
+from django.contrib.auth.forms import AuthenticationForm
 
 from registry.errors import ApplicationError
+from registry.lockout import lockout_message, login_locked_out
 
 
 def form_add_service_errors(form: forms.Form, exc: ApplicationError, *, field_map: dict | None = None) -> None:
@@ -56,3 +58,29 @@ class SignUpForm(forms.Form):
         if data.get("password") and data.get("password_confirm") and data["password"] != data["password_confirm"]:
             self.add_error("password_confirm", "The two passwords do not match.")
         return data
+
+
+class LockoutAuthenticationFormMixin:
+    """Say "too many attempts, try again in N minutes" instead of "wrong password" when locked.
+
+    The lockout backend refuses to check a password while locked, which ``AuthenticationForm``
+    would report as a wrong password; checking first (and again after a failure, which may have
+    engaged the lock) tells the person what is actually going on.
+    """
+
+    def clean(self):
+        username = self.cleaned_data.get("username") or ""
+        wait = login_locked_out(username=username, request=self.request)
+        if wait:
+            raise forms.ValidationError(lockout_message(wait), code="locked_out")
+        try:
+            return super().clean()
+        except forms.ValidationError:
+            wait = login_locked_out(username=username, request=self.request)
+            if wait:
+                raise forms.ValidationError(lockout_message(wait), code="locked_out") from None
+            raise
+
+
+class LoginForm(LockoutAuthenticationFormMixin, AuthenticationForm):
+    """The site's login form (``/accounts/login/``)."""

@@ -1,4 +1,6 @@
 """/healthz (database, cache, broker) and /metrics (Prometheus text)."""
+import hmac
+import ipaddress
 import logging
 import os
 import uuid
@@ -6,7 +8,7 @@ import uuid
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpResponse, HttpResponseForbidden, JsonResponse
 from django.views.decorators.cache import never_cache
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
 
@@ -65,13 +67,33 @@ def healthz(request):
     return JsonResponse(body, status=503 if failed else 200)
 
 
+def _metrics_allowed(request) -> bool:
+    """A scraper in ``REGISTRY_METRICS_ALLOWED_IPS``, or one sending ``Authorization: Bearer <token>``
+    with ``REGISTRY_METRICS_TOKEN``. The client address is ``REMOTE_ADDR`` after
+    ``registry.proxies`` (a forged X-Forwarded-For cannot pass the allow-list)."""
+    token = getattr(settings, "REGISTRY_METRICS_TOKEN", "")
+    sent = request.headers.get("Authorization", "")
+    if token and sent.startswith("Bearer ") and hmac.compare_digest(sent[7:].strip(), token):
+        return True
+    try:
+        client = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+    except ValueError:
+        return False
+    allowed = getattr(settings, "REGISTRY_METRICS_ALLOWED_IPS", [])
+    return any(client in ipaddress.ip_network(net.strip(), strict=False) for net in allowed if net.strip())
+
+
 @never_cache
 def metrics_view(request):
-    """Prometheus text. With several gunicorn workers set PROMETHEUS_MULTIPROC_DIR so every
-    worker's samples are summed (prometheus_client multiprocess mode)."""
+    """Prometheus text, for allowed scrapers only (403 otherwise). With several gunicorn workers set
+    PROMETHEUS_MULTIPROC_DIR so every worker's samples are summed (prometheus_client multiprocess mode)."""
+    if not _metrics_allowed(request):
+        return HttpResponseForbidden("metrics are served to allowed scrapers only\n", content_type="text/plain")
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
+        for collector in metrics.SCRAPE_COLLECTORS:  # gauges read at scrape time (the dashboard's)
+            registry.register(collector)
     else:
         registry = REGISTRY
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

@@ -168,3 +168,18 @@ class AwsAccountLink(models.Model):
     @property
     def verified(self) -> bool:
         return self.verified_at is not None
+
+
+class UserProfile(models.Model):
+    """Per-user settings that are no part of Django's user: the default AWS region used when a
+    request names none (``registry.regions.request_region``). A user without a row has defaults."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="registry_profile")
+    default_region = models.CharField(max_length=32, blank=True, default="")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "registry_user_profile"
+
+    def __str__(self):
+        return f"profile of {self.user_id}"

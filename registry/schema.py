@@ -1,4 +1,5 @@
 """OpenAPI schema generation tweaks (drf-spectacular)."""
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 
 
@@ -20,3 +21,14 @@ class RegistryAutoSchema(AutoSchema):
                     break
             return outer + parts[-1]
         return super().get_serializer_name(serializer, direction)
+
+
+class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
+    """``X-API-Key: <token>`` (registry/authentication.py), the cws client's credential."""
+
+    target_class = "registry.authentication.ApiKeyAuthentication"
+    name = "apiKeyAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "header", "name": "X-API-Key",
+                "description": "The same token as `Authorization: Token <key>`"}

@@ -1,29 +1,54 @@
-"""DRF throttles backed by the Django cache (Redis in every real deployment).
+"""Rate limits backed by the Django cache (Redis in every real deployment).
 
-Rates come from ``REGISTRY_THROTTLE_ANON``, ``REGISTRY_THROTTLE_USER`` and
-``REGISTRY_THROTTLE_WRITE``; a rate of ``off`` disables that throttle.
+DRF throttles for the API: rates come from ``REGISTRY_THROTTLE_ANON``, ``REGISTRY_THROTTLE_USER``,
+and ``REGISTRY_THROTTLE_WRITE``; a rate of ``off`` disables that throttle.
+The login rate (per client IP, POSTs only) lives in ``registry.login_limits``, which also guards
+the browser and admin login pages, so every way in has the same budget.
+
+Counting is one atomic Redis INCR per request in a window that starts at the first request
+(``registry.cache.cache_incr_window``) — DRF's own throttles read a history list, append and write
+it back, which loses updates under concurrency and let callers 15–20 % past the limit. With the
+cache down every throttle fails open: reads keep being served from PostgreSQL.
 """
+from __future__ import annotations
+
 from rest_framework import throttling
+from rest_framework.settings import api_settings
+
+from registry.cache import cache_incr_window, cache_ttl
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
-class _Optional:
+class AtomicWindowThrottle:
+    """A fixed-window counter instead of DRF's read-modify-write history; fails open."""
+
     def get_rate(self):
-        # A missing/None rate means "off" rather than DRF's ImproperlyConfigured.
-        return self.THROTTLE_RATES.get(self.scope)
+        # A missing/None rate means "off" rather than DRF's ImproperlyConfigured. Read the current
+        # settings (DRF's class attribute is frozen at import, so overrides would never apply).
+        return (api_settings.DEFAULT_THROTTLE_RATES or {}).get(self.scope)
 
     def allow_request(self, request, view):
         if self.rate is None:
             return True
-        return super().allow_request(request, view)
+        self.key = self.get_cache_key(request, view)
+        if self.key is None:
+            return True
+        count = cache_incr_window(self.key, self.duration)
+        if count is None or count <= self.num_requests:
+            return True  # unknown (cache down) fails open
+        self._wait = cache_ttl(self.key) or self.duration
+        return False
+
+    def wait(self):
+        return getattr(self, "_wait", None)
 
 
-class AnonRateThrottle(_Optional, throttling.AnonRateThrottle):
+class AnonRateThrottle(AtomicWindowThrottle, throttling.AnonRateThrottle):
     scope = "anon"
 
 
-class UserRateThrottle(_Optional, throttling.UserRateThrottle):
+class UserRateThrottle(AtomicWindowThrottle, throttling.UserRateThrottle):
     scope = "user"
 
     def get_cache_key(self, request, view):
@@ -32,7 +57,7 @@ class UserRateThrottle(_Optional, throttling.UserRateThrottle):
         return super().get_cache_key(request, view)
 
 
-class WriteRateThrottle(_Optional, throttling.SimpleRateThrottle):
+class WriteRateThrottle(AtomicWindowThrottle, throttling.SimpleRateThrottle):
     """A stricter budget for writes, per user (or per IP when anonymous)."""
 
     scope = "write"
@@ -45,3 +70,4 @@ class WriteRateThrottle(_Optional, throttling.SimpleRateThrottle):
         else:
             ident = self.get_ident(request)
         return self.cache_format % {"scope": self.scope, "ident": ident}
+

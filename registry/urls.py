@@ -6,10 +6,12 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from registry import api as registry_api
-from registry import audit_api, aws_accounts_api, health
-from registry.composers import gdpr_api
+from registry import audit_api, aws_accounts_api, daemon_api, health
+from registry.composers import compare_api, gdpr_api
 
 api_v1 = [
+    path("ping", daemon_api.PingApi.as_view(), name="ping"),
+    path("status", daemon_api.StatusApi.as_view(), name="status"),
     path("auth/register", registry_api.RegisterApi.as_view(), name="auth-register"),
     path("auth/token", registry_api.TokenApi.as_view(), name="auth-token"),
     path("me", gdpr_api.MeApi.as_view(), name="me"),
@@ -23,6 +25,7 @@ api_v1 = [
     path("users/<str:username>", gdpr_api.UserEraseApi.as_view(), name="user-erase"),
     path("audit/", audit_api.AuditEventListApi.as_view(), name="audit-list"),
     path("compliance/report", audit_api.ComplianceReportApi.as_view(), name="compliance-report"),
+    path("compare", compare_api.CompareApi.as_view(), name="compare"),
     path("", include("templates.urls")),
     path("", include("amis.urls")),
     path("", include("amis.urls_aws")),
@@ -31,6 +34,7 @@ api_v1 = [
     path("amis/<str:ami>/shares/", include("sharing.urls")),
     path("", include("resolver.urls")),
     path("", include("notifications.urls")),
+    path("", include("dashboard.urls")),
 ]
 
 urlpatterns = [

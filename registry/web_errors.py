@@ -19,6 +19,8 @@ def raise_page_error(exc: ApplicationError) -> None:
         raise Http404(exc.message)
     if exc.status_code == 403:
         raise PermissionDenied(exc.message)
+    if exc.status_code == 503:
+        raise exc  # the 503 page with Retry-After (registry.broker.BrokerUnavailableMiddleware)
 
 
 def _is_api(request) -> bool:

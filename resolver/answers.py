@@ -68,11 +68,11 @@ def resolution(ctx: ResolutionContext, tier: str, result: TierResult) -> dict:
     source_region = candidate.region if candidate else ctx.region
     if tier == SCRIPT:
         launch_seconds = costs.script_setup_seconds(document)
-        estimated_cost = analysis["script_launch_cost"] + analysis["script_setup_cost"]
+        estimated_cost = analysis["boot_cost"] + analysis["script_setup_cost"]
         savings = 0.0
     else:
         launch_seconds = costs.ami_launch_seconds()
-        estimated_cost = analysis["ami_launch_cost"]
+        estimated_cost = analysis["boot_cost"]
         savings = analysis["script_setup_cost"] - analysis["ami_setup_cost"]
         if tier == CROSS:
             estimate = costs.copy_estimate(source_region=candidate.region, target_region=ctx.region, size_gb=size)
@@ -100,6 +100,9 @@ def resolution(ctx: ResolutionContext, tier: str, result: TierResult) -> dict:
             "owner_id": candidate.owner_id if candidate else "",
             "public": bool(candidate.public) if candidate else False,
             "marketplace_cost": candidate.marketplace_cost if candidate else 0.0,
+            "platform": candidate.platform if candidate else "",
+            "virtualization": candidate.virtualization if candidate else "",
+            "root_device": candidate.root_device if candidate else "",
         },
         # ours
         "strategy": ctx.strategy,

@@ -13,8 +13,10 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from registry.regions import request_region
 from resolver import serializers as s
 from resolver import services
+from resolver.freshness import check_freshness
 from resolver.preview import resolve_preview
 
 TAGS = ["resolver"]
@@ -39,7 +41,7 @@ class AmiResolveApi(APIView):
         query = s.ResolveQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         data = query.validated_data
-        answer = services.resolve(template=template, region=data["region"], architecture=data.get("architecture"),
+        answer = services.resolve(template=template, region=request_region(request, data.get("region")), architecture=data.get("architecture"),
                                   strategy=data.get("strategy"), user=request.user, details=data["details"],
                                   refresh=data["refresh"], policy=data["policy"])
         return Response(answer)
@@ -56,7 +58,7 @@ class AmiPreviewApi(APIView):
         query = s.PreviewQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         data = query.validated_data
-        return Response(resolve_preview(template=template, region=data["region"], architecture=data.get("architecture"),
+        return Response(resolve_preview(template=template, region=request_region(request, data.get("region")), architecture=data.get("architecture"),
                                         strategy=data.get("strategy"), user=request.user))
 
 
@@ -72,6 +74,7 @@ class AmiTestApi(APIView):
         body.is_valid(raise_exception=True)
         data = body.validated_data
         return Response(services.resolve_test(template=data["template_name"], regions=data.get("regions"),
+                                              caller_region=request_region(request),
                                               all_regions=data["all_regions"], architecture=data.get("architecture"),
                                               strategy=data.get("strategy"), user=request.user, deep=data["deep"]))
 
@@ -87,6 +90,17 @@ class AmiCostsApi(APIView):
         query = s.CostsQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         data = query.validated_data
-        return Response(services.template_costs(template=template, region=data["region"],
+        return Response(services.template_costs(template=template, region=request_region(request, data.get("region")),
                                                 instance_type=data["instance_type"],
                                                 architecture=data.get("architecture")))
+
+
+class AmiCheckFreshnessApi(APIView):
+    """``GET /ami/check-freshness``: template mappings and approved community AMIs against the
+    latest SSM base image of their OS (cws ``ami check-freshness``)."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(operation_id="ami_check_freshness", tags=TAGS, responses={200: s.FreshnessOutputSerializer})
+    def get(self, request):
+        return Response(check_freshness())

@@ -22,10 +22,10 @@ import hashlib
 import logging
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
 
 from registry import metrics
+from registry.cache import cache_add, cache_delete, cache_get, cache_incr, cache_set
 from registry.permissions import is_moderator
 
 logger = logging.getLogger(__name__)
@@ -44,22 +44,22 @@ def enabled() -> bool:
 # --- generation ------------------------------------------------------------------------------
 
 def generation() -> int:
-    value = cache.get(GENERATION_KEY)
+    # With Redis down every read is a miss and every write a no-op (registry.cache): resolutions
+    # are then computed from PostgreSQL each time, never served stale.
+    value = cache_get(GENERATION_KEY)
     if value is None:
         # add() is atomic: two processes racing here agree on one starting value.
-        cache.add(GENERATION_KEY, 1, timeout=None)
-        value = cache.get(GENERATION_KEY) or 1
+        cache_add(GENERATION_KEY, 1, timeout=None)
+        value = cache_get(GENERATION_KEY) or 1
     return int(value)
 
 
 def generation_bump() -> None:
     """Make every cached resolution stale. Cheap (one INCR), idempotent in effect."""
-    try:
-        cache.incr(GENERATION_KEY)
-    except ValueError:  # the key does not exist yet (or was evicted): start a new sequence
-        cache.add(GENERATION_KEY, 2, timeout=None)
-    except Exception:  # noqa: BLE001 — a cache outage must not break a moderation action
-        logger.warning("resolver cache: generation bump failed", exc_info=True)
+    # A missing key (never set, evicted) starts a new sequence; an outage is logged by registry.cache
+    # and must not break a moderation action.
+    if cache_incr(GENERATION_KEY) is None:
+        cache_add(GENERATION_KEY, 2, timeout=None)
 
 
 def invalidate_all() -> None:
@@ -75,13 +75,13 @@ def _avail_key(region: str, image_id: str) -> str:
 
 
 def availability_get(region: str, image_id: str) -> dict | None:
-    value = cache.get(_avail_key(region, image_id))
+    value = cache_get(_avail_key(region, image_id))
     metrics.CACHE_EVENTS.labels(cache="availability", result="hit" if value is not None else "miss").inc()
     return value
 
 
 def availability_set(region: str, image_id: str, summary: dict) -> None:
-    cache.set(_avail_key(region, image_id), summary, timeout=_ttl("REGISTRY_AVAILABILITY_CACHE_TTL", 300))
+    cache_set(_avail_key(region, image_id), summary, timeout=_ttl("REGISTRY_AVAILABILITY_CACHE_TTL", 300))
 
 
 # --- resolutions ---------------------------------------------------------------------------------
@@ -107,17 +107,17 @@ def resolution_key(*, template_ref: str, region: str, architecture: str | None, 
 
 
 def resolution_get(key: str) -> dict | None:
-    value = cache.get(key)
+    value = cache_get(key)
     metrics.CACHE_EVENTS.labels(cache="resolution", result="hit" if value is not None else "miss").inc()
     return value
 
 
 def resolution_set(key: str, resolution: dict) -> None:
-    cache.set(key, resolution, timeout=_ttl("REGISTRY_RESOLUTION_CACHE_TTL", 300))
+    cache_set(key, resolution, timeout=_ttl("REGISTRY_RESOLUTION_CACHE_TTL", 300))
 
 
 def resolution_delete(key: str) -> None:
-    cache.delete(key)
+    cache_delete(key)
 
 
 # --- signal receivers (connected in resolver.apps) ---------------------------------------------------

@@ -42,6 +42,10 @@ class Candidate:
     size_gb: float | None = None
     registry_id: str | None = None
     marketplace_cost: float = 0.0
+    # What the cws client prints under "AMI Details" (AWS's own defaults when DescribeImages was not asked).
+    platform: str = "linux"
+    virtualization: str = "hvm"
+    root_device: str = "ebs"
 
     @classmethod
     def from_summary(cls, image_id: str, region: str, tier: str, summary: dict) -> Candidate:
@@ -49,7 +53,10 @@ class Candidate:
         return cls(image_id=image_id, region=region, tier=tier, name=summary.get("name", ""),
                    architecture=summary.get("architecture", ""), description=summary.get("description", ""),
                    creation_date=summary.get("creation_date", ""), owner_id=summary.get("owner_id", ""),
-                   public=bool(summary.get("public")), size_gb=summary.get("size_gb"))
+                   public=bool(summary.get("public")), size_gb=summary.get("size_gb"),
+                   platform=summary.get("platform") or "linux",
+                   virtualization=summary.get("virtualization") or "hvm",
+                   root_device=summary.get("root_device") or "ebs")
 
 
 @dataclass

@@ -13,9 +13,15 @@ costs endpoint all agree.
 """
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 
-from templates.validation import SCRIPT_PACKAGE_MANAGERS
+from templates.validation import ARCHITECTURES, SCRIPT_PACKAGE_MANAGERS
+
+# Burstable families: fine for a default, never recommended for a workload that asked for more.
+BURSTABLE_PREFIXES = ("t2.", "t3.", "t3a.", "t4g.")
+_FAMILY_RE = re.compile(r"^([a-z]+)(\d+)([a-z-]*)$")
 
 DEFAULTS: dict = {
     # Snapshot storage, $ per GB-month, by region prefix (longest prefix wins; "" is the default).
@@ -45,6 +51,21 @@ DEFAULTS: dict = {
         "c6i.large": 0.085, "c6i.xlarge": 0.17, "c7g.large": 0.0725, "c7g.xlarge": 0.145,
         "r6i.large": 0.126, "r6i.xlarge": 0.252, "r7g.large": 0.1071,
         "g4dn.xlarge": 0.526, "g5.xlarge": 1.006, "g5g.xlarge": 0.42, "p3.2xlarge": 3.06,
+        "r6i.2xlarge": 0.504, "r7g.xlarge": 0.2142, "r7g.2xlarge": 0.4284, "g6.xlarge": 0.8048,
+    },
+    # (vCPUs, memory GiB, GPUs) of the priced types: what the instance advice matches needs against.
+    "instance_specs": {
+        "t3.micro": (2, 1, 0), "t3.small": (2, 2, 0), "t3.medium": (2, 4, 0), "t3.large": (2, 8, 0),
+        "t3.xlarge": (4, 16, 0), "t3.2xlarge": (8, 32, 0),
+        "t4g.micro": (2, 1, 0), "t4g.small": (2, 2, 0), "t4g.medium": (2, 4, 0), "t4g.large": (2, 8, 0),
+        "t4g.xlarge": (4, 16, 0), "t4g.2xlarge": (8, 32, 0),
+        "m6i.large": (2, 8, 0), "m6i.xlarge": (4, 16, 0), "m6i.2xlarge": (8, 32, 0),
+        "m7g.large": (2, 8, 0), "m7g.xlarge": (4, 16, 0), "m7g.2xlarge": (8, 32, 0),
+        "c6i.large": (2, 4, 0), "c6i.xlarge": (4, 8, 0), "c7g.large": (2, 4, 0), "c7g.xlarge": (4, 8, 0),
+        "r6i.large": (2, 16, 0), "r6i.xlarge": (4, 32, 0), "r6i.2xlarge": (8, 64, 0),
+        "r7g.large": (2, 16, 0), "r7g.xlarge": (4, 32, 0), "r7g.2xlarge": (8, 64, 0),
+        "g4dn.xlarge": (4, 16, 1), "g5.xlarge": (4, 16, 1), "g6.xlarge": (4, 16, 1), "g5g.xlarge": (4, 8, 1),
+        "p3.2xlarge": (8, 61, 1),
     },
     # Used when the instance type is not in the table.
     "default_instance_type": {"arm64": "t4g.medium", "x86_64": "t3.medium"},
@@ -160,15 +181,20 @@ def copy_estimate(*, source_region: str, target_region: str, size_gb: float | in
 
 def cost_analysis(*, document: dict, region: str, architecture: str = "x86_64", instance_type: str = "",
                   size_gb: float | int | None = None, template_name: str = "") -> dict:
-    """The cws ``AMICostAnalysis``: AMI launch against script provisioning for one workstation.
+    """The cws ``AMICostAnalysis``: AMI launch against script provisioning for one workstation, in
+    the units the real cws client prints (``upstream/pkg/aws/ami_cost_analyzer.go``):
 
-    - ``ami_launch_cost`` / ``script_launch_cost``: compute paid while the instance boots (30 s);
+    - ``ami_launch_cost`` / ``script_launch_cost``: the instance's price per hour (the same for both);
     - ``ami_storage_cost``: snapshot storage per month for keeping the AMI in ``region``;
-    - ``ami_setup_cost``: 0 (the AMI is ready); ``script_setup_cost``: compute paid while the script runs;
+    - ``ami_setup_cost``: compute paid while an AMI boots (30 s); ``script_setup_cost``: compute paid
+      while the script provisions (boot included); ``boot_cost``: the same as ``ami_setup_cost``;
     - ``script_setup_time`` (minutes) and ``time_savings`` (minutes saved per launch);
-    - ``break_even_point``: launches per month above which keeping the AMI is cheaper than scripting;
-    - ``cost_savings_1h`` / ``_8h``: dollars saved by a 1 h / 8 h session launched from the AMI
-      (script setup avoided, minus that session's share of the monthly storage).
+    - ``break_even_point``: hours of AMI storage that one launch's saving pays for — launch at least
+      once in that many hours and the AMI is the cheaper way; ``break_even_launches_per_month``: the
+      same threshold as launches per month;
+    - ``cost_savings_1h`` / ``_8h`` (and the client's ``cost_savings_1_hour`` / ``_8_hour``): dollars
+      saved by a 1 h / 8 h session launched from the AMI (setup avoided, minus that session's share
+      of the monthly storage).
     """
     cfg = config()
     itype = instance_type or instance_type_for(document, architecture)
@@ -177,13 +203,13 @@ def cost_analysis(*, document: dict, region: str, architecture: str = "x86_64", 
     setup_s = script_setup_seconds(document)
     storage = image_size_gb(size_gb) * storage_per_gb_month(region)
 
-    ami_launch = hourly * launch_s / 3600
-    script_launch = hourly * launch_s / 3600
+    boot = hourly * launch_s / 3600
     script_setup = hourly * setup_s / 3600
-    ami_setup = 0.0
+    ami_setup = boot
     per_launch_saving = script_setup - ami_setup
-    break_even = storage / per_launch_saving if per_launch_saving > 0 else 0.0
     storage_per_hour = storage / cfg["hours_per_month"]
+    launches_per_month = storage / per_launch_saving if per_launch_saving > 0 else 0.0
+    break_even_hours = per_launch_saving / storage_per_hour if storage_per_hour > 0 and per_launch_saving > 0 else 0.0
     savings_1h = per_launch_saving - storage_per_hour * 1
     savings_8h = per_launch_saving - storage_per_hour * 8
     time_savings_min = max(0, round((setup_s - launch_s) / 60))
@@ -195,7 +221,8 @@ def cost_analysis(*, document: dict, region: str, architecture: str = "x86_64", 
         recommendation = "ami_recommended"
         reasoning = (f"Launching from an AMI saves about {time_savings_min} min of setup per launch "
                      f"(${per_launch_saving:.4f} of {itype} time); storing the image costs ${storage:.2f}/month, "
-                     f"which pays for itself above {break_even:.1f} launches a month.")
+                     f"which pays for itself above {launches_per_month:.1f} launches a month "
+                     f"(one every {break_even_hours:.1f} hours).")
     else:
         recommendation = "script_recommended"
         reasoning = (f"Script provisioning takes only {setup_s // 60} min; keeping an AMI (${storage:.2f}/month) "
@@ -205,16 +232,114 @@ def cost_analysis(*, document: dict, region: str, architecture: str = "x86_64", 
         "region": region,
         "instance_type": itype,
         "hourly_price": round(hourly, 5),
-        "ami_launch_cost": round(ami_launch, 5),
+        "ami_launch_cost": round(hourly, 5),
         "ami_storage_cost": round(storage, 4),
         "ami_setup_cost": round(ami_setup, 5),
-        "script_launch_cost": round(script_launch, 5),
+        "script_launch_cost": round(hourly, 5),
         "script_setup_cost": round(script_setup, 5),
         "script_setup_time": int(round(setup_s / 60)),
-        "break_even_point": round(break_even, 2),
+        "boot_cost": round(boot, 5),
+        "break_even_point": round(break_even_hours, 1),
+        "break_even_launches_per_month": round(launches_per_month, 2),
         "cost_savings_1h": round(savings_1h, 5),
         "cost_savings_8h": round(savings_8h, 5),
+        "cost_savings_1_hour": round(savings_1h, 5),
+        "cost_savings_8_hour": round(savings_8h, 5),
         "time_savings": time_savings_min,
         "recommendation": recommendation,
         "reasoning": reasoning,
     }
+
+
+# --- instance-family advice ------------------------------------------------------------------------
+
+def instance_architecture(instance_type: str) -> str:
+    """x86_64 or arm64 from the type's name: Graviton families carry a ``g`` after the generation
+    (t4g, m7g, c7gn, r7g, g5g); x86 families do not (the ``g`` of g4dn/g5 is the GPU prefix)."""
+    match = _FAMILY_RE.match(instance_type.split(".")[0])
+    return "arm64" if match and "g" in match.group(3) else "x86_64"
+
+
+def is_gpu_family(instance_type: str) -> bool:
+    family = instance_type.split(".")[0]
+    return bool(re.match(r"^(g|p)\d", family)) or family.startswith(("inf", "trn", "dl"))
+
+
+def template_needs(document: dict, architectures: list[str] | None = None) -> dict:
+    """What a template asks of an instance: ``{architectures, gpu, min_vcpus, min_memory_gib, basis}``.
+
+    The template's default type (``instance_defaults.type``) is the baseline: its vCPUs and memory
+    are the minimum when the model knows the type, and a GPU type means a GPU is needed — as do
+    ``tags.gpu: required`` and a GPU family in ``ami_config.instance_family_preference``.
+    """
+    specs = config()["instance_specs"]
+    defaults = document.get("instance_defaults") if isinstance(document.get("instance_defaults"), dict) else {}
+    default_type = str(defaults.get("type") or "")
+    tags = document.get("tags") if isinstance(document.get("tags"), dict) else {}
+    ami_config = document.get("ami_config") if isinstance(document.get("ami_config"), dict) else {}
+    families = [f for f in (ami_config.get("instance_family_preference") or []) if isinstance(f, str)]
+    gpu = (bool(default_type) and is_gpu_family(default_type)) or str(tags.get("gpu", "")).lower() == "required" \
+        or any(is_gpu_family(f"{f}.x") for f in families)
+    vcpus, memory = 0, 0.0
+    basis = "no instance_defaults.type: no minimum size"
+    if default_type in specs:
+        vcpus, memory, _gpus = specs[default_type]
+        basis = f"at least the {vcpus} vCPUs and {memory:g} GiB of instance_defaults.type {default_type}"
+    elif default_type:
+        basis = f"instance_defaults.type {default_type} is not in the price table: no minimum size"
+    return {"architectures": [a for a in (architectures or list(ARCHITECTURES)) if a in ARCHITECTURES],
+            "gpu": gpu, "min_vcpus": vcpus, "min_memory_gib": memory, "families": families, "basis": basis}
+
+
+def instance_advice(*, document: dict, region: str, architectures: list[str] | None = None) -> dict:
+    """Which instance type and architecture to run ``document``'s workstation on in ``region``.
+
+    Every priced type that meets the template's needs (``template_needs``: architecture, GPU,
+    at least the default type's vCPUs and memory) is a candidate; burstable types only when the
+    default itself is burstable or unknown; a template's ``instance_family_preference`` narrows
+    the candidates when any of them match. The cheapest candidate of each architecture is shown
+    side by side, the cheapest overall is recommended, and ``arm64_saving_percent`` says what
+    Graviton saves against x86_64 for this template. Prices are the cost model's (``instance_hourly``).
+    """
+    cfg = config()
+    needs = template_needs(document, architectures)
+    default_type = str(((document.get("instance_defaults") or {}) if isinstance(document.get("instance_defaults"),
+                                                                             dict) else {}).get("type") or "")
+    allow_burstable = not default_type or default_type.startswith(BURSTABLE_PREFIXES) \
+        or default_type not in cfg["instance_specs"]
+    candidates = []
+    for itype, (vcpus, memory, gpus) in cfg["instance_specs"].items():
+        arch = instance_architecture(itype)
+        if arch not in needs["architectures"] or itype not in cfg["instance_hourly"]:
+            continue
+        if (gpus > 0) != needs["gpu"] or vcpus < needs["min_vcpus"] or memory < needs["min_memory_gib"]:
+            continue
+        if itype.startswith(BURSTABLE_PREFIXES) and not allow_burstable:
+            continue
+        candidates.append({"instance_type": itype, "architecture": arch, "vcpus": vcpus, "memory_gib": memory,
+                           "gpus": gpus, "hourly_price": round(instance_hourly(itype, region), 5)})
+    preferred = [c for c in candidates if c["instance_type"].split(".")[0] in needs["families"]]
+    if preferred:
+        candidates = preferred
+    candidates.sort(key=lambda c: (c["hourly_price"], c["instance_type"]))
+    by_arch = {}
+    for c in candidates:
+        by_arch.setdefault(c["architecture"], c)
+    recommended = candidates[0] if candidates else None
+    saving = None
+    if "arm64" in by_arch and "x86_64" in by_arch and by_arch["x86_64"]["hourly_price"] > 0:
+        saving = round(100 * (1 - by_arch["arm64"]["hourly_price"] / by_arch["x86_64"]["hourly_price"]), 1)
+    if recommended is None:
+        reasoning = ("No priced instance type meets the template's needs "
+                     f"({'GPU, ' if needs['gpu'] else ''}{needs['basis']}) for {', '.join(needs['architectures'])}.")
+    else:
+        reasoning = (f"{recommended['instance_type']} ({recommended['architecture']}, {recommended['vcpus']} vCPUs, "
+                     f"{recommended['memory_gib']:g} GiB{', GPU' if recommended['gpus'] else ''}) is the cheapest "
+                     f"type with {needs['basis']}{' and a GPU' if needs['gpu'] else ''}: "
+                     f"${recommended['hourly_price']:.4f}/hour in {region}.")
+        if saving is not None:
+            reasoning += (f" arm64 ({by_arch['arm64']['instance_type']}) costs {abs(saving):g} % "
+                          f"{'less' if saving >= 0 else 'more'} than x86_64 ({by_arch['x86_64']['instance_type']}).")
+    return {"region": region, "needs": {k: needs[k] for k in ("architectures", "gpu", "min_vcpus", "min_memory_gib")},
+            "recommended": recommended, "by_architecture": by_arch, "arm64_saving_percent": saving,
+            "candidates": candidates[:6], "reasoning": reasoning}

@@ -11,7 +11,8 @@ unavailable, not_found). No institution policy is applied.
 """
 from __future__ import annotations
 
-from resolver.context import CROSS, FAILED, FOUND, MAY_ANSWER, context_build
+from resolver import costs
+from resolver.context import CROSS, FAILED, FOUND, MAY_ANSWER, SCRIPT, SKIPPED, context_build
 from resolver.orchestrator import walk
 from resolver.validation import template_from_ref, validate_request
 from templates.models import Template
@@ -47,4 +48,14 @@ def resolve_preview(*, template: Template | str, region: str, architecture: str 
         "tried": tried,
         "aws_calls": 0,
         "preview": True,
+        # cws keys: the tiers the resolution would try, and its launch-time estimate
+        "fallback_chain": [entry["tier"] for entry in tried[:stop + 1] if entry["outcome"] != SKIPPED],
+        "launch_time_estimate_seconds": _launch_seconds(tier, ctx.document),
     }
+
+
+def _launch_seconds(tier: str, document: dict) -> int:
+    """As a resolution would estimate it: a script's setup time, an AMI's boot (0 when none answers)."""
+    if tier == FAILED:
+        return 0
+    return int(costs.script_setup_seconds(document) if tier == SCRIPT else costs.ami_launch_seconds())

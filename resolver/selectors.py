@@ -13,6 +13,7 @@ from amis.policy import policy_check, policy_for_user
 from amis.ranking import bayesian_rating
 from amis.selectors import ami_list_visible_to
 from registry import aws
+from registry.aws_images import platform_of
 from resolver import cache
 
 
@@ -109,6 +110,9 @@ def image_summary(image: dict | None) -> dict:
         "public": bool(image.get("Public", False)),
         "size_gb": size or None,
         "product_codes": [p.get("ProductCodeId") for p in image.get("ProductCodes") or []],
+        "platform": platform_of(image),
+        "virtualization": image.get("VirtualizationType") or "hvm",
+        "root_device": image.get("RootDeviceType") or "ebs",
     }
 
 

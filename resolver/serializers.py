@@ -20,7 +20,9 @@ def _strategy_field(**kwargs) -> serializers.ChoiceField:
 
 
 class ResolveQuerySerializer(serializers.Serializer):
-    region = serializers.ChoiceField(choices=REGION_CHOICES, help_text="Target AWS region (required).")
+    region = serializers.ChoiceField(choices=REGION_CHOICES, required=False, allow_blank=True,
+                                     help_text="Target AWS region; default: X-AWS-Region header, then your "
+                                               "default region, then AWS_DEFAULT_REGION.")
     architecture = _architecture_field(help_text="x86_64 or arm64; default: the template's preferred "
                                                  "architecture first (else arm64), then the other.")
     strategy = _strategy_field(help_text="Overrides the template's ami_config.strategy.")
@@ -33,13 +35,17 @@ class ResolveQuerySerializer(serializers.Serializer):
 
 
 class PreviewQuerySerializer(serializers.Serializer):
-    region = serializers.ChoiceField(choices=REGION_CHOICES)
+    region = serializers.ChoiceField(choices=REGION_CHOICES, required=False, allow_blank=True,
+                                     help_text="Target AWS region; default: X-AWS-Region header, then your "
+                                               "default region, then AWS_DEFAULT_REGION.")
     architecture = _architecture_field()
     strategy = _strategy_field()
 
 
 class CostsQuerySerializer(serializers.Serializer):
-    region = serializers.ChoiceField(choices=REGION_CHOICES, required=False, default="us-east-1")
+    region = serializers.ChoiceField(choices=REGION_CHOICES, required=False, allow_blank=True,
+                                     help_text="Target AWS region; default: X-AWS-Region header, then your "
+                                               "default region, then AWS_DEFAULT_REGION.")
     instance_type = serializers.CharField(required=False, allow_blank=True, default="", max_length=40)
     architecture = _architecture_field()
 
@@ -47,7 +53,8 @@ class CostsQuerySerializer(serializers.Serializer):
 class AmiTestInputSerializer(serializers.Serializer):
     template_name = serializers.CharField(max_length=200, help_text="Template slug or exact name.")
     regions = serializers.ListField(child=serializers.CharField(max_length=32), required=False, max_length=64,
-                                    help_text="Default: us-east-1, us-west-2, eu-west-1, ap-south-1.")
+                                    help_text="Default: us-east-1, us-west-2, eu-west-1, ap-south-1, and the "
+                                              "caller's region (X-AWS-Region, default region).")
     all_regions = serializers.BooleanField(default=False, help_text="Every commercial region.")
     architecture = _architecture_field()
     strategy = _strategy_field()
@@ -60,6 +67,9 @@ class AmiDetailsSerializer(serializers.Serializer):
     owner_id = serializers.CharField()
     public = serializers.BooleanField()
     marketplace_cost = serializers.FloatField()
+    platform = serializers.CharField(help_text="linux, windows, rhel, ...")
+    virtualization = serializers.CharField(help_text="hvm or paravirtual")
+    root_device = serializers.CharField(help_text="ebs or instance-store")
 
 
 class CopySerializer(serializers.Serializer):
@@ -76,23 +86,58 @@ class TriedSerializer(serializers.Serializer):
     region = serializers.CharField(required=False)
 
 
+class InstanceChoiceSerializer(serializers.Serializer):
+    instance_type = serializers.CharField()
+    architecture = serializers.CharField()
+    vcpus = serializers.IntegerField()
+    memory_gib = serializers.FloatField()
+    gpus = serializers.IntegerField()
+    hourly_price = serializers.FloatField(help_text="$ per hour in the region (cost model).")
+
+
+class InstanceNeedsSerializer(serializers.Serializer):
+    architectures = serializers.ListField(child=serializers.CharField())
+    gpu = serializers.BooleanField()
+    min_vcpus = serializers.IntegerField()
+    min_memory_gib = serializers.FloatField()
+
+
+class InstanceAdviceSerializer(serializers.Serializer):
+    template_name = serializers.CharField()
+    region = serializers.CharField()
+    needs = InstanceNeedsSerializer()
+    recommended = InstanceChoiceSerializer(allow_null=True)
+    by_architecture = serializers.DictField(child=InstanceChoiceSerializer(), help_text="Cheapest per architecture.")
+    arm64_saving_percent = serializers.FloatField(allow_null=True, help_text="arm64 against x86_64, % of the price.")
+    candidates = InstanceChoiceSerializer(many=True)
+    reasoning = serializers.CharField()
+
+
 class CostAnalysisSerializer(serializers.Serializer):
     template_name = serializers.CharField()
     region = serializers.CharField()
     instance_type = serializers.CharField()
     hourly_price = serializers.FloatField()
-    ami_launch_cost = serializers.FloatField()
+    ami_launch_cost = serializers.FloatField(help_text="$ per hour of the instance launched from the AMI.")
     ami_storage_cost = serializers.FloatField(help_text="$ per month to keep the AMI in the region.")
-    ami_setup_cost = serializers.FloatField()
-    script_launch_cost = serializers.FloatField()
-    script_setup_cost = serializers.FloatField()
+    ami_setup_cost = serializers.FloatField(help_text="$ of compute while an AMI boots (30 s).")
+    script_launch_cost = serializers.FloatField(help_text="$ per hour of the instance provisioned by script.")
+    script_setup_cost = serializers.FloatField(help_text="$ of compute while the script provisions.")
     script_setup_time = serializers.IntegerField(help_text="Minutes.")
-    break_even_point = serializers.FloatField(help_text="Launches per month above which the AMI is cheaper.")
+    boot_cost = serializers.FloatField(help_text="$ of compute while booting (30 s).")
+    break_even_point = serializers.FloatField(
+        help_text="Hours: launch at least once in this many hours and keeping the AMI is cheaper.")
+    break_even_launches_per_month = serializers.FloatField(help_text="Launches per month above which the AMI "
+                                                                     "is cheaper.")
     cost_savings_1h = serializers.FloatField()
     cost_savings_8h = serializers.FloatField()
+    cost_savings_1_hour = serializers.FloatField(help_text="Same as cost_savings_1h (the cws client's key).")
+    cost_savings_8_hour = serializers.FloatField(help_text="Same as cost_savings_8h (the cws client's key).")
     time_savings = serializers.IntegerField(help_text="Minutes saved per launch.")
     recommendation = serializers.ChoiceField(choices=["ami_recommended", "script_recommended", "neutral"])
     reasoning = serializers.CharField()
+    instance_advice = InstanceAdviceSerializer(required=False, help_text="Which instance type and architecture, "
+                                                                         "by price and the template's needs.")
 
 
 class ResolutionOutputSerializer(serializers.Serializer):
@@ -157,12 +202,16 @@ class PreviewOutputSerializer(serializers.Serializer):
     tried = serializers.ListField(child=serializers.DictField())
     aws_calls = serializers.IntegerField()
     preview = serializers.BooleanField()
+    fallback_chain = serializers.ListField(child=serializers.CharField(),
+                                           help_text="Tiers a resolution would try, in order, up to the answer.")
+    launch_time_estimate_seconds = serializers.IntegerField()
 
 
 class RegionResultSerializer(serializers.Serializer):
     region = serializers.CharField()
     status = serializers.CharField(help_text="passed (a resolution answered, script fallback included) or failed")
     ami_id = serializers.CharField()
+    ami = serializers.CharField(help_text="The same id under the key the cws client prints.")
     resolution_method = serializers.CharField()
     error = serializers.CharField()
     test_duration_ms = serializers.FloatField()
@@ -176,3 +225,32 @@ class AmiTestOutputSerializer(serializers.Serializer):
     total_regions = serializers.IntegerField()
     available_regions = serializers.IntegerField()
     deep_validation = serializers.DictField(required=False)
+
+
+class FreshnessResultSerializer(serializers.Serializer):
+    distro = serializers.CharField()
+    version = serializers.CharField()
+    region = serializers.CharField()
+    architecture = serializers.CharField()
+    current_ami = serializers.CharField()
+    latest_ami = serializers.CharField(help_text='The newest base image in SSM ("" without SSM support)')
+    is_outdated = serializers.BooleanField()
+    needs_update = serializers.BooleanField()
+    has_ssm_support = serializers.BooleanField()
+    message = serializers.CharField()
+    source = serializers.ChoiceField(choices=["template_mapping", "community_ami"])
+    template = serializers.CharField(required=False)
+    registry_id = serializers.CharField(required=False)
+    name = serializers.CharField(required=False)
+
+
+class FreshnessOutputSerializer(serializers.Serializer):
+    total_checked = serializers.IntegerField()
+    outdated = serializers.IntegerField()
+    up_to_date = serializers.IntegerField()
+    no_ssm_support = serializers.IntegerField()
+    results = FreshnessResultSerializer(many=True)
+    recommendation = serializers.CharField()
+    ssm_supported = serializers.ListField(child=serializers.CharField())
+    static_only = serializers.ListField(child=serializers.CharField())
+    check_timestamp = serializers.CharField()

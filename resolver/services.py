@@ -39,7 +39,7 @@ from amis.selectors import ami_get_visible
 from registry import aws, metrics
 from registry.errors import ApplicationError, Forbidden, Unprocessable
 from registry.permissions import is_moderator
-from resolver import cache, costs
+from resolver import cache, costs, usage
 from resolver.answers import cached_answer_still_valid, now_iso, present, resolution
 from resolver.concurrency import in_thread, pool
 from resolver.context import ERROR, FAILED, REGISTRY, context_build, preferred_architecture
@@ -82,6 +82,7 @@ def resolve(*, template: Template | str, region: str, architecture: str | None =
                     hit["cached"] = True
                     hit["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
                     metrics.RESOLUTIONS.labels(method=hit["resolution_method"], outcome="cached").inc()
+                    usage.resolution_count(hit["resolution_method"])
                     return present(hit, details=details)
                 metrics.CACHE_EVENTS.labels(cache="resolution", result="stale").inc()
                 cache.resolution_delete(key)
@@ -100,9 +101,11 @@ def resolve(*, template: Template | str, region: str, architecture: str | None =
         if key is not None and not degraded:
             cache.resolution_set(key, answer)
         metrics.RESOLUTIONS.labels(method=answer["resolution_method"], outcome="resolved").inc()
+        usage.resolution_count(answer["resolution_method"])
         return present(answer, details=details)
     except Unprocessable as exc:
         metrics.RESOLUTIONS.labels(method=FAILED, outcome=exc.code).inc()
+        usage.resolution_count(FAILED)
         raise
     finally:
         metrics.RESOLUTION_LATENCY.observe(time.perf_counter() - started)
@@ -112,8 +115,9 @@ def resolve(*, template: Template | str, region: str, architecture: str | None =
 
 def resolve_test(*, template: Template | str, regions: list[str] | None = None, all_regions: bool = False,
                  architecture: str | None = None, strategy: str | None = None, user=None,
-                 deep: bool = False) -> dict:
-    """Resolve ``template`` in many regions concurrently (POST /ami/test). A region passes when a
+                 deep: bool = False, caller_region: str = "") -> dict:
+    """Resolve ``template`` in many regions concurrently (POST /ami/test). Without ``regions``, the
+    default regions plus ``caller_region`` (the request's region) when it is not among them. A region passes when a
     resolution answers — a script fallback counts as passed; ``overall_status`` is passed (all),
     partial (some) or failed (none). ``deep`` also queues the AWS lifecycle's validation of the
     answering registry AMIs."""
@@ -121,7 +125,7 @@ def resolve_test(*, template: Template | str, regions: list[str] | None = None, 
     if all_regions:
         targets = list(aws.COMMERCIAL_REGIONS)
     else:
-        targets = list(dict.fromkeys(regions or DEFAULT_TEST_REGIONS))
+        targets = list(dict.fromkeys(regions or [*DEFAULT_TEST_REGIONS, *([caller_region] if caller_region else [])]))
     validate_regions(targets)
     validate_request(region=targets[0], architecture=architecture, strategy=strategy)
 
@@ -135,7 +139,8 @@ def resolve_test(*, template: Template | str, regions: list[str] | None = None, 
             status, error, method, ami_id = "failed", exc.message, FAILED, ""
         except aws.AwsError as exc:
             status, error, method, ami_id = "failed", f"AWS error: {exc.message}", FAILED, ""
-        return {"region": region, "status": status, "ami_id": ami_id, "resolution_method": method, "error": error,
+        return {"region": region, "status": status, "ami_id": ami_id, "ami": ami_id, "resolution_method": method,
+                "error": error,
                 "test_duration_ms": round((time.perf_counter() - started) * 1000, 3)}
 
     workers = pool("test", 16)
@@ -175,5 +180,20 @@ def template_costs(*, template: Template | str, region: str, instance_type: str 
     tpl = template_from_ref(template)
     arch = architecture or preferred_architecture(tpl.ami_config)
     validate_instance_type(instance_type)
-    return costs.cost_analysis(document=tpl.document or {}, region=region, architecture=arch,
-                               instance_type=instance_type, template_name=tpl.name)
+    analysis = costs.cost_analysis(document=tpl.document or {}, region=region, architecture=arch,
+                                   instance_type=instance_type, template_name=tpl.name)
+    # Ours on top of the cws keys: which type and architecture to run it on, by price and needs.
+    analysis["instance_advice"] = template_instance_advice(template=tpl, region=region,
+                                                           architecture=architecture)
+    return analysis
+
+
+def template_instance_advice(*, template: Template | str, region: str, architecture: str | None = None) -> dict:
+    """Instance type and architecture for ``template`` in ``region`` (``costs.instance_advice``):
+    the architectures the template runs on (or the one asked for), its GPU and size needs."""
+    validate_request(region=region, architecture=architecture, strategy=None)
+    tpl = template_from_ref(template)
+    architectures = [architecture] if architecture else tpl.architectures
+    advice = costs.instance_advice(document=tpl.document or {}, region=region, architectures=architectures)
+    advice["template_name"] = tpl.name
+    return advice

@@ -108,7 +108,7 @@ def registry(ctx: ResolutionContext, region: str) -> TierResult:
             image_id=row.image_id, region=region, tier=REGISTRY, name=ami.name, architecture=ami.architecture,
             description=ami.description, creation_date=ami.image_creation_date or ami.created_at.isoformat(),
             owner_id=ami.owner_account_id, public=ami.visibility == ami.Visibility.PUBLIC, size_gb=ami.size_gb,
-            registry_id=str(ami.pk)))
+            registry_id=str(ami.pk), platform=ami.platform or "linux"))
     if not found:
         return TierResult(REFUSED, "institution policy forbids every community AMI here: " + " | ".join(refused))
     best = found[0]

@@ -12,4 +12,5 @@ urlpatterns = [
     path("ami/preview/<path:template>", api.AmiPreviewApi.as_view(), name="ami-preview"),
     path("ami/costs/<path:template>", api.AmiCostsApi.as_view(), name="ami-costs"),
     path("ami/test", api.AmiTestApi.as_view(), name="ami-test"),
+    path("ami/check-freshness", api.AmiCheckFreshnessApi.as_view(), name="ami-check-freshness"),
 ]

@@ -11,7 +11,7 @@ from amis.selectors import ami_search
 from registry import aws
 from registry.errors import ApplicationError, Unprocessable
 from resolver.context import CROSS, DIRECT, DYNAMIC, FAILED, MARKETPLACE, REGISTRY, SCRIPT
-from resolver.services import resolve, template_costs
+from resolver.services import resolve, template_costs, template_instance_advice
 from templates.selectors import template_get
 
 # The regions of the matrix and the cost table: the resolver's default test regions
@@ -72,6 +72,7 @@ def template_detail(request, ref: str):
     architectures = document.get("architectures") or ["x86_64"]
     community = list(ami_search(user=request.user, params={"template": template.slug}).queryset[:COMMUNITY_AMIS_SHOWN])
     cost_rows = [template_costs(template=template, region=region) for region in COST_REGIONS]
+    advice_rows = [template_instance_advice(template=template, region=region) for region in COST_REGIONS]
     return render(request, "templates/detail.html", {
         "template": template,
         "ami_config": _readable(template.ami_config) if template.ami_config else None,
@@ -80,4 +81,5 @@ def template_detail(request, ref: str):
         "community_amis": community,
         "matrix": _matrix(template, request.user),
         "cost_rows": cost_rows,
+        "advice_rows": advice_rows,
     })

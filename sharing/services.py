@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from amis.models import AMI
 from amis.ownership import ami_require_own_account
-from amis.selectors import ami_require_manage
+from amis.selectors import MODERATED_VISIBILITIES, ami_require_manage
 from registry import aws
 from registry.audit import audit_record
 from registry.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -66,6 +66,11 @@ def _resolve_grantee(*, ami: AMI, grantee_type: str, grantee: str) -> tuple[str,
         community = Community.objects.filter(slug__iexact=grantee).first()
         if community is None:
             raise _invalid("grantee", f"No community with slug '{grantee}'.")
+        if community.is_default and ami.visibility not in MODERATED_VISIBILITIES:
+            # Every user belongs to a default community: a grant to it is a listing for all, which
+            # only a moderator may allow (the sharing rule, amis.selectors.ami_requires_moderation).
+            raise _invalid("grantee", f"'{community.slug}' includes every user: submit the AMI with "
+                                      "community or public visibility for a moderator's review instead.")
         return community.slug, {"community": community}
     raise _invalid("grantee_type", f"Must be one of: {', '.join(GT.values)}.")
 

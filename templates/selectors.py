@@ -9,6 +9,11 @@ def template_list() -> QuerySet[Template]:
     return Template.objects.all().order_by("name")
 
 
+def template_names_by_slug(slugs) -> dict[str, str]:
+    """``{slug: name}`` for the given slugs (one query); unknown slugs are absent."""
+    return dict(Template.objects.filter(slug__in=list(slugs)).values_list("slug", "name"))
+
+
 def template_get(ref: str) -> Template | None:
     """A template by slug or exact name (API paths accept either). The slug wins when one
     template's slug equals another's name."""

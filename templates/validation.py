@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from registry.aws import AMI_ID_RE, REGION_SET
+from registry.text import text_has_invisible
 from templates.yaml_parse import Errors, ErrorCollector, join_path, kind_of, merge_errors, parse_yaml
 
 # --- vocabularies ---------------------------------------------------------------------------
@@ -337,6 +338,9 @@ def validate_fields(doc: dict) -> Errors:
     for key in ("name", "description"):
         if doc.get(key) is not None:
             c.string(key, doc[key], allow_empty=False)
+        if isinstance(doc.get(key), str) and text_has_invisible(doc[key]):
+            # Bidi controls reorder what readers see; zero-width characters fake look-alike names.
+            c.add(key, f"{key} must not contain invisible or direction-changing characters")
     if isinstance(doc.get("name"), str) and len(doc["name"]) > 200:
         c.add("name", "name must be at most 200 characters")
     slug = doc.get("slug")

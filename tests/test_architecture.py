@@ -1,7 +1,8 @@
 """Which way imports point (docs/architecture.md), checked over the source with ``ast``.
 
 * apps import only apps to their left: ``templates`` ← ``amis`` ← ``ratings``, ``sharing`` ←
-  ``resolver``, ``notifications`` (apps on one level know nothing of each other), plus the kernel;
+  ``resolver``, ``notifications`` ← ``dashboard`` (apps on one level know nothing of each other),
+  plus the kernel;
 * the kernel (``registry/``) imports no app; only its composers do — ``urls.py``, ``web_urls.py``,
   the settings, the management commands and ``registry/composers/`` — and no app imports a composer;
 * no import circle between modules, counting the imports inside function bodies too;
@@ -15,7 +16,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYERS = {"templates": 0, "amis": 1, "ratings": 2, "sharing": 2, "resolver": 3, "notifications": 3}
+LAYERS = {"templates": 0, "amis": 1, "ratings": 2, "sharing": 2, "resolver": 3, "notifications": 3, "dashboard": 4}
 KERNEL = "registry"
 COMPOSERS = ("registry.urls", "registry.web_urls", "registry.settings", "registry.management", "registry.composers")
 PACKAGES = (*LAYERS, KERNEL)

@@ -1,4 +1,4 @@
-"""The catalogue: ``cws ami browse``, ``info``, ``rate``, ``reviews``."""
+"""The catalogue: ``cws ami browse``, ``info``, ``rate``, ``reviews``, ``diff``."""
 from __future__ import annotations
 
 import shlex
@@ -217,5 +217,40 @@ def reviews(state: State, ami: str, page: int, sort: str):
                         empty="No reviews yet.")
         if d.get("results"):
             state.out.line(f"{d.get('count')} review(s); ✓ = the reviewer launched it.", style="dim")
+
+    state.out.result(body, render)
+
+
+@command("diff", examples=[
+    "cws ami diff ami-0123456789abcdef0 ami-0fedcba9876543210",
+    "cws ami diff ami-0123456789abcdef0 ami-0fedcba9876543210 --json | jq '.changed'",
+])
+@click.argument("older")
+@click.argument("newer")
+@pass_state
+def diff(state: State, older: str, newer: str):
+    """What changed from image OLDER to image NEWER: packages added, removed and changed, kernel,
+    driver, CUDA, Python… and the scan score. Each is the registry id or any AWS AMI id."""
+    body = state.api().get("/amis/diff", params={"a": older, "b": newer}, what=f"{older} or {newer}")
+
+    def render(d):
+        a, b = d["a"], d["b"]
+        state.out.line(f"{a['name']} {a.get('version') or ''} ({a['ami_id']}) → "
+                       f"{b['name']} {b.get('version') or ''} ({b['ami_id']})"
+                       + (" — consecutive versions" if d.get("consecutive") else ""), style="bold")
+        facts = [(key, f"{v['a'] or '—'} → {v['b'] or '—'}" if v["changed"] else (v["a"] or None))
+                 for key, v in d.items() if isinstance(v, dict) and set(v) == {"a", "b", "changed"}]
+        score = d.get("scan_score") or {}
+        if score.get("a") is not None or score.get("b") is not None:
+            delta = f" ({score['delta']:+})" if score.get("delta") is not None else ""
+            facts.append(("scan score", f"{score.get('a')} → {score.get('b')}{delta}"))
+        state.out.fields(facts)
+        rows = ([(Text("+", style="green"), p["name"], p["kind"], "", p.get("version") or "") for p in d["added"]]
+                + [(Text("-", style="red"), p["name"], p["kind"], p.get("version") or "", "") for p in d["removed"]]
+                + [(Text("~", style="yellow"), c["name"], c["kind"], c["from"] or "", c["to"] or "")
+                   for c in d["changed"]])
+        state.out.table(["", "PACKAGE", "KIND", "FROM", "TO"], rows, empty="Same packages.")
+        state.out.line(f"{len(d['added'])} added, {len(d['removed'])} removed, {len(d['changed'])} changed, "
+                       f"{d.get('unchanged', 0)} unchanged", style="dim")
 
     state.out.result(body, render)

@@ -11,7 +11,7 @@ from cws import aws, copying, provisioning
 from cws.api import ApiError, quote_segment
 from cws.commands.resolving import STRATEGIES, render_resolution, resolve_template
 from cws.core import State, command, complete_template, pass_state, region_option
-from cws.errors import Refused
+from cws.errors import CwsError, Refused
 
 DEFAULT_TYPES = {"arm64": "t4g.medium", "x86_64": "t3.medium"}
 # Answers whose image may be a registry entry (the launch is then recorded against it).
@@ -57,6 +57,21 @@ def record_launch(state: State, resolution: dict, *, image_id: str, region: str)
         if err.status != 404:  # 404: not a registry AMI (a template's own mapping), nothing to record
             state.out.warn(f"launched, but the registry did not record it: {err.message}")
         return None
+
+
+def report_launch(state: State, resolution: dict, *, template: str, region: str, instance_type: str, script: bool,
+                  succeeded: bool, error: str = "") -> None:
+    """``POST /launches``: tell the registry's success metrics how this launch went (best effort:
+    a registry without the endpoint, or one that refuses the report, never fails the launch)."""
+    body = {"region": region, "method": "script" if script else "ami", "template": template,
+            "resolution_method": resolution.get("resolution_method") or "", "instance_type": instance_type,
+            "succeeded": succeeded, "error": error[:200], "client": "cws"}
+    if not script and resolution.get("registry_id"):
+        body["ami"] = resolution["registry_id"]  # else the template's own image: counted for the template
+    try:
+        state.api().post("/launches", body)
+    except ApiError:
+        pass  # an older registry without /launches, or a refused report: the launch itself succeeded
 
 
 @command("launch", examples=[
@@ -147,9 +162,16 @@ def launch(state: State, template, name, region, instance_type, ami_strategy, ar
         kwargs["SubnetId"] = subnet_id
     if security_groups:
         kwargs["SecurityGroupIds"] = list(security_groups)
-    with aws.translated(f"launching {name} from {image_id}"):
-        instance = aws.client("ec2", region).run_instances(**kwargs)["Instances"][0]
+    try:
+        with aws.translated(f"launching {name} from {image_id}"):
+            instance = aws.client("ec2", region).run_instances(**kwargs)["Instances"][0]
+    except CwsError as err:
+        report_launch(state, resolution, template=template, region=region, instance_type=itype,
+                      script=bool(user_data), succeeded=False, error=err.message)
+        raise
     download = record_launch(state, resolution, image_id=image_id, region=region)
+    report_launch(state, resolution, template=template, region=region, instance_type=itype, script=bool(user_data),
+                  succeeded=True)
     ssh_user = ((template_doc.get("document") or {}).get("ami_config") or {}).get("ssh_user") or "ec2-user"
     result = {**plan, "user_data": bool(user_data), "instance_id": instance["InstanceId"],
               "state": instance.get("State", {}).get("Name"), "private_ip": instance.get("PrivateIpAddress"),

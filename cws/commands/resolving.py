@@ -176,8 +176,7 @@ def render_costs(out: Output, c: dict) -> None:
     out.line(f"{c['template_name']} in {c['region']} on {c.get('instance_type') or 'the default instance type'}"
              + (f" (${float(c['hourly_price']):.4f}/hour)" if c.get("hourly_price") else ""), style="bold")
     out.table(["", "AMI", "SCRIPT"], [
-        ("launch (compute while booting)", f"${float(c['ami_launch_cost']):.4f}",
-         f"${float(c['script_launch_cost']):.4f}"),
+        ("instance per hour", f"${float(c['ami_launch_cost']):.4f}", f"${float(c['script_launch_cost']):.4f}"),
         ("setup", f"${float(c['ami_setup_cost']):.4f}", f"${float(c['script_setup_cost']):.4f}"),
         ("storage per month", f"${float(c['ami_storage_cost']):.4f}", "—"),
         ("setup time", f"{max(0, int(c['script_setup_time']) - int(c['time_savings']))} min",
@@ -186,8 +185,25 @@ def render_costs(out: Output, c: dict) -> None:
     out.fields([("savings (1 h session)", f"${float(c['cost_savings_1h']):.4f}"),
                 ("savings (8 h session)", f"${float(c['cost_savings_8h']):.4f}"),
                 ("time saved per launch", f"{c['time_savings']} min"),
-                ("break-even", f"{float(c['break_even_point']):.1f} launches per month"),
+                ("break-even", f"{float(c.get('break_even_launches_per_month') or 0):.1f} launches per month "
+                               f"(one every {float(c['break_even_point']):.1f} hours)"),
                 ("recommendation", c["recommendation"]), ("why", c.get("reasoning"))])
+    advice = c.get("instance_advice")
+    if advice:  # registries before the instance advice answer without it
+        render_instance_advice(out, advice)
+
+
+def render_instance_advice(out: Output, a: dict) -> None:
+    """Which instance type and architecture: the cheapest per architecture, the recommendation."""
+    recommended = (a.get("recommended") or {}).get("instance_type")
+    rows = [(arch, c["instance_type"], f"{c['vcpus']}", f"{float(c['memory_gib']):g} GiB", "yes" if c["gpus"] else "",
+             f"${float(c['hourly_price']):.4f}", "← recommended" if c["instance_type"] == recommended else "")
+            for arch, c in sorted((a.get("by_architecture") or {}).items())]
+    out.table(["ARCH", "INSTANCE", "VCPUS", "MEMORY", "GPU", "PER HOUR", ""], rows, title="Instance advice",
+              empty="No priced instance type meets the template's needs.")
+    if a.get("arm64_saving_percent") is not None:
+        out.line(f"arm64 saves {float(a['arm64_saving_percent']):g} % against x86_64 for this template.")
+    out.line(a.get("reasoning") or "", style="dim")
 
 
 @command("costs", examples=["cws ami costs python-ml-ami", "cws ami costs python-ml-ami -r eu-west-1 "

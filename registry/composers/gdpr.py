@@ -39,6 +39,7 @@ from registry.audit import audit_pseudonymise, audit_record
 from registry.errors import Forbidden, InvalidInput
 from registry.models import AuditEvent, CommunityMembership, PublisherKey
 from registry.permissions import is_moderator
+from registry.regions import user_default_region
 from sharing.models import Share
 
 
@@ -54,7 +55,7 @@ def user_export(*, user) -> dict:
         "exported_at": timezone.now(),
         "profile": {"id": pk, "username": user.username, "email": user.email, "first_name": user.first_name,
                     "last_name": user.last_name, "date_joined": user.date_joined, "last_login": user.last_login,
-                    "is_moderator": is_moderator(user)},
+                    "is_moderator": is_moderator(user), "default_region": user_default_region(user)},
         "memberships": [{"community": m.community.slug, "kind": m.community.kind, "role": m.role,
                          "joined_at": m.joined_at}
                         for m in CommunityMembership.objects.filter(user=user).select_related("community")],

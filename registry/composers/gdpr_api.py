@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 from registry.composers.gdpr import user_erase, user_export
 from registry.errors import NotFound
 from registry.permissions import IsModerator, is_moderator
+from registry.regions import user_default_region, user_default_region_set
 from registry.schema_errors import errors
 from registry.selectors import community_list_for_user
 
@@ -30,16 +31,33 @@ class MeApi(APIView):
         email = serializers.EmailField()
         is_moderator = serializers.BooleanField()
         communities = serializers.ListField(child=serializers.CharField())
+        default_region = serializers.CharField(
+            help_text='Region used when a request names none and sends no X-AWS-Region ("" = AWS_DEFAULT_REGION)')
 
-    @extend_schema(responses={200: OutputSerializer, **errors(401)}, tags=["auth"])
-    def get(self, request):
-        user = request.user
-        return Response({
+    class UpdateSerializer(serializers.Serializer):
+        default_region = serializers.CharField(max_length=32, allow_blank=True,
+                                               help_text='An AWS region, or "" to clear it')
+
+    def _body(self, user) -> dict:
+        return {
             "username": user.username,
             "email": user.email,
             "is_moderator": is_moderator(user),
             "communities": list(community_list_for_user(user=user).values_list("slug", flat=True)),
-        })
+            "default_region": user_default_region(user),
+        }
+
+    @extend_schema(responses={200: OutputSerializer, **errors(401)}, tags=["auth"])
+    def get(self, request):
+        return Response(self._body(request.user))
+
+    @extend_schema(request=UpdateSerializer, responses={200: OutputSerializer, **errors(400, 401)}, tags=["auth"],
+                   summary="Update the caller's settings (default region)")
+    def patch(self, request):
+        data = self.UpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user_default_region_set(user=request.user, region=data.validated_data["default_region"])
+        return Response(self._body(request.user))
 
     @extend_schema(request=MeEraseInputSerializer, responses={204: None, **errors(400, 401)}, tags=["auth"])
     def delete(self, request):

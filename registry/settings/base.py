@@ -48,9 +48,14 @@ INSTALLED_APPS = [
     "sharing",
     "resolver",
     "notifications",
+    "dashboard",
 ]
 
 MIDDLEWARE = [
+    # First: X-Forwarded-* are dropped unless a configured proxy sent them (registry/proxies.py).
+    "registry.proxies.TrustedProxyMiddleware",
+    # Then: a NUL in any query parameter is a 400, before any view or database query.
+    "registry.nul_guard.NulRefusalMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",  # Content-Security-Policy on every page (settings below)
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -61,6 +66,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "registry.middleware.RequestContextMiddleware",
+    "registry.middleware.ApiNotFoundMiddleware",
+    # A write refused because the job queue is down → the 503 page with Retry-After.
+    "registry.broker.BrokerUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "registry.urls"
@@ -119,8 +127,11 @@ CELERY_TASK_ROUTES = {"amis.*": {"queue": "aws"}, "sharing.*": {"queue": "aws"}}
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# Redis broker: redeliver an unacked message after this long (must exceed the longest task).
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
+# Redis broker: redeliver an unacked message after this long. It must exceed the longest a task may
+# hold its message: the hard time limit of one step (steps never wait for AWS; they re-schedule)
+# or the longest countdown (retry backoff, at most 300 s). A killed worker's operation does not
+# wait for it: the stale sweep takes over after a missed heartbeat (amis/operations.py).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=360)}
 CELERY_BEAT_SCHEDULE = {}
 CELERY_TIMEZONE = "UTC"
 
@@ -128,9 +139,11 @@ CELERY_TIMEZONE = "UTC"
 # Login lockout (registry/lockout.py): every authenticate() call goes through this backend.
 AUTHENTICATION_BACKENDS = ["registry.lockout.LockoutModelBackend"]
 REGISTRY_LOGIN_MAX_FAILURES = env.int("REGISTRY_LOGIN_MAX_FAILURES", default=5)
-REGISTRY_LOGIN_MAX_FAILURES_PER_IP = env.int("REGISTRY_LOGIN_MAX_FAILURES_PER_IP", default=50)
+# Far above one account's budget: many users may share one address (see registry/lockout.py).
+REGISTRY_LOGIN_MAX_FAILURES_PER_IP = env.int("REGISTRY_LOGIN_MAX_FAILURES_PER_IP", default=200)
 REGISTRY_LOGIN_LOCKOUT_SECONDS = env.int("REGISTRY_LOGIN_LOCKOUT_SECONDS", default=900)
 AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "registry.password_validation.NotBlankPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
@@ -150,6 +163,8 @@ def _rate(name: str, default: str):
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
+        # The real cws client sends the token as X-API-Key (registry/authentication.py).
+        "registry.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
@@ -167,6 +182,8 @@ REST_FRAMEWORK = {
         "anon": _rate("REGISTRY_THROTTLE_ANON", "120/min"),
         "user": _rate("REGISTRY_THROTTLE_USER", "600/min"),
         "write": _rate("REGISTRY_THROTTLE_WRITE", "60/min"),
+        # Login attempts per client IP: the token API, the browser and the admin login alike.
+        "login": _rate("REGISTRY_THROTTLE_LOGIN", "20/min"),
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
@@ -205,6 +222,12 @@ USE_TZ = True
 AWS_ENDPOINT_URL = env("AWS_ENDPOINT_URL", default="")
 AWS_DEFAULT_REGION = env("AWS_DEFAULT_REGION", default="us-east-1")
 AWS_MAX_ATTEMPTS = env.int("AWS_MAX_ATTEMPTS", default=5)
+# The cws protocol version /api/v1/status reports: the real client refuses a daemon whose major
+# differs from its own or whose minor is lower (the client built from compat/ is 0.5.5).
+REGISTRY_CWS_PROTOCOL_VERSION = env("REGISTRY_CWS_PROTOCOL_VERSION", default="0.5.5")
+# Where POST /ami/create looks for an instance that is not in the request's region (concurrently);
+# empty = every commercial region.
+REGISTRY_INSTANCE_SEARCH_REGIONS = env.list("REGISTRY_INSTANCE_SEARCH_REGIONS", default=[])
 
 # --- Registry behaviour -------------------------------------------------------------------------
 REGISTRY_RETENTION_DAYS = env.int("REGISTRY_RETENTION_DAYS", default=365)
@@ -221,6 +244,11 @@ REGISTRY_EMULATOR = env.bool("REGISTRY_EMULATOR", default=False)
 
 # --- Security (production) ------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
+# Reverse proxies whose X-Forwarded-Proto/-For are believed (addresses or CIDRs; registry/proxies.py).
+REGISTRY_TRUSTED_PROXIES = env.list("REGISTRY_TRUSTED_PROXIES", default=["127.0.0.1", "::1"])
+# /metrics: served to these client addresses/CIDRs, or to a request bearing this token (docs/operations.md).
+REGISTRY_METRICS_ALLOWED_IPS = env.list("REGISTRY_METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
+REGISTRY_METRICS_TOKEN = env("REGISTRY_METRICS_TOKEN", default="")
 CSRF_COOKIE_HTTPONLY = False  # the page's small JS reads the token for fetch() calls
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -268,6 +296,8 @@ CELERY_BEAT_SCHEDULE = {
     **CELERY_BEAT_SCHEDULE,
     "trust-rescan-due": {"task": "amis.rescan_due", "schedule": 3600.0},
     "trust-retention": {"task": "registry.retention_run", "schedule": 24 * 3600.0},
+    # The dashboard's resolutions by tier per day (resolver.usage).
+    "resolver-resolution-counts": {"task": "resolver.resolution_counts_flush", "schedule": 300.0},
 }
 
 LOGGING = {
@@ -293,6 +323,11 @@ CELERY_TASK_ROUTES = {"amis.operations_refresh_stale": {"queue": "default"},
 # the beat sweep re-enqueues it.
 REGISTRY_COPY_CONCURRENCY_PER_REGION = env.int("REGISTRY_COPY_CONCURRENCY_PER_REGION", default=20)
 REGISTRY_OPERATION_STALE_SECONDS = env.int("REGISTRY_OPERATION_STALE_SECONDS", default=600)
+# A running operation whose heartbeat (updated_at, touched by every step) is older than this is
+# taken over by the sweep: its worker died. Default 4 poll intervals, at least 60 s.
+REGISTRY_OPERATION_HEARTBEAT_STALE_SECONDS = env.int("REGISTRY_OPERATION_HEARTBEAT_STALE_SECONDS", default=0) or None
+# Every worker runs the stale sweep on start and then this often (0: only on start).
+REGISTRY_OPERATION_SWEEP_SECONDS = env.int("REGISTRY_OPERATION_SWEEP_SECONDS", default=30)
 CELERY_BEAT_SCHEDULE = {
     **CELERY_BEAT_SCHEDULE,
     "operations-refresh-stale": {"task": "amis.operations_refresh_stale", "schedule": 60.0},

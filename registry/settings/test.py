@@ -8,6 +8,7 @@ os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 os.environ.setdefault("REGISTRY_THROTTLE_ANON", "off")
 os.environ.setdefault("REGISTRY_THROTTLE_USER", "off")
 os.environ.setdefault("REGISTRY_THROTTLE_WRITE", "off")
+os.environ.setdefault("REGISTRY_THROTTLE_LOGIN", "off")
 # No AWS is ever reached from tests: moto answers in-process (mock_aws) or on loopback.
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
@@ -15,6 +16,8 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("MOTO_ENABLE_AMI_VALIDATION", "true")
 # moto's default account is the registry's own in tests (no STS call needed to know it).
 os.environ.setdefault("REGISTRY_AWS_ACCOUNT_IDS", "123456789012")
+# In-process moto builds a region's backend on first use (seconds each): search three, not thirty.
+os.environ.setdefault("REGISTRY_INSTANCE_SEARCH_REGIONS", "us-east-1,us-west-2,eu-west-1")
 
 from registry.settings.base import *  # noqa: E402,F401,F403
 

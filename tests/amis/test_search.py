@@ -4,7 +4,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from amis.models import AMI, AMIRegion
+from amis.models import AMI, AMIRegion, Download
 from tests.amis.helpers import client_for, make_ami
 from tests.factories import AMIRegionFactory, TemplateFactory
 
@@ -144,7 +144,10 @@ def test_best_order_demotes_deprecated_and_rewards_downloads_and_freshness(make_
     old = timezone.now() - timedelta(days=400)
     deprecated = make_ami(owner, name="deprecated but loved", status=AMI.Status.DEPRECATED, rating_avg=5,
                           rating_count=100, download_count=10_000)
-    popular = make_ami(owner, name="popular", download_count=1000)
+    # Popular and still in use: a recent image, launched lately (else freshness would sink it too).
+    popular = make_ami(owner, name="popular", download_count=1000,
+                       image_creation_date=timezone.now().strftime("%Y-%m-%dT%H:%M:%S.000Z"))
+    Download.objects.create(ami=popular, region="us-east-1")
     quiet = make_ami(owner, name="quiet")
     fresh = make_ami(owner, name="fresh")
     AMI.objects.filter(pk__in=[deprecated.pk, popular.pk, quiet.pk]).update(created_at=old)

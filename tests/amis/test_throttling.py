@@ -1,9 +1,8 @@
 """Throttling of the catalogue API (DRF throttles on the real Redis cache): 429, Retry-After,
-code rate_limited. Rates are off in test settings; DRF reads THROTTLE_RATES at import time, so
-each test sets the class attribute."""
+code rate_limited. Rates are off in test settings; the throttles read the current settings, so
+each test overrides them."""
 import pytest
 
-from registry import throttling
 from tests.amis.helpers import client_for, make_ami, url
 
 pytestmark = pytest.mark.django_db
@@ -11,11 +10,10 @@ LIST = "/api/v1/amis/"
 
 
 @pytest.fixture
-def rates(monkeypatch):
+def rates(settings):
     def set_rates(**values):
-        table = {"anon": None, "user": None, "write": None, **values}
-        for cls in (throttling.AnonRateThrottle, throttling.UserRateThrottle, throttling.WriteRateThrottle):
-            monkeypatch.setattr(cls, "THROTTLE_RATES", table)
+        table = {"anon": None, "user": None, "write": None, "login": None, **values}
+        settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": table}
 
     return set_rates
 

@@ -19,8 +19,10 @@ ENTRIES = {
 VIEWERS = ["anonymous", "owner", "other", "user-grantee", "community-grantee", "moderator"]
 # Who may see each entry (everything else must answer 404 on every endpoint).
 VISIBLE = {
-    "draft": {"owner", "moderator"},
-    "pending": {"owner", "moderator"},
+    # A draft is its owner's alone; a submission is seen by its grantees (sharing does not wait
+    # for a moderator) and by the moderators who review it.
+    "draft": {"owner"},
+    "pending": {"owner", "user-grantee", "community-grantee", "moderator"},
     "approved-private": {"owner", "user-grantee", "community-grantee", "moderator"},
     "approved-public": set(VIEWERS),
     "revoked": {"owner", "moderator"},
@@ -42,7 +44,7 @@ def world(make_user):
     entries = {}
     for key, (status, visibility) in ENTRIES.items():
         ami = make_ami(people["owner"], status=status, visibility=visibility, name=f"entry {key}")
-        # Every entry is shared with the grantees: sharing must not reveal unlisted entries.
+        # Every entry is shared with the grantees: sharing must not reveal drafts or revoked entries.
         Share.objects.create(ami=ami, grantee_type="user", grantee="grantee", user=people["user-grantee"],
                              sync_state="synced")
         Share.objects.create(ami=ami, grantee_type="community", grantee="genomics-lab", community=lab,
@@ -107,7 +109,7 @@ def test_anonymous_browse_shows_only_approved_public(world):
 def test_default_browse_hides_revoked_even_for_moderators(world):
     people, entries = world
     listed = {a["name"] for a in client_for(people["moderator"]).get("/api/v1/amis/").json()["results"]}
-    assert "entry revoked" not in listed and len(listed) == 4
+    assert "entry revoked" not in listed and len(listed) == 3  # others' drafts are not theirs to see
 
 
 def test_community_visibility_reaches_every_signed_in_user(make_user):

@@ -33,13 +33,17 @@ def test_create_multi_region_happy_path(aws, user, template, django_capture_on_c
 
     assert resp.status_code == 202, resp.json()
     body = resp.json()
-    assert body["ami_id"] == "" and body["status"] == "pending"  # the task ran after the answer
+    # CreateImage answered in the request; the wait and the copies ran after the answer.
+    assert body["ami_id"].startswith("ami-") and body["status"] == "pending" and body["name"]
     assert body["template_name"] == "python-ml" and body["instance_id"] == instance_id
     assert body["target_regions"] == ["us-east-1", "us-west-2", "eu-west-1"]
     assert body["estimated_completion_minutes"] > 0 and body["storage_cost"] > 0 and body["creation_cost"] > 0
 
     status = client_for(user).get(f"/api/v1/ami/status/{body['creation_id']}").json()
-    assert status["status"] == "completed" and status["progress"] == 100
+    assert status["status"] == "completed" and status["progress"] == 100 and status["ami_id"] == body["ami_id"]
+    assert status["estimated_completion_minutes"] == 0 and status["storage_cost"] > 0
+    for ref in (body["registry_id"], body["ami_id"]):  # the client prints `cws ami status <ami_id>`
+        assert client_for(user).get(f"/api/v1/ami/status/{ref}").json()["creation_id"] == body["creation_id"]
     assert set(status["region_results"]) == {"us-east-1", "us-west-2", "eu-west-1"}
     assert all(r["status"] == "completed" and r["ami_id"].startswith("ami-") for r in status["region_results"].values())
 
@@ -178,16 +182,18 @@ def test_create_image_sends_snapshot_tag_specifications(aws, user, template, mon
     stub.add_response("create_image", {"ImageId": "ami-0123456789abcdef0"}, {
         "InstanceId": op.instance_id, "Name": op.params["image_name"], "Description": ANY, "NoReboot": True,
         "TagSpecifications": [{"ResourceType": "image", "Tags": tags}, {"ResourceType": "snapshot", "Tags": tags}]})
-    monkeypatch.setattr(aws_gateway, "client", lambda service, region, role=None: client)
+    monkeypatch.setattr(aws_gateway, "client", lambda service, region: client)
     with stub:
-        assert aws_create._create_or_find_image(op, None) == "ami-0123456789abcdef0"
+        assert aws_create._create_or_find_image(op) == "ami-0123456789abcdef0"
         stub.assert_no_pending_responses()
     op.refresh_from_db()
     assert op.result["snapshot_tagging"] == "create_image"
 
 
-def test_create_throttled_then_succeeds(aws, user, template, monkeypatch, django_capture_on_commit_callbacks):
-    """RequestLimitExceeded once: the operation waits (eager mode defers the retry) and then succeeds."""
+def test_create_throttled_is_503_with_nothing_made_then_succeeds(aws, user, template, monkeypatch,
+                                                                 django_capture_on_commit_callbacks):
+    """RequestLimitExceeded on CreateImage (called in the request): 503, no operation, no entry, no
+    image; asked again, the create goes through."""
     from botocore.exceptions import ClientError
 
     real_client = aws_gateway.client
@@ -210,20 +216,37 @@ def test_create_throttled_then_succeeds(aws, user, template, monkeypatch, django
                 return attr(**kw)
             return create_image
 
-    monkeypatch.setattr(aws_gateway, "client", lambda service, region, role=None: Throttling(real_client(service, region, role=role)))
-    with django_capture_on_commit_callbacks(execute=True):
-        op = _request(user, aws)
-    op.refresh_from_db()
-    assert op.state == "running" and "RequestLimitExceeded" in op.message and not op.image_id
-    assert op.result["next_poll_at"]
+    monkeypatch.setattr(aws_gateway, "client", lambda service, region: Throttling(real_client(service, region)))
+    instance_id = aws.instance("us-east-1")
+    body = {"instance_id": instance_id, "template_name": "python-ml"}
+    first = post_create(user, body, django_capture_on_commit_callbacks)
+    assert first.status_code == 503 and first.json()["code"] == "aws_unavailable"
+    assert not Operation.objects.exists() and not AMI.objects.exists()
+    assert not aws.ec2().describe_images(Owners=["self"])["Images"]
 
-    Operation.objects.filter(pk=op.pk).update(result={"next_poll_at": "2000-01-01T00:00:00+00:00"})
-    op = operations.operation_poke(op)
+    second = post_create(user, body, django_capture_on_commit_callbacks)
+    assert second.status_code == 202 and second.json()["ami_id"].startswith("ami-")
+    op = Operation.objects.get()
     assert op.state == "succeeded", (op.message, op.error, calls)
-    # throttled once; then moto refuses snapshot TagSpecifications (NotImplemented) and the
-    # image-only fallback succeeds
-    assert calls["n"] == 3
     assert len(images_tagged(aws, "us-east-1", op.params["registry_id"])) == 1
+
+
+def test_create_finds_the_instance_by_name_in_another_region(aws, user, template,
+                                                             django_capture_on_commit_callbacks):
+    ec2 = aws.ec2("us-west-2")
+    instance_id = aws.instance("us-west-2")
+    ec2.create_tags(Resources=[instance_id], Tags=[{"Key": "Name", "Value": "my-workstation"}])
+    resp = post_create(user, {"instance_id": "my-workstation", "template_name": "python-ml", "region": "us-east-1"},
+                       django_capture_on_commit_callbacks)
+    assert resp.status_code == 202, resp.json()
+    body = resp.json()
+    assert body["instance_id"] == instance_id and body["source_region"] == "us-west-2"
+    assert body["ami_id"] in [i["ImageId"] for i in ec2.describe_images(Owners=["self"])["Images"]]
+
+    missing = post_create(user, {"instance_id": "nobody-has-this", "template_name": "python-ml"},
+                          django_capture_on_commit_callbacks)
+    assert missing.status_code == 400
+    assert "us-east-1, us-west-2, eu-west-1" in missing.json()["detail"]
 
 
 def test_task_retry_policy_is_transient_only_with_backoff_and_jitter():

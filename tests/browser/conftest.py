@@ -6,6 +6,7 @@ requests reach it too) and Celery is eager: the wizard's copy tasks run inside t
 in the progress page's polls, as in ``make run`` without a worker.
 """
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,12 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run"]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+REPO = Path(__file__).resolve().parents[2]
+# NOTE: a plain test run must not redraw the committed docs images (every run would show them as
+# changed). Screenshots go to a temporary folder unless REGISTRY_SCREENSHOTS names a folder —
+# `make screenshots` sets it to docs/screenshots to refresh the docs deliberately.
+SCREENSHOTS = (REPO / os.environ["REGISTRY_SCREENSHOTS"] if os.environ.get("REGISTRY_SCREENSHOTS")
+               else Path(tempfile.gettempdir()) / f"registry-screenshots-{os.getuid()}")
 DESKTOP = {"width": 1200, "height": 820}
 PHONE = {"width": 375, "height": 740}
 
@@ -52,7 +58,10 @@ def new_page(browser, live_server):
 
 @pytest.fixture
 def screenshot():
-    """``screenshot(page, "browse")`` → docs/screenshots/browse.png (viewport only, to stay small)."""
+    """``screenshot(page, "browse")`` → ``$SCREENSHOTS/browse.png`` (viewport only, to stay small).
+
+    ``SCREENSHOTS`` is a temporary folder unless ``REGISTRY_SCREENSHOTS`` (relative to the
+    repository, or absolute) asks for another one, e.g. ``docs/screenshots``."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
     def take(page, name: str, *, full_page: bool = False):

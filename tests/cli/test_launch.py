@@ -4,7 +4,7 @@ import base64
 
 import pytest
 
-from amis.models import AMI, Download
+from amis.models import AMI, Download, Launch
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -30,6 +30,9 @@ def test_launch_from_a_registry_ami_records_a_verified_launch(registry, cli):
     assert rstudio.download_count == before + 1
     assert Download.objects.filter(ami=rstudio, user__username="demo-reviewer-chen", client="cws",
                                    region="us-east-1").count() == 1
+    # Reported for the success metrics too: from an AMI, the registry entry, the instance type.
+    assert Launch.objects.filter(ami=rstudio, method="ami", region="us-east-1", instance_type="r6i.large",
+                                 resolution_method="registry", succeeded=True, client="cws").count() == 1
     review = cli("ami", "rate", rstudio.ami_id, "5", "--review", "Launched it from the CLI.", "--json").ok().json()
     assert review["verified_launch"] is True
 
@@ -42,6 +45,7 @@ def test_launch_by_script_when_no_ami_answers(registry, cli):
     registry.sign_in(None)  # resolving and launching need no registry account
     launched = cli("launch", "bioinformatics-conda", "cli-bio-1", "-r", "us-east-1", "--json").ok().json()
     assert launched["resolution_method"] == "fallback_script" and launched["download"] is None
+    assert Launch.objects.filter(method="script", template__slug="bioinformatics-conda", ami=None).count() == 1
     (instance,) = instances_named(registry, "cli-bio-1")
     assert instance["ImageId"] == launched["resolution"]["ami_id"]  # the base OS image from SSM
     user_data = registry.ec2().describe_instance_attribute(InstanceId=instance["InstanceId"],

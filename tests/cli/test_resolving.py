@@ -98,7 +98,7 @@ def test_preview_test_and_costs(registry, cli):
         "ami_recommended", "script_recommended", "neutral")
     assert costs["script_setup_cost"] > costs["ami_setup_cost"]
     table = cli("ami", "costs", "r-rstudio", "-r", "eu-west-1").ok().stdout
-    assert "launch (compute while booting)" in table and "break-even" in table
+    assert "instance per hour" in table and "break-even" in table
 
 
 def test_shell_completion_offers_the_registrys_templates(registry, cli):

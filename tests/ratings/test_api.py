@@ -36,7 +36,8 @@ def test_list_fields_order_hidden_and_verified(user, other_user, make_user, mode
     assert body["count"] == 2
     assert [r["id"] for r in body["results"]] == [newer.pk, older.pk]  # newest first, hidden omitted
     first = body["results"][1]
-    assert set(first) == {"id", "user", "rating", "review", "verified_launch", "created_at", "updated_at"}
+    assert set(first) == {"id", "user", "rating", "review", "verified_launch", "helpful_count", "created_at",
+                          "updated_at"}
     assert (first["user"], first["rating"], first["review"], first["verified_launch"]) == ("alice", 5, "Great", True)
     assert body["results"][0]["verified_launch"] is False
 
@@ -180,11 +181,16 @@ def test_post_not_json_is_400_not_500(user):
     assert response.status_code == 400
 
 
-def test_post_on_a_draft_by_a_moderator_is_409(moderator):
-    ami = AMIFactory(status=AMI.Status.DRAFT)
+def test_post_on_a_submission_by_a_moderator_is_409(moderator):
+    ami = AMIFactory(status=AMI.Status.PENDING_REVIEW)
     response = client_for(moderator).post(url(ami), {"rating": 5})
     assert response.status_code == 409
-    assert response.json()["current_status"] == "draft"
+    assert response.json()["current_status"] == "pending_review"
+
+
+def test_post_on_a_draft_by_a_moderator_is_404(moderator):
+    # A draft is its owner's alone: to a moderator it does not exist.
+    assert client_for(moderator).post(url(AMIFactory(status=AMI.Status.DRAFT)), {"rating": 5}).status_code == 404
 
 
 # --- delete mine ----------------------------------------------------------------------------

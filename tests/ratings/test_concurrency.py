@@ -112,3 +112,20 @@ def test_aggregates_of_other_amis_are_untouched():
     untouched.refresh_from_db()
     assert (untouched.rating_count, untouched.rating_sum) == (0, 0)
     assert AMI.objects.get(pk=rated.pk).rating_count == 10
+
+
+def test_helpful_marks_at_once_count_exactly():
+    from ratings.models import RatingHelpfulVote
+    from ratings.services import rating_helpful_mark
+
+    ami = AMIFactory()
+    author = UserFactory(username="author")
+    review, _ = rating_submit(ami=ami, user=author, rating=4, review="Works on g5.")
+    voters = [UserFactory(username=f"voter{i:02d}") for i in range(20)]
+    # Twenty people at once, and five of them twice (double clicks): 20 marks, no lost update.
+    calls = [lambda u=u: rating_helpful_mark(rating=Rating.objects.get(pk=review.pk), user=u) for u in voters]
+    calls += [lambda u=u: rating_helpful_mark(rating=Rating.objects.get(pk=review.pk), user=u) for u in voters[:5]]
+    run_concurrently(calls)
+    review.refresh_from_db()
+    assert review.helpful_count == 20 == RatingHelpfulVote.objects.filter(rating=review).count()
+    assert AuditEvent.objects.filter(action="rating.helpful", target_id=str(review.pk)).count() == 20

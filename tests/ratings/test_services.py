@@ -83,8 +83,7 @@ def test_invisible_ami_is_not_found(user, other_user):
         rating_submit(ami=private, user=user, rating=5)
 
 
-@pytest.mark.parametrize("status", [AMI.Status.DRAFT, AMI.Status.PENDING_REVIEW, AMI.Status.REJECTED,
-                                    AMI.Status.REVOKED])
+@pytest.mark.parametrize("status", [AMI.Status.PENDING_REVIEW, AMI.Status.REJECTED, AMI.Status.REVOKED])
 def test_only_listed_entries_can_be_rated(moderator, status):
     ami = AMIFactory(status=status)
     with pytest.raises(Conflict) as exc:

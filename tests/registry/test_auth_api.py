@@ -12,4 +12,4 @@ def test_register_returns_token_and_me_works(api_client):
     api_client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     me = api_client.get("/api/v1/me").json()
     assert me == {"username": "carol", "email": "carol@example.org", "is_moderator": False,
-                  "communities": ["cloudworkstation"]}
+                  "communities": ["cloudworkstation"], "default_region": ""}

@@ -34,7 +34,9 @@ def test_resolve_by_exact_name_with_spaces_and_parentheses(api_client, aws, make
     assert body["template_name"] == "Python ML (AMI Optimized)"
     assert body["resolution_method"] == "direct_mapping" and body["ami_id"] == image
     assert isinstance(body["launch_time_estimate_seconds"], int)
-    assert set(body["ami_details"]) == {"creation_date", "owner_id", "public", "marketplace_cost"}
+    assert set(body["ami_details"]) == {"creation_date", "owner_id", "public", "marketplace_cost", "platform",
+                                        "virtualization", "root_device"}
+    assert body["ami_details"]["virtualization"] and body["ami_details"]["root_device"]
     assert "region_checks" not in body and "cost_analysis" not in body
     # Every key the service returns is described in the OpenAPI output serializer.
     assert set(body) <= set(ResolutionOutputSerializer().fields)
@@ -76,7 +78,7 @@ def test_strategy_query_parameter_overrides_the_template(api_client, aws, make_t
     assert response.status_code == 422 and response.json()["code"] == "no_ami_available"
 
 
-@pytest.mark.parametrize("query, field", [({}, "region"), ({"region": "us-north-9"}, "region"),
+@pytest.mark.parametrize("query, field", [({"region": "us-north-9"}, "region"),
                                           ({"region": "us-east-1", "strategy": "whatever"}, "strategy"),
                                           ({"region": "us-east-1", "architecture": "mips"}, "architecture")])
 def test_resolve_bad_query_is_400(api_client, make_template, query, field):

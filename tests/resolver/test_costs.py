@@ -42,13 +42,19 @@ def test_analysis_fields_and_recommendation():
                            "cost_savings_1h", "cost_savings_8h", "time_savings", "recommendation", "reasoning"}
     setup_s = 180 + 120 + 200
     assert result["script_setup_time"] == round(setup_s / 60)
-    assert result["ami_launch_cost"] == pytest.approx(0.0416 * 30 / 3600, abs=1e-5)
+    assert result["ami_launch_cost"] == result["script_launch_cost"] == pytest.approx(0.0416)  # per hour
+    assert result["ami_setup_cost"] == result["boot_cost"] == pytest.approx(0.0416 * 30 / 3600, abs=1e-5)
     assert result["script_setup_cost"] == pytest.approx(0.0416 * setup_s / 3600, abs=1e-5)
     assert result["ami_storage_cost"] == pytest.approx(0.8)
     assert result["cost_savings_1h"] > result["cost_savings_8h"]
     assert result["time_savings"] == round((setup_s - 30) / 60)
     assert result["recommendation"] == "ami_recommended"
-    assert result["break_even_point"] == pytest.approx(0.8 / result["script_setup_cost"], rel=0.01)
+    saving = result["script_setup_cost"] - result["ami_setup_cost"]
+    assert result["break_even_launches_per_month"] == pytest.approx(0.8 / saving, rel=0.01)
+    # hours: one launch's saving pays for this many hours of storage (0.8 $/month over 730 h)
+    assert result["break_even_point"] == pytest.approx(saving / (0.8 / 730), rel=0.01)
+    assert result["cost_savings_1_hour"] == result["cost_savings_1h"] > 0
+    assert result["cost_savings_8_hour"] == result["cost_savings_8h"]
 
 
 def test_settings_override_defaults(settings):

@@ -71,7 +71,8 @@ def test_community_grant_resolves_the_community(user, make_user, sync):
 
 
 def test_default_community_grant_reaches_every_user(user, make_user):
-    ami = AMIFactory(creator=user, visibility=AMI.Visibility.PRIVATE)
+    # A community entry (a private one may not be listed for everyone without a moderator).
+    ami = AMIFactory(creator=user, visibility=AMI.Visibility.COMMUNITY)
     newcomer = make_user("newcomer")
     share_create(ami=ami, user=user, grantee_type="community", grantee="cloudworkstation")
     assert ami_get_visible(user=newcomer, ref=ami.ami_id) == ami

@@ -28,9 +28,10 @@ VISIBLE = {
     "anonymous": {"approved_public"},
     "owner": set(ENTRIES),
     "other": {"approved_public"},
-    "grantee_user": {"approved_private", "approved_public"},   # grants count once the entry is listed
-    "grantee_community": {"approved_private", "approved_public"},
-    "moderator": set(ENTRIES),
+    # Grants count once the entry is submitted: sharing does not wait for a moderator.
+    "grantee_user": {"pending", "approved_private", "approved_public"},
+    "grantee_community": {"pending", "approved_private", "approved_public"},
+    "moderator": set(ENTRIES) - {"draft"},   # a draft is its owner's alone
 }
 MANAGERS = {"owner", "moderator"}
 LISTED = {"approved_private", "approved_public"}
@@ -84,7 +85,7 @@ def _ratings_post(actor, entry):
     if actor == "owner":
         return 403
     if entry not in LISTED:
-        return 409  # a moderator sees drafts, submissions and revoked entries, but cannot rate them
+        return 409  # a grantee or moderator sees submissions, a moderator revoked entries: neither is rated
     return 201
 
 

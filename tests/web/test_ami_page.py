@@ -245,3 +245,76 @@ def test_wizard_enforces_csrf(login, user):
     r = login(user, csrf_checks=True).post("/submit/source/", {"mode": "register", "ami_id": "ami-12345678",
                                                                "region": "us-east-1"})
     assert r.status_code == 403
+
+
+# --- scan findings and launch details -----------------------------------------------------------
+
+def _scanned(ami):
+    from amis.models import ScanResult
+
+    return ScanResult.objects.create(
+        ami=ami, status="passed", security_score=5, region="us-east-1", image_id=ami.ami_id,
+        checks=["root_volume_encrypted", "snapshots_not_public", "imdsv2_required", "ena_support", "boot_mode",
+                "owner_trusted", "image_age", "not_deprecated"],
+        findings=[{"id": "ena_support", "severity": "low", "message": "ENA is not enabled.", "scanner": "aws_metadata"},
+                  {"id": "imdsv2_required", "severity": "medium", "message": "IMDSv2 is not required.",
+                   "scanner": "aws_metadata"},
+                  {"id": "root_volume_encrypted", "severity": "medium", "message": "Root volume snapshot is not "
+                   "encrypted.", "scanner": "aws_metadata"}])
+
+
+def test_scan_findings_are_explained_on_the_page_and_in_the_api(login, ami):
+    _scanned(ami)
+    body = text(login().get(f"/amis/{ami.pk}/"))
+    assert "5 of 8 checks passed" in body
+    for title in ("IMDSv2 not required", "Root volume not encrypted", "No ENA networking"):
+        assert title in body
+    assert "server-side request forgery" in body  # what IMDSv1 means, not only that it is on
+    # Medium findings first, then low.
+    assert body.index("IMDSv2 not required") < body.index("No ENA networking")
+
+    scan = login().get(f"/api/v1/amis/{ami.ami_id}").json()["scan"]
+    assert (scan["status"], scan["security_score"], scan["checks_run"], scan["checks_passed"]) == ("passed", 5.0, 8, 5)
+    imds = next(f for f in scan["findings"] if f["id"] == "imdsv2_required")
+    assert imds["title"] == "IMDSv2 not required" and "HttpTokens=required" in imds["meaning"]
+    assert imds["effect"] == "−2 points" and imds["message"] == "IMDSv2 is not required."
+    # The scan endpoint explains its findings the same way.
+    latest = login().get(f"/api/v1/amis/{ami.ami_id}/scan").json()["latest"]
+    assert {f["title"] for f in latest["findings"]} == {f["title"] for f in scan["findings"]}
+
+
+def test_never_scanned_says_so(login, ami):
+    assert "Not scanned yet." in text(login().get(f"/amis/{ami.pk}/"))
+    assert login().get(f"/api/v1/amis/{ami.ami_id}").json()["scan"] is None
+
+
+def test_launch_details_per_available_region_with_copy_buttons(login, ami):
+    body = text(login().get(f"/amis/{ami.pk}/"))
+    source = ami.regions.get(region="us-east-1").image_id
+    copy = ami.regions.get(region="eu-west-1").image_id
+    for region, image in (("us-east-1", source), ("eu-west-1", copy)):
+        assert f"aws ec2 run-instances --region {region} --image-id {image} --instance-type t3.medium" in body
+        assert f'data-copy-target="ami-id-{region}"' in body
+        assert f'data-copy-target="launch-aws-{region}"' in body
+        assert f"cws launch python-ml my-workstation --region {region}" in body
+    # The pending copy has no id yet: nothing to copy or launch there.
+    assert 'data-copy-target="ami-id-ap-south-1"' not in body and "--region ap-south-1" not in body
+    launch = login().get(f"/api/v1/amis/{ami.ami_id}").json()["launch"]
+    assert [row["region"] for row in launch] == ["us-east-1", "eu-west-1"]
+    assert launch[1]["cws"] == ["cws launch python-ml my-workstation --region eu-west-1",
+                                "cws ami resolve python-ml --region eu-west-1"]
+
+
+@pytest.mark.parametrize("status", [AMI.Status.PENDING_REVIEW, AMI.Status.REJECTED, AMI.Status.REVOKED,
+                                    AMI.Status.DRAFT])
+def test_no_launch_snippet_on_entries_not_to_be_launched(login, user, ami, status):
+    AMI.objects.filter(pk=ami.pk).update(status=status)
+    body = text(login(user).get(f"/amis/{ami.pk}/"))
+    assert 'id="no-launch"' in body
+    assert "run-instances" not in body and "cws launch" not in body and 'id="launch-snippet"' not in body
+    assert login(user).get(f"/api/v1/amis/{ami.ami_id}").json()["launch"] == []
+
+
+def test_arm64_launch_line_uses_a_graviton_type(login, user):
+    arm = AMIFactory(creator=user, architecture="arm64")
+    assert "--instance-type t4g.medium" in text(login().get(f"/amis/{arm.pk}/"))

@@ -58,11 +58,11 @@ def test_search_uses_full_text_search(login, catalogue):
 
 def test_facets_show_counts_and_filter_links_are_shareable(login, catalogue):
     body = text(login().get("/"))
-    assert '<span>Machine Learning</span><span class="count">3</span>' in body
-    assert '<span>Statistics</span><span class="count">1</span>' in body
-    assert '<span>arm64</span><span class="count">1</span>' in body
-    assert '<span>eu-west-1</span><span class="count">1</span>' in body
-    assert '<span>python-ml</span><span class="count">3</span>' in body
+    assert '<span>Machine Learning</span><span class="count"><span class="visually-hidden">: </span>3<span class="visually-hidden"> AMIs</span></span>' in body
+    assert '<span>Statistics</span><span class="count"><span class="visually-hidden">: </span>1<span class="visually-hidden"> AMI</span></span>' in body
+    assert '<span>arm64</span><span class="count"><span class="visually-hidden">: </span>1<span class="visually-hidden"> AMI</span></span>' in body
+    assert '<span>eu-west-1</span><span class="count"><span class="visually-hidden">: </span>1<span class="visually-hidden"> AMI</span></span>' in body
+    assert '<span>Python ML</span><span class="count"><span class="visually-hidden">: </span>3<span class="visually-hidden"> AMIs</span></span>' in body
     assert 'href="?category=Statistics"' in body
     # Following the link (a plain URL anyone can share) filters the results.
     filtered = text(login().get("/?category=Statistics"))
@@ -122,3 +122,13 @@ def test_emulator_banner(login, db):
 
 def test_no_emulator_banner_by_default(login, db):
     assert "AWS calls go to a local emulator" not in text(login().get("/"))
+
+
+def test_template_facet_and_chip_show_template_names(login, catalogue):
+    body = text(login().get("/?template=python-ml"))
+    facets = body[body.index('aria-label="Filters"'):body.index("</aside>")]
+    assert ">Python ML<" in facets and ">python-ml<" not in facets
+    assert "template=r-research" in facets  # the URL keeps the slug
+    assert "Template: Python ML" in body
+    # Screen readers hear the count and that a selected filter can be removed.
+    assert "activate to remove this filter" in facets and '<span class="visually-hidden"> AMI' in facets

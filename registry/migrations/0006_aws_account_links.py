@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('registry', '0004_audit_append_only_trigger'),
+        ('registry', '0005_protocol_user_profile'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -1,0 +1,194 @@
+"""EBS snapshots for the cws client (``POST /ami/snapshots``, ``/ami/snapshot/create|restore|delete``),
+in the keys of the real cws daemon.
+
+Owner-scoped: a snapshot is the caller's when the registry made it for them (tag
+``RegistryOwner=<user id>``) or when it backs one of their entries (its root snapshots); a
+moderator may act on any. CreateSnapshot and RegisterImage answer at once with the new id (AWS
+finishes the copy of the data by itself), so the requests answer 202 with it; every change is
+audited. ``restore`` registers an image from a snapshot and records it as a draft entry of the
+caller, so ``cws ami status <ami_id>`` and the catalogue know it.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from amis.aws_create import instance_locate_owned
+from amis.aws_housekeeping import SNAPSHOT_GB_MONTH, max_age_parse
+from amis.metadata import DESCRIPTION_MAX, NAME_MAX, text_clean
+from amis.models import AMI, AMIRegion
+from amis.signals import ami_changed_notify
+from registry import aws
+from registry.audit import audit_record
+from registry.aws_images import aws_image_name, tag_list
+from registry.errors import ApplicationError, Conflict, InvalidInput, NotFound
+from registry.permissions import is_moderator
+
+OWNER_TAG = "RegistryOwner"
+# Minutes AWS typically takes to finish a snapshot / an image registered from one (for the 202).
+SNAPSHOT_MINUTES = 5
+RESTORE_MINUTES = 2
+
+
+def _unavailable(exc: aws.AwsError) -> ApplicationError:
+    return ApplicationError(f"AWS did not answer, nothing was changed; try again: {exc.message}",
+                            code="aws_unavailable", status_code=503)
+
+
+def _aws(region: str, operation: str, *, role: aws.AccountRole | None = None, **kwargs) -> dict:
+    try:
+        return aws.call(region, "ec2", operation, role=role, **kwargs)
+    except aws.AwsTransientError as exc:
+        raise _unavailable(exc) from exc
+
+
+def _owned_snapshot_ids(user) -> set[str]:
+    ids: set[str] = set()
+    for snaps in AMI.objects.filter(creator=user).values_list("root_snapshot_ids", flat=True):
+        ids.update(snaps or [])
+    return ids
+
+
+def _is_mine(snapshot: dict, *, user, owned: set[str]) -> bool:
+    tags = {t["Key"]: t["Value"] for t in snapshot.get("Tags") or []}
+    return (tags.get(OWNER_TAG) == str(user.pk) or snapshot["SnapshotId"] in owned) or is_moderator(user)
+
+
+def _row(snapshot: dict) -> dict:
+    size = int(snapshot.get("VolumeSize") or 0)
+    start = snapshot.get("StartTime")
+    return {"snapshot_id": snapshot["SnapshotId"], "volume_id": snapshot.get("VolumeId", ""),
+            "volume_size": size, "description": snapshot.get("Description", "") or "",
+            "start_time": start.isoformat() if isinstance(start, datetime) else str(start or ""),
+            "state": snapshot.get("State", ""), "progress": snapshot.get("Progress", "") or "",
+            "storage_cost_monthly": round(size * SNAPSHOT_GB_MONTH, 4),
+            "instance_id": {t["Key"]: t["Value"] for t in snapshot.get("Tags") or []}.get("InstanceId", ""),
+            "instance_name": {t["Key"]: t["Value"] for t in snapshot.get("Tags") or []}.get("InstanceName", "")}
+
+
+def _snapshot_get(*, user, region: str, snapshot_id: str) -> dict:
+    """The caller's snapshot (404 otherwise: another user's is not found, never forbidden)."""
+    if not isinstance(snapshot_id, str) or not snapshot_id.startswith("snap-") or len(snapshot_id) > 22:
+        raise InvalidInput(f"invalid snapshot id '{snapshot_id}'", errors={"snapshot_id": ["Must look like snap-…"]})
+    try:
+        found = _aws(region, "describe_snapshots", SnapshotIds=[snapshot_id]).get("Snapshots", [])
+    except aws.AwsNotFound:
+        found = []
+    if not found or not _is_mine(found[0], user=user, owned=_owned_snapshot_ids(user)):
+        raise NotFound(f"no snapshot of yours with id {snapshot_id} in {region}")
+    return found[0]
+
+
+def snapshots_list(*, user, region: str, instance_id: str = "", max_age: str = "") -> dict:
+    """The caller's snapshots in ``region``, newest first, filtered by instance and age."""
+    snapshots = _aws(region, "describe_snapshots", OwnerIds=["self"]).get("Snapshots", [])
+    owned = _owned_snapshot_ids(user)
+    rows = [_row(s) for s in snapshots if _is_mine(s, user=user, owned=owned)]
+    if instance_id:  # the EC2 id or the instance's name (the client suggests the name it was given)
+        rows = [r for r in rows if instance_id in (r["instance_id"], r["instance_name"])]
+    if max_age:
+        cutoff = timezone.now() - max_age_parse(max_age)
+        rows = [r for r in rows if not r["start_time"] or datetime.fromisoformat(r["start_time"]) >= cutoff]
+    rows.sort(key=lambda r: r["start_time"], reverse=True)
+    return {"snapshots": rows, "total_count": len(rows),
+            "total_storage_cost_monthly": round(sum(r["storage_cost_monthly"] for r in rows), 2),
+            "filters": {"instance_id": instance_id, "max_age": max_age, "region": region}}
+
+
+def snapshot_create(*, user, instance_ref: str, region: str, description: str = "", no_reboot: bool = True) -> dict:
+    """CreateSnapshot of the root volume of the caller's instance (EC2 id or Name tag, found in any
+    region); tagged with the caller, audited. Answers at once with the snapshot id."""
+    # Only the caller's instance (amis.ownership), snapshotted in its own account.
+    region, instance, role = instance_locate_owned(user=user, ref=instance_ref, region=region)
+    root = instance.get("RootDeviceName")
+    ebs = [(m.get("DeviceName"), m["Ebs"]["VolumeId"]) for m in instance.get("BlockDeviceMappings") or []
+           if (m.get("Ebs") or {}).get("VolumeId")]
+    # The root volume; the first EBS volume when AWS (or the emulator) names the root differently.
+    volumes = [v for dev, v in ebs if dev == root] or [v for _, v in ebs]
+    if not volumes:
+        raise InvalidInput(f"instance {instance['InstanceId']} has no EBS root volume to snapshot",
+                           errors={"instance_id": ["No EBS root volume."]})
+    description = text_clean("description", description, max_length=DESCRIPTION_MAX)[:255] or (
+        f"Root volume of {instance['InstanceId']}")
+    name = {t["Key"]: t["Value"] for t in instance.get("Tags") or []}.get("Name", "")
+    tags = {OWNER_TAG: str(user.pk), "InstanceId": instance["InstanceId"], "CloudWorkstation": "true",
+            **({"InstanceName": name} if name else {})}
+    snapshot = _aws(region, "create_snapshot", role=role, VolumeId=volumes[0], Description=description,
+                    TagSpecifications=[{"ResourceType": "snapshot", "Tags": tag_list(tags)}])
+    with transaction.atomic():
+        audit_record(actor=user, action="snapshot.create", target_type="ec2.snapshot",
+                     target_id=snapshot["SnapshotId"], target_repr=snapshot["SnapshotId"],
+                     after={"region": region, "instance_id": instance["InstanceId"], "volume_id": volumes[0],
+                            "no_reboot": bool(no_reboot)})
+    row = _row(snapshot)
+    return {**row, "region": region, "estimated_completion_minutes": SNAPSHOT_MINUTES,
+            "creation_initiated_at": timezone.now().isoformat()}
+
+
+def snapshot_restore(*, user, region: str, snapshot_id: str, name: str, description: str = "",
+                     architecture: str = "x86_64") -> dict:
+    """RegisterImage from the caller's snapshot → a new image, recorded as the caller's draft entry."""
+    if architecture not in AMI.Architecture.values:
+        raise InvalidInput(f"unknown architecture '{architecture}'", errors={"architecture": ["x86_64 or arm64."]})
+    name = text_clean("name", name, max_length=NAME_MAX)
+    if not name:
+        raise InvalidInput("name is required", errors={"name": ["This field is required."]})
+    description = text_clean("description", description, max_length=DESCRIPTION_MAX)
+    snapshot = _snapshot_get(user=user, region=region, snapshot_id=snapshot_id)
+    image_name = aws_image_name(name)
+    try:
+        image_id = _aws(region, "register_image", Name=image_name, Description=(description or name)[:255],
+                        Architecture=architecture, RootDeviceName="/dev/xvda", VirtualizationType="hvm",
+                        EnaSupport=True, BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {
+                            "SnapshotId": snapshot_id, "DeleteOnTermination": True}}])["ImageId"]
+    except aws.AwsPermanentError as exc:
+        raise InvalidInput(f"RegisterImage failed in {region}: {exc.message}",
+                           errors={"snapshot_id": [exc.message]}) from exc
+    try:
+        _aws(region, "create_tags", Resources=[image_id], Tags=tag_list({OWNER_TAG: str(user.pk), "Name": image_name}))
+    except aws.AwsError:
+        pass  # the tags are a convenience; the entry below is the record
+    with transaction.atomic():
+        ami = AMI.objects.create(ami_id=image_id, source_region=region, name=name[:200],
+                                 description=description or f"Restored from {snapshot_id}", architecture=architecture,
+                                 creator=user, status=AMI.Status.DRAFT, visibility=AMI.Visibility.PRIVATE,
+                                 image_name=image_name, size_gb=snapshot.get("VolumeSize"),
+                                 root_snapshot_ids=[snapshot_id])
+        AMIRegion.objects.create(ami=ami, region=region, image_id=image_id, state=AMIRegion.State.AVAILABLE,
+                                 is_source=True)
+        audit_record(actor=user, action="snapshot.restore", target=ami,
+                     after={"ami_id": image_id, "region": region, "snapshot_id": snapshot_id})
+    ami_changed_notify(ami_id=ami.pk)
+    return {"ami_id": image_id, "registry_id": str(ami.pk), "name": name, "snapshot_id": snapshot_id,
+            "architecture": architecture, "region": region, "estimated_completion_minutes": RESTORE_MINUTES,
+            "restore_initiated_at": timezone.now().isoformat()}
+
+
+def snapshot_delete(*, user, region: str, snapshot_id: str) -> dict:
+    """DeleteSnapshot of the caller's snapshot; 409 while a registered image is built on it."""
+    snapshot = _snapshot_get(user=user, region=region, snapshot_id=snapshot_id)
+    # Checked here rather than with the block-device-mapping.snapshot-id filter, which the emulator lacks.
+    users = [i for i in _aws(region, "describe_images", Owners=["self"]).get("Images", [])
+             if snapshot_id in {(m.get("Ebs") or {}).get("SnapshotId") for m in i.get("BlockDeviceMappings") or []}]
+    ids = [i["ImageId"] for i in users]
+    # The registry's own record too (an emulator may not report the mapping of a registered image).
+    ids += [image for image in AMIRegion.objects.filter(ami__root_snapshot_ids__contains=[snapshot_id], region=region)
+            .exclude(state=AMIRegion.State.DEREGISTERED).values_list("image_id", flat=True) if image not in ids]
+    if ids:
+        users = [{"ImageId": i} for i in ids]
+        ids = ", ".join(ids)
+        raise Conflict(f"snapshot {snapshot_id} backs {ids}: delete the image first", code="in_use",
+                       extra={"reasons": [f"image {i['ImageId']} is built on it" for i in users]})
+    try:
+        _aws(region, "delete_snapshot", SnapshotId=snapshot_id)
+    except aws.AwsPermanentError as exc:
+        raise Conflict(f"AWS refused to delete {snapshot_id}: {exc.message}", code="in_use") from exc
+    with transaction.atomic():
+        audit_record(actor=user, action="snapshot.delete", target_type="ec2.snapshot", target_id=snapshot_id,
+                     target_repr=snapshot_id, before={"region": region, "volume_size": snapshot.get("VolumeSize")})
+    size = int(snapshot.get("VolumeSize") or 0)
+    return {"snapshot_id": snapshot_id, "volume_size": size,
+            "storage_savings_monthly": round(size * SNAPSHOT_GB_MONTH, 4),
+            "deletion_completed_at": timezone.now().isoformat()}
