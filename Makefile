@@ -3,7 +3,7 @@ PY := .venv/bin/python
 PIP := .venv/bin/pip
 SHELL := /bin/bash
 
-.PHONY: run test venv deps deps-dev worker beat migrate check-migrations bench-resolve bench-api screenshots clean
+.PHONY: run test venv deps deps-dev worker beat migrate check-migrations bench bench-resolve bench-api screenshots clean
 
 .venv/bin/python:
 	python3 -m venv .venv
@@ -66,3 +66,9 @@ bench-resolve: .venv/.deps-dev
 
 clean:
 	rm -rf .venv staticfiles db.sqlite3 .coverage htmlcov .moto_server.* .demo
+
+# The catalogue at size (~5 min; the first run seeds 100k AMIs first, ~3 min): wrk on loopback,
+# own moto server :5112, gunicorn :8102, database reg_bench_scale, Redis 6380 db 16. See README.
+bench: .venv/.deps-dev
+	bash scripts/ensure_services.sh
+	$(PY) bench/bench_scale.py

@@ -18,13 +18,15 @@ from rest_framework.views import APIView
 
 from amis import citation, downloads, metadata, selectors, services
 from amis.filters import ORDERINGS, AMIFilter
-from amis.models import AMI
+from amis.lineage_selectors import ami_version_facts, channel_moves_away
+from amis.models import AMI, ChannelMove
 from amis.scanner import ami_scan_report
 from amis.selectors import ami_get_visible_or_404
 from amis.ownership import ami_owner_account_verified_by
 from amis.serializers import (AMIDetailOutputSerializer, AMIListOutputSerializer, AMIOutputSerializer,
-                              AMIStatsOutputSerializer, DownloadOutputSerializer, LaunchDetailOutputSerializer,
-                              ScanReportOutputSerializer, ShareBriefSerializer, StrictCharField, TagsField)
+                              AMIRetiredOutputSerializer, AMIStatsOutputSerializer, DownloadOutputSerializer,
+                              LaunchDetailOutputSerializer, ScanReportOutputSerializer, ShareBriefSerializer,
+                              StrictCharField, TagsField)
 from registry.aws import COMMERCIAL_REGIONS
 from registry.errors import InvalidInput
 from registry.permissions import moderator_required
@@ -78,6 +80,7 @@ def ami_detail_data(request, ami: AMI) -> dict:
         data["shares"] = ShareBriefSerializer(ami.shares.all(), many=True).data
         # Whose AWS account the image is in, as proven (moderators review it with the submission).
         data["owner_account_verified_by"] = ami_owner_account_verified_by(ami)
+    data["version_info"] = ami_version_facts(ami=ami, user=request.user)
     return data
 
 
@@ -95,7 +98,11 @@ class AmiListCreateApi(GenericAPIView):
                                       default="")
         template = StrictCharField(max_length=200, required=False, allow_blank=True, allow_null=True,
                                    help_text="Template slug or exact name.")
-        version = StrictCharField(max_length=metadata.VERSION_MAX, required=False, allow_blank=True, default="")
+        version = StrictCharField(max_length=metadata.VERSION_MAX, required=False, allow_blank=True, default="",
+                                  help_text="Free text; SemVer (1.4.0) when a lineage is named.")
+        lineage = StrictCharField(max_length=100, required=False, allow_blank=True, allow_null=True, default=None,
+                                  help_text="Name of one of your lineages (created on first use): this image "
+                                            "becomes its version `version`.")
         category = StrictCharField(max_length=metadata.CATEGORY_MAX, required=False, allow_blank=True, default="",
                                    help_text="Required unless a template is given (then it defaults to the "
                                              "template's category).")
@@ -117,6 +124,7 @@ class AmiListCreateApi(GenericAPIView):
                    summary="Browse and search the AMIs visible to the caller, with facets")
     def get(self, request):
         result = selectors.ami_search(user=request.user, params=request.query_params)
+        self.paginator.known_count = result.count
         page = self.paginate_queryset(result.queryset)
         response = self.get_paginated_response(AMIOutputSerializer(page, many=True).data)
         response.data["facets"] = result.facets
@@ -250,7 +258,7 @@ class AmiDeprecateApi(APIView):
         replacement = StrictCharField(max_length=64, required=False, allow_blank=True, allow_null=True,
                                       help_text="The replacing AMI (registry uuid or AMI id).")
 
-    @extend_schema(request=InputSerializer, responses={200: AMIDetailOutputSerializer, **ERRORS}, tags=TAGS,
+    @extend_schema(request=InputSerializer, responses={200: AMIRetiredOutputSerializer, **ERRORS}, tags=TAGS,
                    summary="Deprecate an approved entry, optionally naming its replacement (owner or moderator)")
     def post(self, request, ami: str):
         entry = ami_for_request(request, ami)
@@ -265,7 +273,8 @@ class AmiDeprecateApi(APIView):
                 raise InvalidInput(f"replacement: unknown AMI '{ref}'", errors={"replacement": ["Unknown AMI."]})
         services.ami_deprecate(ami=entry, user=request.user, reason=data.validated_data["reason"],
                                replacement=replacement)
-        return Response(ami_detail_data(request, ami_for_request(request, ami)))
+        return Response({**ami_detail_data(request, ami_for_request(request, ami)),
+                         "channels_moved": channel_moves_away(ami=entry, cause=ChannelMove.Cause.DEPRECATED)})
 
 
 class AmiRevokeApi(APIView):
@@ -274,15 +283,17 @@ class AmiRevokeApi(APIView):
     class InputSerializer(_ReasonInput):
         pass
 
-    @extend_schema(request=InputSerializer, responses={200: AMIDetailOutputSerializer, **ERRORS}, tags=TAGS,
-                   summary="Revoke an approved or deprecated entry (moderator): never resolved again")
+    @extend_schema(request=InputSerializer, responses={200: AMIRetiredOutputSerializer, **ERRORS}, tags=TAGS,
+                   summary="Revoke an approved or deprecated entry (moderator): never resolved again; channels "
+                           "that pointed at it move back (listed in `channels_moved`)")
     def post(self, request, ami: str):
         entry = ami_for_request(request, ami)
         moderator_required(request.user)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.ami_revoke(ami=entry, moderator=request.user, reason=data.validated_data["reason"])
-        return Response(ami_detail_data(request, ami_for_request(request, ami)))
+        return Response({**ami_detail_data(request, ami_for_request(request, ami)),
+                         "channels_moved": channel_moves_away(ami=entry, cause=ChannelMove.Cause.REVOKED)})
 
 
 class AmiStatsApi(APIView):

@@ -14,11 +14,12 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from amis.aws_copy import copy_claim
 from amis.aws_public import ami_public_sync
+from amis.lineages import LineageRequest, lineage_attach_locked, lineage_request_clean
 from amis.metadata import (DESCRIPTION_MAX, NAME_MAX, TAGS_MAX, VERSION_MAX, regions_clean, tags_clean,
                            text_clean)
 from amis.models import AMI, AMIRegion, Operation
@@ -208,7 +209,7 @@ def ami_create_request(*, user, instance_id: str, template_name: str, name: str 
                        version: str = "", tags: dict | None = None, public: bool = False,
                        share_with: list[str] | None = None, community: str = "",
                        multi_region: list[str] | None = None, no_reboot: bool = True,
-                       region: str = "") -> Operation:
+                       region: str = "", lineage: str = "") -> Operation:
     """Start creating a community AMI from a running instance (``POST /ami/create``, the wizard).
 
     ``instance_id`` is an EC2 id or the instance's ``Name`` tag, found in ``region`` or else in
@@ -223,6 +224,8 @@ def ami_create_request(*, user, instance_id: str, template_name: str, name: str 
     The instance must be the caller's (in one of their verified accounts, or carrying their claim
     tag: ``amis.ownership``, 403 with the reason otherwise); CreateImage and every later step run
     in the instance's account (``params.account_id``), through its linked role.
+    ``lineage`` (with a SemVer ``version``) makes the entry that version of the caller's lineage
+    (checked first: 400 naming the field, 409 ``version_exists``).
     Raises InvalidInput (400) for a bad/unknown/not-running instance, unknown template or region,
     a refused CreateImage; 503 (nothing made) when AWS does not answer.
     """
@@ -239,6 +242,9 @@ def ami_create_request(*, user, instance_id: str, template_name: str, name: str 
     name = text_clean("name", name, max_length=NAME_MAX)
     description = text_clean("description", description, max_length=DESCRIPTION_MAX)
     version = text_clean("version", version, max_length=VERSION_MAX)
+    line = lineage_request_clean(user=user, lineage=lineage or None, version=version, template=template)
+    if line is not None:
+        version = line.version
     share_with = list(dict.fromkeys(share_with or []))
     bad_accounts = [a for a in share_with if not aws.is_account_id(a)]
     if bad_accounts:
@@ -263,6 +269,7 @@ def ami_create_request(*, user, instance_id: str, template_name: str, name: str 
         "image_name": image_name,
         "description": description or f"CloudWorkstation {template.name} image",
         "version": version,
+        "lineage": line.name if line else "",
         "tags": tags,
         "public": bool(public),
         "share_with": share_with,
@@ -424,6 +431,8 @@ def _register_created_image(op: Operation, image_id: str) -> AMI:
         audit_record(actor=op.created_by, action="ami.create", target=ami,
                      after={"ami_id": image_id, "region": op.region, "instance_id": op.instance_id,
                             "operation": str(op.pk)})
+        if params.get("lineage"):
+            _lineage_attach(ami, op, params)
         if params.get("share_with") or params.get("community"):
             # Sharing records them through its own service (validated, audited), in this transaction.
             ami_grants_requested.send(sender=AMI, ami=ami, user=op.created_by,
@@ -432,6 +441,20 @@ def _register_created_image(op: Operation, image_id: str) -> AMI:
     operation_save(op, image_id=image_id, ami=ami, progress=max(op.progress, 20),
                    message=f"CreateImage accepted: {image_id}")
     return ami
+
+
+def _lineage_attach(ami: AMI, op: Operation, params: dict) -> None:
+    """Make the new entry the version of the lineage the request named. Checked at request time;
+    should another entry have taken that version since, the entry is kept outside the lineage
+    (the image exists in AWS either way) and the operation's result says so."""
+    request = LineageRequest(name=params["lineage"], version=params.get("version") or "")
+    try:
+        with transaction.atomic():
+            lineage_attach_locked(ami=ami, request=request, user=op.created_by)
+    except IntegrityError:
+        ami.lineage = None
+        operation_save(op, result={**(op.result or {}), "lineage_error": f"version {request.version} of lineage "
+                                                                         f"'{request.name}' was taken meanwhile"})
 
 
 def _create_failed(op: Operation, error: str) -> None:

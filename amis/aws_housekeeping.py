@@ -20,7 +20,9 @@ from amis.aws_retire import ami_deregister_enqueue
 from amis.models import AMI, AMIRegion, Operation
 from amis.selectors import ami_can_manage, ami_list_visible_to, ami_lookup_q
 from amis.services import DELETABLE_STATUSES, ami_delete
+from registry import aws
 from registry.audit import audit_record
+from registry.aws_images import snapshot_ids
 from registry.errors import Conflict, InvalidInput, NotFound
 from templates.models import Template
 
@@ -84,10 +86,11 @@ def _summary(ami: AMI) -> dict:
 def _retire_in_aws(*, ami: AMI, user, keep_snapshots: bool, reason: str) -> Operation | None:
     """Deregister ``ami``'s copies (an unpublished entry also leaves the catalogue). Inside a transaction."""
     if ami.status in DELETABLE_STATUSES:
-        before = set(Operation.objects.filter(kind=Operation.Kind.DEREGISTER).values_list("pk", flat=True))
+        image_id = ami.ami_id
         ami_delete(ami=ami, user=user, deregister=True)
-        op = Operation.objects.filter(kind=Operation.Kind.DEREGISTER).exclude(pk__in=before).order_by(
-            "-created_at").first()
+        # The deregistration ami_delete queued in this transaction (it keeps the image id).
+        op = (Operation.objects.filter(kind=Operation.Kind.DEREGISTER, image_id=image_id, state=Operation.State.QUEUED)
+              .order_by("-created_at").first())
     else:
         op = ami_deregister_enqueue(ami=ami, actor=user)
         audit_record(actor=user, action="ami.deregister", target=ami, before={"status": ami.status},
@@ -95,6 +98,14 @@ def _retire_in_aws(*, ami: AMI, user, keep_snapshots: bool, reason: str) -> Oper
     if op is not None and keep_snapshots:
         Operation.objects.filter(pk=op.pk).update(params={**op.params, "keep_snapshots": True})
     return op
+
+
+def _snapshots_in_aws(ami: AMI) -> list[str]:
+    """The source image's snapshots as AWS reports them (an entry whose facts are not recorded yet)."""
+    try:
+        return snapshot_ids(aws.describe_image(ami.source_region, ami.ami_id) or {})
+    except aws.AwsError:
+        return []
 
 
 def ami_cleanup(*, user, max_age: str = "30d", dry_run: bool = False) -> dict:
@@ -139,7 +150,7 @@ def ami_delete_cws(*, user, ref: str, deregister_only: bool = False) -> dict:
         raise Conflict(f"cannot delete {ami.ami_id}: {'; '.join(reasons)}", code="in_use",
                        extra={"reasons": reasons, "ami_id": ami.ami_id})
     summary = _summary(ami)
-    snapshots = list(ami.root_snapshot_ids or [])
+    snapshots = list(ami.root_snapshot_ids or []) or _snapshots_in_aws(ami)
     with transaction.atomic():
         locked = AMI.objects.select_for_update().get(pk=ami.pk)
         op = _retire_in_aws(ami=locked, user=user, keep_snapshots=deregister_only, reason="deleted by its owner")

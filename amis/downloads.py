@@ -9,6 +9,7 @@ from django.db.models.functions import TruncDate
 
 from amis.metadata import CLIENT_MAX, text_clean
 from amis.models import AMI, Download, DownloadDaily
+from amis.ranking import best_score_refresh
 from registry import aws
 from registry.errors import Conflict, InvalidInput
 
@@ -30,6 +31,7 @@ def download_record(*, ami: AMI, region: str, user=None, client: str = "") -> Do
     with transaction.atomic():
         download = Download.objects.create(ami=ami, region=region, user=who, client=client)
         AMI.objects.filter(pk=ami.pk).update(download_count=F("download_count") + 1)
+        best_score_refresh(ami_ids=[ami.pk])
     return download
 
 

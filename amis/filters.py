@@ -2,7 +2,8 @@
 
 Every parameter is validated by the FilterSet's form: a bad value answers 400 naming the
 parameter, never a 500, whatever the string. Full-text search uses PostgreSQL (``to_tsquery``
-with prefix terms built from sanitised words, ranked with ``SearchRank``); on SQLite — the
+with prefix terms built from sanitised words, ranked with ``SearchRank``) over the stored,
+GIN-indexed ``search_document``, with typo tolerance from ``amis.search_index``; on SQLite — the
 ``make run`` fallback — it degrades to case-insensitive substring matching of every word.
 """
 from __future__ import annotations
@@ -11,12 +12,12 @@ import re
 
 import django_filters
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
-from django.db import connection
 from django.db.models import Exists, F, Func, OuterRef, Q, QuerySet, TextField, Value
 from django.db.models.functions import Cast, Lower
 
 from amis.models import AMI, AMIRegion
 from amis.ranking import best_score_expression
+from amis.search_index import is_indexed, typo_expansions
 from registry.aws import COMMERCIAL_REGIONS
 
 # The text-search configuration: English stemming ("models" finds "model"); prefix terms make
@@ -44,7 +45,11 @@ def search_terms(text: str) -> list[str]:
 
 def search_vector() -> SearchVector:
     """Weighted document: name, DOI (A); tags, template name/slug (B); description, creator, authors
-    (with ORCID iDs), licence (C)."""
+    (with ORCID iDs), licence (C).
+
+    The definition of the stored ``AMI.search_document``, which the database computes with the
+    same texts and weights (``ami_search_document_of`` in amis/migrations/0005; a test holds the
+    two equal). Searching reads the stored, GIN-indexed column, never this per-row expression."""
     # A DOI is one token to the parser ("10.5281/zenodo.1"); its words are indexed apart so that
     # every part of it can be searched for, as the terms of a query are.
     doi_words = Func(F("doi"), Value(r"[^A-Za-z0-9]+"), Value(" "), Value("g"), function="regexp_replace",
@@ -56,9 +61,12 @@ def search_vector() -> SearchVector:
                            config=SEARCH_CONFIG))
 
 
-def search_query(terms: list[str]) -> SearchQuery:
-    """``t1:* & t2:*`` — every word must match, each as a prefix. Safe: terms are alphanumeric."""
-    return SearchQuery(" & ".join(f"{t}:*" for t in terms), search_type="raw", config=SEARCH_CONFIG)
+def search_query(terms: list[str], expansions: dict[str, list[str]] | None = None) -> SearchQuery:
+    """``t1:* & t2:*`` — every word must match, each as a prefix; a term with typo expansions
+    matches them too: ``(pyhton:* | python) & t2:*``. Safe: terms and known words are alphanumeric."""
+    expansions = expansions or {}
+    parts = [f"({t}:* | {' | '.join(expansions[t])})" if expansions.get(t) else f"{t}:*" for t in terms]
+    return SearchQuery(" & ".join(parts), search_type="raw", config=SEARCH_CONFIG)
 
 
 class AMIFilter(django_filters.FilterSet):
@@ -86,10 +94,12 @@ class AMIFilter(django_filters.FilterSet):
         terms = search_terms(value)
         if not terms:
             return queryset  # nothing searchable (only punctuation): same as no q
-        if connection.vendor == "postgresql":
-            query = search_query(terms)
-            return (queryset.annotate(search=search_vector()).filter(search=query)
-                    .annotate(search_rank=SearchRank(F("search"), query)))
+        if is_indexed():
+            # The stored document (GIN-indexed, kept current by triggers); a term no word of the
+            # catalogue starts with also matches the known words that look like it.
+            query = search_query(terms, typo_expansions(terms))
+            return (queryset.filter(search_document=query)
+                    .annotate(search_rank=SearchRank(F("search_document"), query)))
         # SQLite/other fallback: every word must appear somewhere (case-insensitive).
         queryset = queryset.annotate(_tags_text=Cast("tags", TextField()), _authors_text=Cast("authors", TextField()))
         for term in terms:
@@ -100,6 +110,8 @@ class AMIFilter(django_filters.FilterSet):
         return queryset
 
     def filter_region(self, queryset, name, value):
+        if is_indexed():
+            return queryset.filter(available_regions__contains=[value])  # GIN on the stored array
         available = AMIRegion.objects.filter(ami=OuterRef("pk"), region=value, state=AMIRegion.State.AVAILABLE)
         return queryset.filter(Exists(available))
 
@@ -130,7 +142,11 @@ class AMIFilter(django_filters.FilterSet):
         ordering = data.get("ordering") or ""
         if ordering and ORDERINGS.get(ordering):
             return queryset.order_by(*ORDERINGS[ordering])
-        queryset = queryset.annotate(best_score=best_score_expression())
-        if data.get("q") and search_terms(data["q"]) and connection.vendor == "postgresql" and not ordering:
-            return queryset.order_by(F("search_rank").desc(), F("best_score").desc(), "-created_at", "id")
-        return queryset.order_by(F("best_score").desc(), "-created_at", "id")
+        if is_indexed():
+            best = F("best_score")  # stored (amis.ranking.best_score_refresh), indexed with its tie-breakers
+        else:
+            queryset = queryset.annotate(_best=best_score_expression())
+            best = F("_best")
+        if data.get("q") and search_terms(data["q"]) and is_indexed() and not ordering:
+            return queryset.order_by(F("search_rank").desc(), best.desc(), "-created_at", "id")
+        return queryset.order_by(best.desc(), "-created_at", "id")

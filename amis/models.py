@@ -2,9 +2,11 @@
 import uuid
 
 from django.conf import settings
+from django.contrib.postgres.search import SearchVectorField
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 
 from templates.validation import ARCHITECTURES
 
@@ -84,9 +86,21 @@ class AMI(models.Model):
     notebooks = models.JSONField(default=list, blank=True)
     license = models.CharField(max_length=100, blank=True, default="", help_text="SPDX licence id.")
     funding = models.JSONField(default=list, blank=True)
+    # Derived columns that make browsing independent of the catalogue's size. On PostgreSQL the
+    # database keeps search_document (the weighted full-text document) and available_regions (the
+    # regions with an available copy, sorted) current by triggers (amis/migrations/0005); the
+    # ranking's function keeps best_score current (amis.ranking.best_score_refresh). On SQLite
+    # (the demo fallback) they stay at their defaults and browsing computes on the fly.
+    search_document = SearchVectorField(null=True, editable=False)
+    available_regions = models.JSONField(default=list, blank=True, editable=False)
+    best_score = models.FloatField(default=0.0, editable=False)
     # Lifecycle bookkeeping.
     status_reason = models.TextField(blank=True, default="", help_text="Reason of the last reject/deprecate/revoke.")
     replacement = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replaces")
+    # The line of images this entry is a version of (``version`` is then strict SemVer, unique in
+    # the lineage and frozen once approved). PROTECT: a lineage with versions is never deleted.
+    lineage = models.ForeignKey("amis.Lineage", null=True, blank=True, on_delete=models.PROTECT,
+                                related_name="versions")
     submitted_at = models.DateTimeField(null=True, blank=True)
     approved_at = models.DateTimeField(null=True, blank=True)
     approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
@@ -112,21 +126,127 @@ class AMI(models.Model):
             models.CheckConstraint(condition=Q(rating_avg__gte=0) & Q(rating_avg__lte=5), name="ami_rating_avg_range"),
             models.CheckConstraint(condition=Q(ami_id__regex=r"^ami-[0-9a-f]{8}([0-9a-f]{9})?$"),
                                    name="ami_ami_id_format"),
+            # One entry per version of a lineage; a version of a lineage always has a version.
+            models.UniqueConstraint(fields=["lineage", "version"], condition=Q(lineage__isnull=False),
+                                    name="ami_lineage_version_unique"),
+            models.CheckConstraint(condition=Q(lineage__isnull=True) | ~Q(version=""),
+                                   name="ami_lineage_needs_version"),
         ]
         indexes = [
             models.Index(fields=["status", "visibility"], name="ami_status_vis_idx"),
             models.Index(fields=["category"], name="ami_category_idx"),
             models.Index(fields=["architecture"], name="ami_arch_idx"),
             models.Index(fields=["verified"], name="ami_verified_idx"),
-            models.Index(fields=["-rating_avg"], name="ami_rating_idx"),
-            models.Index(fields=["-download_count"], name="ami_downloads_idx"),
-            models.Index(fields=["-created_at"], name="ami_created_idx"),
+            # One index per ordering the browse offers (amis.filters.ORDERINGS), tie-breakers
+            # included, so page 1 of any order reads ~25 index entries whatever the size.
+            models.Index(fields=["-rating_avg", "-rating_count", "-created_at", "id"], name="ami_rating_idx"),
+            models.Index(fields=["-download_count", "-created_at", "id"], name="ami_downloads_idx"),
+            models.Index(fields=["-created_at", "id"], name="ami_created_idx"),
+            models.Index(fields=["-best_score", "-created_at", "id"], name="ami_best_idx"),
+            models.Index(Lower("name"), "name", "id", name="ami_lower_name_idx"),
             models.Index(fields=["name"], name="ami_name_idx"),
             models.Index(fields=["doi"], name="ami_doi_idx", condition=~Q(doi="")),
         ]
 
     def __str__(self):
         return f"{self.name} ({self.ami_id})"
+
+
+class Lineage(models.Model):
+    """One publisher's line of images for a template ("genomics-pipeline by lab-x").
+
+    Its versions are AMI entries (``AMI.lineage``); its channels point at some of them. The
+    ``latest`` channel is managed (the newest approved version); the others are moved by the
+    owner or a moderator (``amis.lineages.channel_move``).
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=100)
+    # SET_NULL: erasing the publisher's account keeps the line (its versions are revoked or
+    # transferred by the erasure); deleting a template keeps the community's images.
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="lineages")
+    template = models.ForeignKey("templates.Template", null=True, blank=True, on_delete=models.SET_NULL,
+                                 related_name="lineages")
+    description = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "ami_lineages"
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "name"], name="lineage_owner_name_unique"),
+            models.CheckConstraint(condition=Q(name__regex=r"^[a-z0-9][a-z0-9._-]{0,99}$"), name="lineage_name_format"),
+        ]
+        indexes = [models.Index(fields=["template"], name="lineage_template_idx")]
+
+    def __str__(self):
+        owner = self.owner.get_username() if self.owner_id else "(erased)"
+        return f"{self.name} by {owner}"
+
+    @property
+    def key(self) -> str:
+        """The lineage's key in audit events, notifications and subscriptions (stable across renames)."""
+        return str(self.pk)
+
+
+class Channel(models.Model):
+    """A named pointer of a lineage at one of its approved versions (``ami`` null: empty)."""
+
+    lineage = models.ForeignKey(Lineage, on_delete=models.CASCADE, related_name="channels")
+    name = models.CharField(max_length=40)
+    # PROTECT: a version a channel points at is approved, so never deleted (only drafts are).
+    ami = models.ForeignKey(AMI, null=True, blank=True, on_delete=models.PROTECT, related_name="channels")
+    managed = models.BooleanField(default=False, help_text="latest: moved by the registry, never by hand.")
+    moved_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "ami_channels"
+        ordering = ["lineage", "-managed", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["lineage", "name"], name="channel_lineage_name_unique"),
+            models.CheckConstraint(condition=Q(name__regex=r"^[a-z][a-z0-9-]{0,39}$"), name="channel_name_format"),
+            models.CheckConstraint(condition=Q(managed=False) | Q(name="latest"), name="channel_managed_is_latest"),
+        ]
+
+    def __str__(self):
+        return f"{self.lineage.name}@{self.name}"
+
+
+class ChannelMove(models.Model):
+    """One move of a channel (history, append-only): from which version to which, by whom, why."""
+
+    class Cause(models.TextChoices):
+        MOVED = "moved", "Moved by hand"
+        PUBLISHED = "published", "A newer version was approved"
+        DEPRECATED = "deprecated", "The version was deprecated"
+        REVOKED = "revoked", "The version was revoked"
+
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="moves")
+    from_ami = models.ForeignKey(AMI, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    to_ami = models.ForeignKey(AMI, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # The versions as strings too: the history reads the same after an entry is gone.
+    from_version = models.CharField(max_length=50, blank=True, default="")
+    to_version = models.CharField(max_length=50, blank=True, default="")
+    cause = models.CharField(max_length=20, choices=Cause.choices, default=Cause.MOVED)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+")
+    reason = models.TextField(blank=True, default="")
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "ami_channel_moves"
+        ordering = ["-at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(cause__in=["moved", "published", "deprecated", "revoked"]),
+                                   name="channel_move_cause_valid"),
+        ]
+        indexes = [models.Index(fields=["channel", "-at"], name="channel_move_channel_idx")]
+
+    def __str__(self):
+        return f"{self.channel}: {self.from_version or '(empty)'} → {self.to_version or '(empty)'}"
 
 
 class AMIRegion(models.Model):
@@ -253,6 +373,7 @@ class Operation(models.Model):
         DEPRECATE = "deprecate", "Deprecate"
         REVOKE = "revoke", "Revoke"
         DEREGISTER = "deregister", "Deregister"
+        SSM_SYNC = "ssm_sync", "SSM parameters sync"
 
     class State(models.TextChoices):
         QUEUED = "queued", "Queued"

@@ -27,7 +27,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from amis.models import Operation
-from registry import aws
+from registry import aws, metrics
 from registry.broker import broker_require
 from registry.celery import task_send, tasks_run_eagerly
 
@@ -45,6 +45,8 @@ TASK_NAMES = {
     OpKind.DEPRECATE: "amis.deprecate_in_aws",
     OpKind.REVOKE: "amis.revoke_in_aws",
     OpKind.DEREGISTER: "amis.deregister_in_aws",
+    # The resolver's published answers (SSM parameters): run by resolver.tasks.
+    OpKind.SSM_SYNC: "resolver.ssm_sync",
 }
 
 
@@ -164,6 +166,27 @@ def operation_enqueue(*, operation_id, kind: str, countdown: int | None = None) 
         # stale sweep sends it as soon as the broker is back (outbox style), without waiting
         # for the usual stale threshold.
         Operation.objects.filter(pk=operation_id, celery_task_id=task_id).update(celery_task_id="")
+
+
+def operation_run_step(task, *, operation_id: str, kind: str, step) -> None:
+    """The body of every operation task (``amis.tasks``, ``resolver.tasks``): run one ``step`` unless
+    another chain owns the operation; re-schedule when it must wait. ``task`` is the bound task."""
+    redelivered = bool((task.request.delivery_info or {}).get("redelivered"))
+    if not operation_is_current(operation_id=operation_id, task_id=task.request.id, redelivered=redelivered):
+        metrics.TASKS.labels(task=task.name, outcome="skipped").inc()
+        return
+    operation_heartbeat(operation_id=operation_id)
+    try:
+        countdown = step(operation_id=operation_id)
+    except aws.AwsTransientError as exc:
+        if not tasks_run_eagerly():
+            raise  # autoretry_for: backoff + jitter, same task id
+        # Without a broker a retry would run inline, blocking the web request through every
+        # backoff: record the error and let the next poll (operation_poke) try again.
+        countdown = operation_defer_transient(operation_id=operation_id, error=exc)
+    if countdown:
+        operation_enqueue(operation_id=operation_id, kind=kind, countdown=countdown)
+    metrics.TASKS.labels(task=task.name, outcome="waiting" if countdown else "done").inc()
 
 
 def operation_enqueue_on_commit(op: Operation) -> None:

@@ -124,7 +124,11 @@ class AmiCreateApi(APIView):
         name = serializers.CharField(max_length=NAME_MAX, required=False, allow_blank=True,
                                      help_text="Default: cws-<template>-<unix time>")
         description = serializers.CharField(max_length=DESCRIPTION_MAX, required=False, allow_blank=True)
-        version = serializers.CharField(max_length=VERSION_MAX, required=False, allow_blank=True)
+        version = serializers.CharField(max_length=VERSION_MAX, required=False, allow_blank=True,
+                                        help_text="Free text; SemVer (1.4.0) when a lineage is named.")
+        lineage = serializers.CharField(max_length=100, required=False, allow_blank=True,
+                                        help_text="Name of one of your lineages (created on first use): the new "
+                                                  "image becomes its version `version`.")
         tags = serializers.DictField(child=serializers.CharField(max_length=TAG_VALUE_MAX, allow_blank=True),
                                      required=False)
         public = serializers.BooleanField(required=False, default=False,

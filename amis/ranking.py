@@ -150,6 +150,8 @@ class RatingComponent(Component):
     def evaluate(self, ami, facts, p):
         n = float(ami.rating_count)
         points = (p["prior_weight"] * p["prior_mean"] + float(ami.rating_avg) * n) / (p["prior_weight"] + n)
+        if not ami.rating_count:
+            return points, f"no ratings yet: the prior of {p['prior_mean']:g} stands in"
         return points, (f"{float(ami.rating_avg):.2f} from {ami.rating_count} rating(s), pulled towards "
                         f"{p['prior_mean']:g} by a prior of weight {p['prior_weight']:g}")
 
@@ -342,3 +344,35 @@ def rank_explain(ami: AMI, *, facts: RankFacts | None = None, can_see=None) -> d
         if component.stale and reason:
             stale.append({"name": component.name, "label": component.label, "reason": reason})
     return {"score": round(sum(r["points"] for r in rows), 4), "components": rows, "stale": stale}
+
+
+# --- the stored score --------------------------------------------------------------------------------
+
+def best_score_refresh(*, ami_ids=None) -> int:
+    """Store ``best_score_expression()`` in ``AMI.best_score`` (one UPDATE; returns rows changed).
+
+    Browse orders by the stored, indexed column (size-independent); this is its one writer. With
+    ``ami_ids``: those entries (called after an entry is saved, rated or downloaded). Without:
+    every entry whose stored score differs from today's value — the hourly beat task
+    ``amis.best_scores_refresh``: freshness and staleness change with time, and some components
+    read other rows (scans, launches, newer versions), which that task catches up with. Rows
+    already current are not rewritten.
+    """
+    queryset = AMI.objects.all()
+    if ami_ids is not None:
+        queryset = queryset.filter(pk__in=list(ami_ids))
+    return queryset.filter(~Q(best_score=best_score_expression())).update(best_score=best_score_expression())
+
+
+def best_score_on_save(sender, instance, raw=False, **kwargs) -> None:
+    """``post_save`` of an AMI (its status, counters or creation time may have changed — and an
+    approved later version supersedes its earlier ones), of a scan or of a recorded download
+    (both read by components). Fixtures loaded raw are left to the periodic task."""
+    if raw:
+        return
+    if isinstance(instance, AMI):
+        siblings = AMI.objects.filter(creator_id=instance.creator_id, name=instance.name,
+                                      template_id=instance.template_id).values_list("pk", flat=True)
+        best_score_refresh(ami_ids=[instance.pk, *(siblings if instance.creator_id else [])])
+    else:
+        best_score_refresh(ami_ids=[instance.ami_id])

@@ -19,11 +19,13 @@ Public surface (keyword-only, stable):
 """
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db.models import Count, Prefetch, Q, QuerySet, Sum
+from django.core.cache import cache
+from django.db.models import Count, F, Func, Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
@@ -31,6 +33,7 @@ from rest_framework.exceptions import ValidationError
 from amis.filters import AMIFilter
 from amis.models import AMI, AMIRegion, Download, DownloadDaily, Operation, ScanException
 from amis.policy import Policy, policy_for_user, policy_q
+from amis.search_index import catalogue_generation, is_indexed
 from registry import aws
 from registry.errors import Forbidden, NotFound
 from registry.permissions import is_moderator
@@ -72,11 +75,11 @@ def ami_visibility_q(*, user, revoked_as_listed: bool = False) -> Q | None:
         return public
     community = listed & Q(visibility=AMI.Visibility.COMMUNITY)
     submitted = ~Q(status__in=[AMI.Status.DRAFT] + ([] if revoked_as_listed else [AMI.Status.REVOKED]))
-    shared = submitted & (
-        Q(shares__user=user)
-        | Q(shares__community__is_default=True)
-        | Q(shares__community__memberships__user=user)
-    )
+    # Shared with them: an id subquery read from the grants' side (their indexes), not a join
+    # from every AMI row — so the condition has no multi-valued join and needs no de-duplication.
+    Share = AMI._meta.get_field("shares").related_model  # sharing sits above amis: no import
+    shared = submitted & Q(pk__in=Share.objects.filter(
+        Q(user=user) | Q(community__is_default=True) | Q(community__memberships__user=user)).values("ami_id"))
     return public | community | Q(creator=user) | shared
 
 
@@ -113,10 +116,8 @@ def ami_list_visible_to(*, user, revoked_as_listed: bool = False) -> QuerySet[AM
     """Every AMI ``user`` may see (no ordering or eager loading imposed)."""
     condition = ami_visibility_q(user=user, revoked_as_listed=revoked_as_listed)
     qs = AMI.objects.all()
-    if condition is None:
-        return qs
-    # Joins through shares can multiply rows: filter on a de-duplicated id subquery instead.
-    return qs.filter(pk__in=AMI.objects.filter(condition).values("pk"))
+    # One row per AMI: the condition joins nothing multi-valued (shares are an id subquery).
+    return qs if condition is None else qs.filter(condition)
 
 
 def ami_lookup_q(ref: str) -> Q | None:
@@ -127,7 +128,10 @@ def ami_lookup_q(ref: str) -> Q | None:
     except ValueError:
         pass
     if aws.is_ami_id(ref):  # anything else (including NUL bytes PostgreSQL refuses) cannot match
-        return Q(ami_id=ref) | Q(pk__in=AMIRegion.objects.filter(image_id=ref).values("ami_id"))
+        # One id subquery (a UNION of two indexed look-ups), not "ami_id = x OR pk IN (...)":
+        # PostgreSQL cannot answer that OR from an index and would read the whole table.
+        return Q(pk__in=AMI.objects.filter(ami_id=ref).order_by().values("pk").union(
+            AMIRegion.objects.filter(image_id=ref).order_by().values("ami_id")))
     return None
 
 
@@ -136,7 +140,9 @@ def ami_get_visible(*, user, ref: str) -> AMI | None:
     lookup = ami_lookup_q(ref)
     if lookup is None:
         return None
-    return (ami_list_visible_to(user=user).filter(lookup).select_related("template", "creator", "replacement")
+    # "software": the declared manifest (reverse one-to-one) comes in the same query.
+    return (ami_list_visible_to(user=user).filter(lookup)
+            .select_related("template", "creator", "replacement", "software", "lineage__owner")
             .prefetch_related(_regions_prefetch()).first())
 
 
@@ -219,14 +225,19 @@ def _regions_prefetch() -> Prefetch:
 
 @dataclass
 class AMISearchResult:
-    """A filtered, ordered, eager-loaded queryset plus facet counts for the same filters."""
+    """A filtered, ordered, eager-loaded queryset plus facet counts for the same filters, and the
+    number of results (``count``, exact; from the same cached computation as the facets)."""
 
     queryset: QuerySet[AMI]
     facets: dict[str, dict[str, int]]
     filterset: object
+    count: int | None = None
 
 
 FACETS = ("category", "architecture", "region", "template")
+# Cached facet counts live until the catalogue's generation changes (then under a new key); the
+# TTL only bounds how long an unused entry occupies the cache.
+FACET_CACHE_TTL = 3600
 
 
 def ami_search(*, user, params) -> AMISearchResult:
@@ -237,13 +248,67 @@ def ami_search(*, user, params) -> AMISearchResult:
     filters, each facet ignoring its own parameter (so picking ``category=ML`` still shows the
     other categories' counts); with no facet parameter set every facet sums to the result count
     (region: entries with an available copy there). Costs a constant number of queries.
+
+    Facet counts and the result count are exact and cached per catalogue generation (a number
+    the database bumps in every transaction that changes something they count,
+    ``amis.search_index``): what everyone signed in may see (public and community listings, per
+    institution policy) is counted once per generation; a signed-in user's own and shared
+    entries beyond that are counted live and added (usually one query that finds none).
     """
     # An institution member only browses what their institution's policy allows.
-    base = ami_list_allowed(ami_list_visible_to(user=user), user=user)
+    policy = policy_for_user(user)
+    base = ami_filter_by_policy(ami_list_visible_to(user=user), policy=policy)
     filterset = AMIFilter(data=params, queryset=base)
     if not filterset.is_valid():
         raise ValidationError(filterset.errors)
     queryset = filterset.qs.select_related("template", "creator", "replacement").prefetch_related(_regions_prefetch())
+    generation = catalogue_generation()
+    if generation is None:  # no stored index (SQLite), or inside an uncommitted write: count live
+        counts = _facets_and_count(params, base)
+        return AMISearchResult(queryset=queryset, facets=counts["facets"], filterset=filterset, count=counts["count"])
+    listed = Q(status__in=[AMI.Status.APPROVED, AMI.Status.DEPRECATED])
+    if user is not None and is_moderator(user):
+        shared_class, extra = "all", None
+    elif user is None or not user.is_authenticated:
+        shared_class, extra = "public", None
+    else:
+        shared_class = "member"
+        extra = ami_list_visible_to(user=user).exclude(
+            listed & Q(visibility__in=[AMI.Visibility.PUBLIC, AMI.Visibility.COMMUNITY]))
+    class_base = {"all": AMI.objects.all(),
+                  "public": AMI.objects.filter(listed & Q(visibility=AMI.Visibility.PUBLIC)),
+                  "member": AMI.objects.filter(listed & Q(visibility__in=[AMI.Visibility.PUBLIC,
+                                                                         AMI.Visibility.COMMUNITY]))}[shared_class]
+    key = _facet_cache_key(generation, shared_class, policy, filterset)
+    counts = cache.get(key)
+    if counts is None:
+        counts = _facets_and_count(params, ami_filter_by_policy(class_base, policy=policy))
+        cache.set(key, counts, FACET_CACHE_TTL)
+    if extra is not None:
+        own_ids = list(ami_filter_by_policy(extra, policy=policy).values_list("pk", flat=True)[:10_001])
+        if own_ids:
+            mine = _facets_and_count(params, AMI.objects.filter(pk__in=own_ids))
+            counts = _add_counts(counts, mine)
+    return AMISearchResult(queryset=queryset, facets=counts["facets"], filterset=filterset, count=counts["count"])
+
+
+def _facet_cache_key(generation: int, shared_class: str, policy: Policy, filterset) -> str:
+    data = {k: v for k, v in filterset.form.cleaned_data.items() if k != "ordering" and v not in (None, "")}
+    digest = hashlib.sha256(repr((sorted((k, str(v)) for k, v in data.items()), repr(policy))).encode()).hexdigest()
+    return f"amis:facets:{generation}:{shared_class}:{digest[:32]}"
+
+
+def _add_counts(a: dict, b: dict) -> dict:
+    facets = {}
+    for facet in FACETS:
+        merged = dict(a["facets"].get(facet, {}))
+        for value, n in b["facets"].get(facet, {}).items():
+            merged[value] = merged.get(value, 0) + n
+        facets[facet] = dict(sorted(merged.items()))
+    return {"facets": facets, "count": a["count"] + b["count"]}
+
+
+def _facets_and_count(params, base: QuerySet[AMI]) -> dict:
     facets = {}
     for facet in FACETS:
         data = params.copy() if hasattr(params, "copy") else dict(params)
@@ -251,20 +316,26 @@ def ami_search(*, user, params) -> AMISearchResult:
         facet_fs = AMIFilter(data=data, queryset=base)
         facet_fs.is_valid()
         facets[facet] = _facet_counts(facet, facet_fs.filtered_unordered())
-    return AMISearchResult(queryset=queryset, facets=facets, filterset=filterset)
+    count_fs = AMIFilter(data=params, queryset=base)
+    count_fs.is_valid()
+    return {"facets": facets, "count": count_fs.filtered_unordered().count()}
 
 
 def _facet_counts(facet: str, qs: QuerySet[AMI]) -> dict[str, int]:
+    if facet == "region" and is_indexed():
+        # The stored, sorted region array: one pass over the matching rows, no join.
+        rows = (qs.annotate(_region=Func(F("available_regions"), function="jsonb_array_elements_text"))
+                .values_list("_region").annotate(n=Count("pk")).order_by("_region"))
+        return {value: n for value, n in rows}
     ids = qs.values("pk")
     if facet == "region":
         rows = (AMIRegion.objects.filter(ami_id__in=ids, state=AMIRegion.State.AVAILABLE)
                 .values_list("region").annotate(n=Count("ami_id", distinct=True)).order_by("region"))
     elif facet == "template":
-        rows = (AMI.objects.filter(pk__in=ids, template__isnull=False).values_list("template__slug")
+        rows = (qs.filter(template__isnull=False).values_list("template__slug")
                 .annotate(n=Count("pk")).order_by("template__slug"))
     else:
-        rows = (AMI.objects.filter(pk__in=ids).exclude(**{facet: ""}).values_list(facet)
-                .annotate(n=Count("pk")).order_by(facet))
+        rows = qs.exclude(**{facet: ""}).values_list(facet).annotate(n=Count("pk")).order_by(facet)
     return {value: n for value, n in rows}
 
 
@@ -289,18 +360,16 @@ def ami_stats(*, ami: AMI) -> dict:
     """
     by_region: dict[str, int] = {}
     by_day: dict[str, int] = {}
-    raw = Download.objects.filter(ami=ami)
-    for region, n in raw.values_list("region").annotate(n=Count("pk")).order_by():
-        by_region[region or "unknown"] = by_region.get(region or "unknown", 0) + n
-    for day, n in raw.annotate(day=TruncDate("at")).values_list("day").annotate(n=Count("pk")).order_by():
-        key = day.isoformat()
-        by_day[key] = by_day.get(key, 0) + n
-    rolled = DownloadDaily.objects.filter(ami=ami)
-    for region, n in rolled.values_list("region").annotate(n=Sum("count")).order_by():
-        by_region[region or "unknown"] = by_region.get(region or "unknown", 0) + (n or 0)
-    for day, n in rolled.values_list("day").annotate(n=Sum("count")).order_by():
-        key = day.isoformat()
-        by_day[key] = by_day.get(key, 0) + (n or 0)
+    # One pass over each table, grouped by (day, region): at most days × regions rows come back,
+    # however many downloads there are.
+    raw = (Download.objects.filter(ami=ami).annotate(day=TruncDate("at")).values_list("day", "region")
+           .annotate(n=Count("pk")).order_by())
+    rolled = DownloadDaily.objects.filter(ami=ami).values_list("day", "region").annotate(n=Sum("count")).order_by()
+    for rows in (raw, rolled):
+        for day, region, n in rows:
+            by_region[region or "unknown"] = by_region.get(region or "unknown", 0) + (n or 0)
+            key = day.isoformat()
+            by_day[key] = by_day.get(key, 0) + (n or 0)
     return {
         "download_count": ami.download_count,
         "downloads_by_region": dict(sorted(by_region.items())),

@@ -78,6 +78,10 @@ class AMIOutputSerializer(serializers.Serializer):
     boot_mode = serializers.CharField()
     ena_support = serializers.BooleanField(allow_null=True)
     imds_support = serializers.CharField()
+    replacement = serializers.SerializerMethodField(help_text="AMI id of the replacement of a deprecated entry "
+                                                              "(for a version of a lineage: the next version).")
+    lineage = serializers.UUIDField(source="lineage_id", allow_null=True,
+                                    help_text="The lineage this entry is a version of (GET /lineages/{id}), or null.")
     replacement = serializers.SerializerMethodField(help_text="AMI id of the replacement of a deprecated entry.")
     # Research metadata (amis.research): how to cite the image and what it belongs to.
     doi = serializers.CharField(help_text='Bare DOI ("" when none).')
@@ -117,6 +121,29 @@ class ShareBriefSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
+class LineageBriefSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    owner = serializers.CharField(allow_null=True)
+
+
+class NewerVersionSerializer(serializers.Serializer):
+    version = serializers.CharField()
+    ami_id = serializers.CharField()
+    registry_id = serializers.UUIDField()
+
+
+class VersionInfoSerializer(serializers.Serializer):
+    lineage = LineageBriefSerializer()
+    channels = serializers.ListField(child=serializers.CharField(), help_text="Channels pointing at this version.")
+    newer_version = NewerVersionSerializer(allow_null=True, help_text="The newest approved version, when newer.")
+
+
+class ChannelMovedSerializer(serializers.Serializer):
+    channel = serializers.CharField()
+    from_version = serializers.CharField()
+    to_version = serializers.CharField(allow_null=True, help_text="null: the channel is now empty.")
+    to_ami = serializers.CharField(allow_null=True)
 class ScanFindingOutputSerializer(serializers.Serializer):
     id = serializers.CharField(help_text="The check's id, e.g. imdsv2_required.")
     severity = serializers.ChoiceField(choices=["critical", "high", "medium", "low", "info"])
@@ -160,6 +187,14 @@ class AMIDetailOutputSerializer(AMIOutputSerializer):
         allow_null=True, required=False,
         help_text="Owner and moderators only: the publisher who verified owner_account_id (a linked AWS "
                   "account), or null when the image was claimed by tag or is the registry's own.")
+    version_info = VersionInfoSerializer(allow_null=True, help_text="For a version of a lineage: the lineage, "
+                                                                    "the channels pointing at it, a newer version.")
+
+
+class AMIRetiredOutputSerializer(AMIDetailOutputSerializer):
+    """The answer of a deprecation or revocation: the AMI, and the channels that moved away from it."""
+
+    channels_moved = ChannelMovedSerializer(many=True)
 
 
 class AMIListOutputSerializer(serializers.Serializer):

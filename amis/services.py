@@ -14,8 +14,10 @@ from django.utils import timezone
 
 from amis.aws_public import ami_public_sync_enqueue
 from amis.aws_retire import ami_aws_deprecate_enqueue, ami_aws_revoke_enqueue, ami_deregister_enqueue
+from amis.lineages import (LineageRequest, lineage_attach_locked, lineage_next_version, lineage_request_clean,
+                           lineage_version_published, lineage_version_retired, version_update_check)
 from amis.metadata import CATEGORY_MAX, DESCRIPTION_MAX, NAME_MAX, VERSION_MAX, tags_clean, text_clean
-from amis.models import AMI, AMIRegion
+from amis.models import AMI, AMIRegion, ChannelMove
 from amis.ownership import image_locate, image_require_owner
 from amis.research import CLEANERS as RESEARCH_CLEANERS
 from amis.research import RESEARCH_FIELDS
@@ -52,8 +54,14 @@ TRANSITIONS: dict[str, set[str]] = {
 
 
 def _lock(ami: AMI) -> AMI:
-    """Re-read the row under a lock so concurrent transitions serialise."""
-    return AMI.objects.select_for_update().get(pk=ami.pk)
+    """Re-read the row under a lock so concurrent transitions serialise.
+
+    NOTE: ``FOR NO KEY UPDATE``: it serialises with every other lock of the row but lets foreign
+    key checks (``FOR KEY SHARE``) through. A revocation holds this lock while it waits for the
+    lineage's lock; a channel move holding the lineage lock writes rows that reference this AMI,
+    and with a plain ``FOR UPDATE`` those two would deadlock.
+    """
+    return AMI.objects.select_for_update(no_key=True).get(pk=ami.pk)
 
 
 def _transition(ami: AMI, *, to: str, actor, action: str, reason: str = "", extra_after: dict | None = None) -> str:
@@ -123,6 +131,7 @@ def ami_approve(*, ami: AMI, moderator) -> AMI:
     ami.save(update_fields=["status", "status_reason", "approved_at", "approved_by", "updated_at"])
     audit_record(actor=moderator, action="ami.approve", target=ami, before={"status": before},
                  after={"status": ami.status})
+    lineage_version_published(ami=ami, actor=moderator)  # version.publish; `latest` moves to it if newest
     ami_changed_notify(ami_id=ami.pk)
     if ami.public_requested:  # the owner asked for a public image at create time: AWS after commit
         ami_public_sync_enqueue(ami=ami)
@@ -146,9 +155,16 @@ def ami_reject(*, ami: AMI, moderator, reason: str) -> AMI:
 
 @transaction.atomic
 def ami_deprecate(*, ami: AMI, user, reason: str = "", replacement: AMI | None = None) -> AMI:
-    """Owner or moderator marks an approved entry deprecated, optionally naming its replacement."""
+    """Owner or moderator marks an approved entry deprecated, optionally naming its replacement.
+
+    A version of a lineage named without a replacement is superseded by the next approved version
+    (``amis.lineages.lineage_next_version``); every channel pointing at it moves away
+    (``lineage_version_retired``), and the audit event lists the moves.
+    """
     ami = _lock(ami)
     ami_require_manage(user=user, ami=ami)
+    if replacement is None:
+        replacement = lineage_next_version(ami=ami)
     if replacement is not None and replacement.pk == ami.pk:
         raise InvalidInput("an AMI cannot replace itself", errors={"replacement": ["Must be another AMI."]})
     if replacement is not None and replacement.status not in (S.APPROVED, S.DRAFT, S.PENDING_REVIEW):
@@ -158,8 +174,10 @@ def ami_deprecate(*, ami: AMI, user, reason: str = "", replacement: AMI | None =
     ami.replacement = replacement
     ami.deprecated_at = timezone.now()
     ami.save(update_fields=["status", "status_reason", "replacement", "deprecated_at", "updated_at"])
+    moves = lineage_version_retired(ami=ami, actor=user, cause=ChannelMove.Cause.DEPRECATED, reason=reason)
     audit_record(actor=user, action="ami.deprecate", target=ami, before={"status": before},
-                 after={"status": ami.status, "replacement": str(replacement.pk) if replacement else None},
+                 after={"status": ami.status, "replacement": str(replacement.pk) if replacement else None,
+                        **({"channels_moved": moves} if moves else {})},
                  reason=reason)
     ami_changed_notify(ami_id=ami.pk)
     ami_aws_deprecate_enqueue(ami=ami, actor=user)  # EnableImageDeprecation, after commit
@@ -168,7 +186,10 @@ def ami_deprecate(*, ami: AMI, user, reason: str = "", replacement: AMI | None =
 
 @transaction.atomic
 def ami_revoke(*, ami: AMI, moderator, reason: str) -> AMI:
-    """Moderator revokes an approved or deprecated entry: never resolved again, grants withdrawn."""
+    """Moderator revokes an approved or deprecated entry: never resolved again, grants withdrawn.
+
+    Every channel of its lineage that pointed at it moves back (see ``_revoked``).
+    """
     moderator_required(moderator)
     if not (reason or "").strip():
         raise InvalidInput("a reason is required to revoke", errors={"reason": ["This field is required."]})
@@ -178,12 +199,18 @@ def ami_revoke(*, ami: AMI, moderator, reason: str) -> AMI:
 
 
 def _revoked(ami: AMI, *, actor, before: str, reason: str) -> AMI:
-    """The effects of a revocation, whoever decided it (``ami.status`` is already ``revoked``)."""
+    """The effects of a revocation, whoever decided it (``ami.status`` is already ``revoked``).
+
+    A channel never points at a revoked version: each that did moves to the version's approved
+    replacement, else the previous approved version, else is emptied; the moves are listed in the
+    ``ami.revoke`` event (``channels_moved``) and kept as the channels' history.
+    """
     ami.status_reason = reason
     ami.revoked_at = timezone.now()
     ami.save(update_fields=["status", "status_reason", "revoked_at", "updated_at"])
+    moves = lineage_version_retired(ami=ami, actor=actor, cause=ChannelMove.Cause.REVOKED, reason=reason)
     audit_record(actor=actor, action="ami.revoke", target=ami, before={"status": before},
-                 after={"status": ami.status}, reason=reason)
+                 after={"status": ami.status, **({"channels_moved": moves} if moves else {})}, reason=reason)
     ami_changed_notify(ami_id=ami.pk)
     ami_aws_revoke_enqueue(ami=ami, actor=actor)  # withdraw permissions, after commit
     return ami
@@ -271,9 +298,11 @@ def metadata_clean(*, name, description, version, category, tags, visibility, te
     return {**values, "visibility": visibility, "template": template}
 
 
-def ami_register_locked(*, user, image: dict, region: str, values: dict, signature: str | None) -> AMI:
+def ami_register_locked(*, user, image: dict, region: str, values: dict, signature: str | None,
+                        lineage: LineageRequest | None = None) -> AMI:
     """The entry and its source-region row, audited, inside the caller's transaction (``ami_register``,
-    the wizard). ``image`` is ``ami_image_for_registration``'s answer, ``values`` ``metadata_clean``'s."""
+    the wizard). ``image`` is ``ami_image_for_registration``'s answer, ``values`` ``metadata_clean``'s,
+    ``lineage`` ``amis.lineages.lineage_request_clean``'s (the entry becomes that version)."""
     facts = image_facts(image)
     ami = AMI.objects.create(ami_id=image["ImageId"], source_region=region, creator=user, status=AMI.Status.DRAFT,
                              **values, **facts)
@@ -283,6 +312,8 @@ def ami_register_locked(*, user, image: dict, region: str, values: dict, signatu
                  after={"status": ami.status, "ami_id": ami.ami_id, "region": region,
                         "visibility": ami.visibility, "architecture": facts["architecture"],
                         "owner_account_id": facts["owner_account_id"]})
+    if lineage is not None:
+        lineage_attach_locked(ami=ami, request=lineage, user=user)
     if signature:
         # The manifest is rebuilt from the answer just fetched: no second AWS call in the transaction.
         ami_signature_require_valid(ami=ami, signature=signature, user=user, image=image)
@@ -292,7 +323,8 @@ def ami_register_locked(*, user, image: dict, region: str, values: dict, signatu
 
 def ami_register(*, user, ami_id: str, region: str, name: str, description: str = "", template=None,
                  version: str = "", category: str = "", tags: dict | list | None = None,
-                 visibility: str = AMI.Visibility.PRIVATE, signature: str | None = None) -> AMI:
+                 visibility: str = AMI.Visibility.PRIVATE, signature: str | None = None,
+                 lineage: str | None = None) -> AMI:
     """Register an existing AWS image as a ``draft`` catalogue entry owned by ``user``.
 
     Called by ``POST /api/v1/amis/`` and the demo seeder (the wizard goes through
@@ -308,6 +340,9 @@ def ami_register(*, user, ami_id: str, region: str, name: str, description: str 
       defaults to the template's category.
     - ``signature``: a publisher signature, verified in the same transaction (422 with the precise
       failure code refuses the registration; nothing is stored).
+    - ``lineage``: the name of one of the caller's lineages (created on first use) this image is
+      version ``version`` of; the version must then be SemVer (400 naming ``lineage``/``version``,
+      409 ``version_exists``; ``amis.lineages``).
     Creates the entry plus its source ``AMIRegion`` (``is_source``, ``available``), writes one
     ``ami.register`` audit event, sends ``ami_changed``. AWS errors: 503 (transient) / 502.
     """
@@ -316,13 +351,18 @@ def ami_register(*, user, ami_id: str, region: str, name: str, description: str 
     ami_ids_check(ami_id=ami_id, region=region)
     values = metadata_clean(name=name, description=description, version=version, category=category, tags=tags,
                              visibility=visibility, template=template)
+    line = lineage_request_clean(user=user, lineage=lineage, version=values["version"], template=values["template"])
     # AWS first, outside any transaction: no row lock is held across network I/O.
     image = ami_image_for_registration(user=user, region=region, ami_id=ami_id)
     try:
         with transaction.atomic():
-            return ami_register_locked(user=user, image=image, region=region, values=values, signature=signature)
+            return ami_register_locked(user=user, image=image, region=region, values=values, signature=signature,
+                                       lineage=line)
     except IntegrityError as exc:
-        # Lost a race with a concurrent registration of the same image: the constraints decide.
+        # Lost a race with a concurrent registration (of the same image, or of the same version of
+        # the lineage): the constraints decide, and the check says which one was lost.
+        if line is not None:
+            lineage_request_clean(user=user, lineage=line.name, version=line.version, template=values["template"])
         raise Conflict(f"{ami_id} is already registered", code="already_registered") from exc
 
 
@@ -359,6 +399,8 @@ def ami_update(*, ami: AMI, user, **changes) -> AMI:
     before, after = {}, {}
     for field, value in changes.items():
         value = cleaners[field](value)
+        if field == "version":
+            value = version_update_check(ami=ami, version=value)
         if getattr(ami, field) != value:
             before[field], after[field] = getattr(ami, field), value
             setattr(ami, field, value)

@@ -23,6 +23,10 @@ browser page is built; each receiver returns a dict of template context for its 
 (ratings: reviews and the rating form; sharing: the grants), taking a bound form from ``forms``
 when one is being re-shown with its errors.
 
+``channel_moved`` (kwargs ``lineage_id``, ``channel``) is sent after the transaction that moved a
+channel of a lineage commits (by hand, or because a version was approved, deprecated or revoked):
+answers published for that channel (the resolver's SSM parameters) are stale.
+
 ``policy_changed`` (kwargs ``community_id``) is sent after an institution's policy changed and the
 transaction committed: cached answers computed under the old policy are stale.
 """
@@ -39,6 +43,7 @@ ami_copy_available = Signal()  # kwargs: ami_id, region
 ami_launch_permissions_withdrawn = Signal()  # kwargs: ami_id
 ami_page_context = Signal()  # kwargs: request, ami, is_owner, forms → a dict of context
 policy_changed = Signal()  # kwargs: community_id
+channel_moved = Signal()  # kwargs: lineage_id, channel
 
 
 def ami_changed_notify(*, ami_id) -> None:
@@ -46,3 +51,8 @@ def ami_changed_notify(*, ami_id) -> None:
     ami_changed.send(sender=AMI, ami_id=ami_id)
     # NOTE: outside a transaction on_commit runs the callback immediately: a second, harmless send.
     transaction.on_commit(lambda: ami_changed.send(sender=AMI, ami_id=ami_id))
+
+
+def channel_moved_notify(*, lineage_id, channel: str) -> None:
+    """Send ``channel_moved`` once the surrounding transaction commits (never for a rollback)."""
+    transaction.on_commit(lambda: channel_moved.send(sender=AMI, lineage_id=lineage_id, channel=channel))

@@ -225,7 +225,10 @@ def manifest_merge(*, template: list[dict], declared: list[dict]) -> list[dict]:
 
 def ami_software_manifest(ami: AMI) -> dict:
     """The effective manifest of ``ami``: ``{packages, <fact keys>, source, declared_at}``."""
-    stored = SoftwareManifest.objects.filter(ami=ami).first()
+    try:
+        stored = ami.software  # selected with the AMI by ami_get_visible; one query otherwise
+    except SoftwareManifest.DoesNotExist:
+        stored = None
     from_template = template_packages(ami.template.packages) if ami.template_id else []
     declared = stored.packages if stored else []
     packages = manifest_merge(template=from_template, declared=declared)
@@ -264,6 +267,7 @@ def ami_software_declare(*, ami: AMI, user, document: Any) -> dict:
         manifest.save(update_fields=["packages", "facts", "source", "updated_by", "updated_at"])
     audit_record(actor=user, action="ami.software_declare", target=ami, before=before,
                  after={"packages": len(declared["packages"]), "facts": declared["facts"], "source": source})
+    ami.software = manifest  # the instance may have cached "no manifest" before this call
     return ami_software_manifest(ami)
 
 

@@ -15,12 +15,10 @@ from celery.signals import worker_ready, worker_shutting_down
 from django.conf import settings
 from django.db import close_old_connections
 
-from amis import aws_copy, aws_create, aws_retire, aws_validate, operations, scanner
+from amis import aws_copy, aws_create, aws_retire, aws_validate, operations, ranking, scanner
 from amis.aws_public import ami_public_sync
 from amis.models import AMI
-from registry import metrics
 from registry.aws import AwsTransientError
-from registry.celery import tasks_run_eagerly
 
 AWS_TASK = dict(
     acks_late=True,
@@ -35,24 +33,7 @@ logger = logging.getLogger(__name__)
 
 
 def _run_step(task, operation_id: str, kind: str, step) -> None:
-    """Run one step unless another chain owns the operation; re-schedule when it must wait."""
-    redelivered = bool((task.request.delivery_info or {}).get("redelivered"))
-    if not operations.operation_is_current(operation_id=operation_id, task_id=task.request.id,
-                                           redelivered=redelivered):
-        metrics.TASKS.labels(task=task.name, outcome="skipped").inc()
-        return
-    operations.operation_heartbeat(operation_id=operation_id)
-    try:
-        countdown = step(operation_id=operation_id)
-    except AwsTransientError as exc:
-        if not tasks_run_eagerly():
-            raise  # autoretry_for: backoff + jitter, same task id
-        # Without a broker a retry would run inline, blocking the web request through every
-        # backoff: record the error and let the next poll (operation_poke) try again.
-        countdown = operations.operation_defer_transient(operation_id=operation_id, error=exc)
-    if countdown:
-        operations.operation_enqueue(operation_id=operation_id, kind=kind, countdown=countdown)
-    metrics.TASKS.labels(task=task.name, outcome="waiting" if countdown else "done").inc()
+    operations.operation_run_step(task, operation_id=operation_id, kind=kind, step=step)
 
 
 @shared_task(name="amis.create_image", bind=True, **AWS_TASK)
@@ -154,3 +135,9 @@ def ami_scan_task(operation_id: str) -> None:
 def ami_rescan_due_task() -> int:
     """Beat: queue scans for listed AMIs whose last scan is older than REGISTRY_RESCAN_DAYS."""
     return len(scanner.ami_rescan_due())
+
+
+@shared_task(name="amis.best_scores_refresh", acks_late=True)
+def ami_best_scores_refresh_task() -> int:
+    """Beat: store today's best score where it changed (freshness expires with time). Idempotent."""
+    return ranking.best_score_refresh()

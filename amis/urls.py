@@ -1,6 +1,7 @@
 """Routes of API.md *Community AMIs* (``/copy`` lives in ``amis.urls_aws``)."""
 from django.urls import path
 
+from amis import api, lineages_api
 from amis import api, launches_api, software_api
 
 urlpatterns = [
@@ -16,6 +17,9 @@ urlpatterns = [
     path("amis/<str:ami>/revoke", api.AmiRevokeApi.as_view(), name="ami-revoke"),
     path("amis/<str:ami>/stats", api.AmiStatsApi.as_view(), name="ami-stats"),
     path("amis/<str:ami>/downloads", api.AmiDownloadCreateApi.as_view(), name="ami-downloads"),
+    path("amis/<str:ami>/channel", lineages_api.AmiChannelApi.as_view(), name="ami-channel"),
+    path("lineages/", lineages_api.LineageListApi.as_view(), name="lineage-list"),
+    path("lineages/<str:lineage>", lineages_api.LineageDetailApi.as_view(), name="lineage-detail"),
     path("amis/<str:ami>/software", software_api.AmiSoftwareApi.as_view(), name="ami-software"),
     path("amis/<str:ami>/citation.cff", api.AmiCitationCffApi.as_view(), name="ami-citation-cff"),
     path("amis/<str:ami>/citation.bib", api.AmiCitationBibtexApi.as_view(), name="ami-citation-bib"),

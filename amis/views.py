@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -27,12 +26,14 @@ from amis import selectors as ami_selectors
 from amis import services as ami_services
 from amis.aws_copy import ami_copy_request
 from amis.forms import SORT_CHOICES, AMIEditForm, CopyForm, DeprecateForm, tags_format
+from amis.lineage_selectors import ami_version_facts, lineage_detail, lineage_get_visible_or_404
 from amis.models import AMI, AMIRegion, Operation
 from amis.scanner import ami_scan_report
 from amis.selectors import ami_get_visible_or_404, ami_is_owner, ami_require_owner, operation_list_for
 from amis.signals import ami_page_context
 from registry.errors import ApplicationError
 from registry.forms import form_add_service_errors
+from registry.pagination import CountedPaginator
 from registry.web_errors import raise_page_error
 from templates.selectors import template_names_by_slug
 
@@ -115,12 +116,12 @@ def ami_browse(request):
     errors: dict = {}
     try:
         result = ami_selectors.ami_search(user=request.user, params=params)
-        queryset, facets = result.queryset, result.facets
+        queryset, facets, count = result.queryset, result.facets, result.count
     except DRFValidationError as exc:
         # A hand-edited URL with a bad value: say which parameter, show nothing rather than a 500.
         errors = {k: [str(m) for m in v] for k, v in exc.detail.items()} if isinstance(exc.detail, dict) else {}
-        queryset, facets, status = AMI.objects.none(), {}, 400
-    page = Paginator(queryset, BROWSE_PAGE_SIZE).get_page(request.GET.get("page"))
+        queryset, facets, count, status = AMI.objects.none(), {}, 0, 400
+    page = CountedPaginator(queryset, BROWSE_PAGE_SIZE, count=count).get_page(request.GET.get("page"))
     return render(request, "amis/browse.html", {
         "page": page,
         "amis": list(page.object_list),
@@ -155,7 +156,8 @@ def _page_context(request, ami: AMI, forms: dict) -> dict:
     """Everything the AMI page shows; ``forms`` overrides a form with a bound (invalid) one."""
     user = request.user
     is_owner = ami_is_owner(user=user, ami=ami)
-    regions = list(ami.regions.all().order_by("-is_source", "region"))
+    # Sorted here: the selector prefetched the regions (an order_by would query them again).
+    regions = sorted(ami.regions.all(), key=lambda r: (not r.is_source, r.region))
     ctx = {
         "ami": ami,
         "is_owner": is_owner,
@@ -167,6 +169,7 @@ def _page_context(request, ami: AMI, forms: dict) -> dict:
         "available_regions": [r.region for r in regions if r.state == AMIRegion.State.AVAILABLE],
         "template_slug": ami.template.slug if ami.template_id else "",
         "histogram": _histogram_rows(ami_selectors.ami_rating_histogram(ami=ami)),
+        "version_info": ami_version_facts(ami=ami, user=user),
         # "Cite this image": the same facts and BibTeX as GET /amis/{ami}/citation.bib.
         "cite": citation.citation_facts(ami),
         "research_links": [("Papers", ami.papers), ("Data sets", ami.datasets), ("Notebooks", ami.notebooks)],
@@ -221,6 +224,13 @@ def ami_page_render(request, ami: AMI, *, exc: ApplicationError | None = None, *
 def ami_detail(request, ref: str):
     ami = ami_get_visible_or_404(user=request.user, ref=ref)
     return render(request, "amis/detail.html", _page_context(request, ami, {}))
+
+
+@require_GET
+def lineage_page(request, lineage_id):
+    """A lineage: its channels, its versions (what changed, who approved, regions) and the moves."""
+    lineage = lineage_get_visible_or_404(user=request.user, ref=str(lineage_id))
+    return render(request, "amis/lineage.html", lineage_detail(lineage=lineage, user=request.user))
 
 
 @login_required

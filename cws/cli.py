@@ -8,7 +8,7 @@ import traceback
 import click
 
 from cws import __version__
-from cws.commands import account, aws_work, catalogue, launching, publishing, resolving
+from cws.commands import account, aws_work, catalogue, launching, publishing, resolving, versions
 from cws.core import CONTEXT_SETTINGS, State, common_options, examples_epilog
 from cws.errors import LOCAL, CwsError
 
@@ -82,7 +82,8 @@ for module_commands in (
         (publishing.register, publishing.submit, publishing.share, publishing.unshare, publishing.shares,
          publishing.deprecate, publishing.revoke, publishing.approve, publishing.reject, publishing.copy),
         (aws_work.create, aws_work.create_multi, aws_work.status, aws_work.list_mine, aws_work.operations),
-        (resolving.resolve, resolving.preview, resolving.test, resolving.costs)):
+        (resolving.resolve, resolving.preview, resolving.test, resolving.costs),
+        (versions.lineages, versions.lineage, versions.channel)):
     for cmd in module_commands:
         ami.add_command(cmd)
 

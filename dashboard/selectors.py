@@ -113,8 +113,8 @@ def cost_stats(*, since, amis=None) -> dict:
 
     Every recorded AMI launch (a download) of an image built for a template counts once, priced
     with ``cost_analysis`` for its template, region, architecture and size: the script setup it
-    avoided is saved; the reduction factor is (script boot + setup) / (AMI boot + setup) summed
-    over those launches. Images without a template have no script to compare with and are left out.
+    avoided is saved; the reduction factor is Σ script provisioning (boot + setup) / Σ AMI boot
+    over those launches (``script_setup_cost`` / ``ami_setup_cost``, both with the boot). Images without a template have no script to compare with and are left out.
     """
     qs_raw = Download.objects.filter(at__gte=since, ami__template__isnull=False)
     qs_daily = DownloadDaily.objects.filter(day__gte=since.date(), ami__template__isnull=False)
@@ -137,8 +137,9 @@ def cost_stats(*, since, amis=None) -> dict:
         analysis = costs.cost_analysis(document=document, region=region or ami.source_region,
                                        architecture=ami.architecture, size_gb=ami.size_gb)
         saved += n * (analysis["script_setup_cost"] - analysis["ami_setup_cost"])
-        script_cost += n * (analysis["script_launch_cost"] + analysis["script_setup_cost"])
-        ami_cost += n * (analysis["ami_launch_cost"] + analysis["ami_setup_cost"])
+        # Both setup costs include the boot (the cws units: *_launch_cost is the hourly price).
+        script_cost += n * analysis["script_setup_cost"]
+        ami_cost += n * analysis["ami_setup_cost"]
         script_seconds += n * costs.script_setup_seconds(document)
         ami_seconds += n * costs.ami_launch_seconds()
         counted += n

@@ -14,6 +14,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from amis.lineage_selectors import lineage_get_visible_or_404
 from amis.selectors import ami_get_visible
 from notifications import selectors, services
 from notifications.event_types import DESCRIPTIONS, SUBSCRIBABLE
@@ -34,8 +35,8 @@ from templates.selectors import template_get
 TAGS = ["notifications"]
 ID_PARAM = OpenApiParameter("id", int, OpenApiParameter.PATH)
 EVENT_TYPE_CHOICES = [(t.value, t.label) for t in SUBSCRIBABLE]
-# Lineage subscriptions open when versions/lineages exist (the model and the fan-out support them).
-API_TARGET_TYPES = [(Subscription.TargetType.TEMPLATE.value, "Template"), (Subscription.TargetType.AMI.value, "AMI")]
+API_TARGET_TYPES = [(Subscription.TargetType.TEMPLATE.value, "Template"), (Subscription.TargetType.AMI.value, "AMI"),
+                    (Subscription.TargetType.LINEAGE.value, "Lineage")]
 
 
 class _OwnList(ListAPIView):
@@ -91,7 +92,7 @@ class NotificationSettingsApi(APIView):
 
 
 class SubscriptionListCreateApi(_OwnList):
-    """GET: the caller's subscriptions. POST: subscribe to a template or an AMI."""
+    """GET: the caller's subscriptions. POST: subscribe to a template, an AMI or a lineage."""
 
     serializer_class = SubscriptionOutputSerializer
 
@@ -104,6 +105,9 @@ class SubscriptionListCreateApi(_OwnList):
                                          help_text="Template slug or exact name (target_type=template).")
         ami = serializers.CharField(required=False, max_length=64,
                                     help_text="Registry uuid or any AWS AMI id of the entry (target_type=ami).")
+        lineage = serializers.CharField(required=False, max_length=64,
+                                        help_text="Lineage id (target_type=lineage): its versions' and channels' "
+                                                  "events (version.published, channel.moved, ...).")
         event_types = serializers.ListField(child=serializers.ChoiceField(choices=EVENT_TYPE_CHOICES),
                                             allow_empty=False, max_length=len(SUBSCRIBABLE))
         email = serializers.BooleanField(required=False, default=True)
@@ -115,7 +119,7 @@ class SubscriptionListCreateApi(_OwnList):
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
-    @extend_schema(tags=TAGS, summary="Subscribe to a template's or an AMI's events", request=InputSerializer,
+    @extend_schema(tags=TAGS, summary="Subscribe to a template's, an AMI's or a lineage's events", request=InputSerializer,
                    responses={201: SubscriptionOutputSerializer, **errors(400, 401, 409)})
     def post(self, request):
         data = self.InputSerializer(data=request.data)
@@ -128,6 +132,12 @@ class SubscriptionListCreateApi(_OwnList):
             if template is None:
                 raise InvalidInput("template: unknown template", errors={"template": ["Unknown template."]})
             kwargs["template"] = template
+        elif target_type == Subscription.TargetType.LINEAGE:
+            try:
+                lineage = lineage_get_visible_or_404(user=request.user, ref=values.get("lineage", ""))
+            except NotFound:  # unknown and invisible look the same
+                raise InvalidInput("lineage: unknown lineage", errors={"lineage": ["Unknown lineage."]}) from None
+            kwargs["lineage_key"] = lineage.key
         else:
             ami = ami_get_visible(user=request.user, ref=values.get("ami", ""))
             if ami is None:  # unknown and invisible look the same

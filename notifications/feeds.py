@@ -1,4 +1,5 @@
-"""Atom feeds (Django's syndication framework) of new approvals: all of them, or one template's.
+"""Atom feeds (Django's syndication framework) of new approvals: all of them, one template's, or
+the published versions of one lineage.
 
 Feeds are read anonymously by feed readers, so they list exactly what the anonymous public may
 see (``amis.selectors.ami_list_visible_to(user=None)``), newest approval first.
@@ -11,16 +12,19 @@ from django.http import Http404
 from django.urls import reverse
 from django.utils.feedgenerator import Atom1Feed
 
+from amis.lineage_selectors import lineage_get_visible_or_404
 from amis.models import AMI
 from amis.selectors import ami_list_visible_to
 from notifications.fanout import site_url
 from templates.selectors import template_get
 
 
-def approvals(template=None):
+def approvals(template=None, lineage=None):
     qs = ami_list_visible_to(user=None).filter(approved_at__isnull=False)
     if template is not None:
         qs = qs.filter(template=template)
+    if lineage is not None:
+        qs = qs.filter(lineage=lineage)
     return (qs.select_related("template", "creator").prefetch_related("regions")
             .order_by("-approved_at", "-pk")[: settings.REGISTRY_FEED_ITEMS])
 
@@ -95,3 +99,27 @@ class TemplateApprovalsFeed(ApprovalsFeed):
 
     def items(self, template):
         return approvals(template)
+
+
+class LineageVersionsFeed(ApprovalsFeed):
+    """``/feeds/lineages/<lineage id>.atom``: the published versions of one lineage, newest first."""
+
+    def get_object(self, request, lineage_id):
+        # Anonymous, like every feed: a lineage nobody anonymous may see is unknown.
+        return lineage_get_visible_or_404(user=None, ref=str(lineage_id))
+
+    def title(self, lineage):
+        owner = lineage.owner.get_username() if lineage.owner_id else "an erased account"
+        return f"Community AMI Registry — versions of {lineage.name} by {owner}"
+
+    def subtitle(self, lineage):
+        return f"Versions of the lineage {lineage.name} approved by the moderators, newest first."
+
+    def link(self, lineage):
+        return reverse("web:lineage-detail", args=[lineage.pk])
+
+    def feed_guid(self, lineage):
+        return site_url(reverse("web:feed-lineage", args=[lineage.pk]))
+
+    def items(self, lineage):
+        return approvals(lineage=lineage)

@@ -23,10 +23,12 @@ class NotificationSettingsForm(forms.Form):
 class SubscriptionForm(forms.Form):
     target_type = forms.ChoiceField(label="Subscribe to", widget=forms.RadioSelect, initial="template",
                                     choices=[(Subscription.TargetType.TEMPLATE.value, "A workstation template"),
-                                             (Subscription.TargetType.AMI.value, "One AMI")])
+                                             (Subscription.TargetType.AMI.value, "One AMI"),
+                                             (Subscription.TargetType.LINEAGE.value, "A lineage (its versions)")])
     template = forms.ChoiceField(required=False, label="Template")
     ami = forms.CharField(required=False, max_length=64, label="AMI",
                           help_text="Its registry id or any of its AWS AMI ids (ami-…).")
+    lineage = forms.CharField(required=False, max_length=64, label="Lineage", help_text="The lineage's id.")
     event_types = forms.MultipleChoiceField(choices=EVENT_CHOICES, widget=forms.CheckboxSelectMultiple,
                                             label="Events", initial=["ami.approved", "ami.revoked"])
     email = forms.BooleanField(required=False, initial=True, label="By email")

@@ -10,12 +10,13 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from amis.lineage_selectors import lineage_get_visible_or_404
 from amis.selectors import ami_get_visible
 from notifications import selectors, services
 from notifications.forms import NotificationSettingsForm, SubscriptionForm, WebhookEditForm, WebhookForm
 from notifications.models import Subscription
 from notifications.tokens import unsubscribe_token_read
-from registry.errors import ApplicationError
+from registry.errors import ApplicationError, NotFound
 from registry.models import Community
 from templates.selectors import template_get
 
@@ -40,6 +41,9 @@ def _subscription_form(request, data=None):
         initial = {"target_type": "ami", "ami": request.GET["ami"][:64]}
     elif request.GET.get("template"):
         initial = {"target_type": "template", "template": request.GET["template"][:200]}
+    elif request.GET.get("lineage"):
+        initial = {"target_type": "lineage", "lineage": request.GET["lineage"][:64],
+                   "event_types": ["version.published", "channel.moved", "ami.revoked"]}
     return SubscriptionForm(data, initial=initial, webhooks=selectors.webhook_list_manageable_by(user=request.user))
 
 
@@ -80,6 +84,11 @@ def subscription_add(request):
             if template is None:
                 form.add_error("template", "Choose a template.")
             target["template"] = template
+        elif data["target_type"] == Subscription.TargetType.LINEAGE:
+            try:
+                target["lineage_key"] = lineage_get_visible_or_404(user=request.user, ref=data["lineage"]).key
+            except NotFound:
+                form.add_error("lineage", "No lineage you can see has this id.")
         else:
             ami = ami_get_visible(user=request.user, ref=data["ami"])
             if ami is None:

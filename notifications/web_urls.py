@@ -16,4 +16,5 @@ urlpatterns = [
     path("notifications/unsubscribe/<str:token>/", views.unsubscribe, name="notifications-unsubscribe"),
     path("feeds/approvals.atom", feeds.ApprovalsFeed(), name="feed-approvals"),
     path("feeds/templates/<str:ref>.atom", feeds.TemplateApprovalsFeed(), name="feed-template"),
+    path("feeds/lineages/<uuid:lineage_id>.atom", feeds.LineageVersionsFeed(), name="feed-lineage"),
 ]

@@ -16,6 +16,7 @@ from django.db.models import Avg, Count, F, Sum
 from django.utils import timezone
 
 from amis.models import AMI
+from amis.ranking import best_score_refresh
 from amis.selectors import ami_is_owner, ami_list_visible_to
 from ratings.models import REVIEW_MAX_LENGTH, Rating, RatingHelpfulVote, RatingReport
 from registry.audit import audit_record
@@ -44,6 +45,7 @@ def ami_rating_aggregates_refresh(*, ami_id) -> None:
     # Half-up, as people round (Python's round() would turn 3.125 into 3.12).
     avg = Decimal(agg["a"] or 0).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
     AMI.objects.filter(pk=ami_id).update(rating_count=agg["n"] or 0, rating_sum=agg["s"] or 0, rating_avg=avg)
+    best_score_refresh(ami_ids=[ami_id])
 
 
 def _validate(rating, review) -> str:

@@ -36,6 +36,7 @@ urlpatterns = [
     path("amis/<str:ref>/shares/<int:share_id>/delete/", sharing_views.ami_share_remove, name="ami-share-remove"),
     path("amis/<str:ref>/copy/", ami_views.ami_copy, name="ami-copy"),
     path("amis/<str:ref>/deprecate/", ami_views.ami_deprecate, name="ami-deprecate"),
+    path("lineages/<uuid:lineage_id>/", ami_views.lineage_page, name="lineage-detail"),
     path("amis/<str:ref>/progress/", progress_views.ami_progress, name="ami-progress"),
     path("amis/<str:ref>/progress/fragment/", progress_views.ami_progress_fragment, name="ami-progress-fragment"),
     path("operations/<uuid:op_id>/progress/", progress_views.operation_progress, name="operation-progress"),
@@ -51,6 +52,7 @@ urlpatterns = [
     # Workstation templates
     path("templates/", template_views.template_list, name="template-list"),
     path("templates/<str:ref>/", resolver_views.template_detail, name="template-detail"),
+    path("ssm/", resolver_views.ssm_parameters_page, name="ssm-parameters"),
     # Accounts
     path("accounts/signup/", views_accounts.signup, name="signup"),
     path("accounts/login/", login_rate_limited(auth_views.LoginView.as_view(

@@ -21,7 +21,8 @@ from resolver.preview import resolve_preview
 
 TAGS = ["resolver"]
 TEMPLATE_PARAM = OpenApiParameter("template", str, OpenApiParameter.PATH,
-                                  description="Template slug or exact name (URL-encoded).")
+                                  description="Template slug or exact name (URL-encoded); `{template}@{channel}` "
+                                              "names a channel too.")
 ERRORS = {400: OpenApiResponse(description="Unknown region, architecture or strategy (envelope with `errors`)"),
           404: OpenApiResponse(description="Unknown template")}
 
@@ -43,7 +44,8 @@ class AmiResolveApi(APIView):
         data = query.validated_data
         answer = services.resolve(template=template, region=request_region(request, data.get("region")), architecture=data.get("architecture"),
                                   strategy=data.get("strategy"), user=request.user, details=data["details"],
-                                  refresh=data["refresh"], policy=data["policy"])
+                                  refresh=data["refresh"], policy=data["policy"], channel=data.get("channel"),
+                                  version=data.get("version"))
         return Response(answer)
 
 
@@ -58,8 +60,9 @@ class AmiPreviewApi(APIView):
         query = s.PreviewQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         data = query.validated_data
-        return Response(resolve_preview(template=template, region=request_region(request, data.get("region")), architecture=data.get("architecture"),
-                                        strategy=data.get("strategy"), user=request.user))
+        return Response(resolve_preview(template=template, region=request_region(request, data.get("region")),
+                                        architecture=data.get("architecture"), strategy=data.get("strategy"),
+                                        user=request.user, channel=data.get("channel"), version=data.get("version")))
 
 
 class AmiTestApi(APIView):

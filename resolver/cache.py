@@ -97,13 +97,15 @@ def visibility_scope(user) -> str:
 
 
 def resolution_key(*, template_ref: str, region: str, architecture: str | None, strategy: str | None,
-                   user) -> str:
+                   user, channel: str | None = None, version: str | None = None) -> str:
     """The cache key of one resolution. Keyed by the template *reference* as the caller gave it (slug
     or name), so a warm answer needs no database query to find the template: every change to a
     template bumps the generation (post_save/post_delete and ``templates.signals.template_changed``)."""
     ref = hashlib.blake2b(template_ref.encode(), digest_size=12).hexdigest()   # names hold spaces etc.
+    # Channel and constraint as given ("" / "-": the template's own channel, no constraint).
+    versions = hashlib.blake2b(f"{channel or ''}|{version or ''}".encode(), digest_size=6).hexdigest()
     return (f"resolver:res:{generation()}:{ref}:{region}:{architecture or '-'}:{strategy or '-'}:"
-            f"{visibility_scope(user)}")
+            f"{versions}:{visibility_scope(user)}")
 
 
 def resolution_get(key: str) -> dict | None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from resolver import costs
 from templates.models import Template
-from templates.validation import ARCHITECTURES, DEFAULT_STRATEGY, STRATEGIES
+from templates.validation import ARCHITECTURES, CHANNEL_NAME_RE, DEFAULT_STRATEGY, STRATEGIES
 
 # The tiers (API.md, ``resolution_method``); ``failed`` is the method of an answer no tier gave.
 DIRECT, REGISTRY, DYNAMIC, MARKETPLACE, CROSS, SCRIPT = (
@@ -42,6 +42,7 @@ class Candidate:
     size_gb: float | None = None
     registry_id: str | None = None
     marketplace_cost: float = 0.0
+    version: str = ""                 # a registry answer's version in its lineage ("" outside one)
     # What the cws client prints under "AMI Details" (AWS's own defaults when DescribeImages was not asked).
     platform: str = "linux"
     virtualization: str = "hvm"
@@ -99,6 +100,22 @@ class ResolutionContext:
     policy: object = None
     policy_mode: str = "enforce"
     policy_blocked: list = field(default_factory=list)
+    # Versions: a channel of the template's lineages (``?channel=``, ``template@channel``,
+    # ``ami_config.channel``) and/or a version constraint (``?version=~> 1.4``). Either narrows the
+    # registry tier to the versions they name and leaves the tiers that know no versions out.
+    channel: str | None = None
+    version_constraint: object = None
+
+    @property
+    def selects_version(self) -> bool:
+        return bool(self.channel) or self.version_constraint is not None
+
+    @property
+    def version_selector(self) -> str:
+        """How the request names versions, for ``tried`` ("channel 'stable', version ~> 1.4")."""
+        parts = ([f"channel '{self.channel}'"] if self.channel else []) + (
+            [f"version {self.version_constraint}"] if self.version_constraint is not None else [])
+        return ", ".join(parts)
 
     @property
     def document(self) -> dict:
@@ -144,10 +161,14 @@ def config_image_ids(config: dict) -> set[str]:
 
 
 def context_build(*, template: Template, region: str, architecture: str | None, strategy: str | None, user,
-                  refresh: bool = False, dry_run: bool = False) -> ResolutionContext:
+                  refresh: bool = False, dry_run: bool = False, channel: str | None = None,
+                  version_constraint=None) -> ResolutionContext:
     """The context of one (validated) request: the strategy (the argument, else the template's,
-    else the default) and the architectures to accept, preferred first."""
+    else the default), the architectures to accept, preferred first, and the channel (the
+    argument, else the template's ``ami_config.channel``) and version constraint."""
     config = template.ami_config
+    if channel is None and isinstance(config.get("channel"), str) and CHANNEL_NAME_RE.match(config["channel"]):
+        channel = config["channel"]
     template_strategy = config.get("strategy") if config.get("strategy") in STRATEGIES else DEFAULT_STRATEGY
     if architecture:
         archs = [architecture]
@@ -157,4 +178,5 @@ def context_build(*, template: Template, region: str, architecture: str | None, 
     return ResolutionContext(template=template, region=region, architectures=archs,
                              requested_architecture=architecture, strategy=strategy or template_strategy,
                              fallback_strategy=config.get("fallback_strategy") or None, user=user,
-                             refresh=refresh, dry_run=dry_run)
+                             refresh=refresh, dry_run=dry_run, channel=channel or None,
+                             version_constraint=version_constraint)

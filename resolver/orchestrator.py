@@ -26,7 +26,8 @@ def _read_registry_facts(ctx: ResolutionContext) -> None:
     region tiers need no database inside the cross-region tier's threads."""
     regions = [ctx.region, *fallback_regions(ctx.region)]
     ctx.registry_rows = registry_candidates(template=ctx.template, regions=regions,
-                                            architectures=ctx.architectures, user=ctx.user)
+                                            architectures=ctx.architectures, user=ctx.user, channel=ctx.channel,
+                                            version_constraint=ctx.version_constraint)
     ctx.revoked_config_ids = image_ids_revoked(config_image_ids(ctx.config))
 
 

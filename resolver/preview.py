@@ -14,20 +14,24 @@ from __future__ import annotations
 from resolver import costs
 from resolver.context import CROSS, FAILED, FOUND, MAY_ANSWER, SCRIPT, SKIPPED, context_build
 from resolver.orchestrator import walk
-from resolver.validation import template_from_ref, validate_request
+from resolver.validation import split_channel, template_from_ref, validate_request
 from templates.models import Template
 
 WOULD_ANSWER = "would_answer"
 
 
 def resolve_preview(*, template: Template | str, region: str, architecture: str | None = None,
-                    strategy: str | None = None, user=None) -> dict:
+                    strategy: str | None = None, user=None, channel: str | None = None,
+                    version: str | None = None) -> dict:
     """Dry run of ``resolver.services.resolve``: the predicted ``resolution_method`` and image, and
-    ``may_answer_first``: the tiers before it that might answer instead (they need AWS to know)."""
-    validate_request(region=region, architecture=architecture, strategy=strategy)
+    ``may_answer_first``: the tiers before it that might answer instead (they need AWS to know).
+    ``channel``/``version`` (and ``template@channel``) as in ``resolve``."""
+    template, channel = split_channel(template, channel)
+    constraint = validate_request(region=region, architecture=architecture, strategy=strategy, channel=channel,
+                                  version=version)
     tpl = template_from_ref(template)
     ctx = context_build(template=tpl, region=region, architecture=architecture, strategy=strategy, user=user,
-                        dry_run=True)
+                        dry_run=True, channel=channel, version_constraint=constraint)
     tier, result = walk(ctx)
     tried = [{**entry, "outcome": WOULD_ANSWER if entry["outcome"] == FOUND else entry["outcome"]}
              for entry in ctx.tried]

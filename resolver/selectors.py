@@ -8,18 +8,20 @@ from collections.abc import Iterable
 
 from django.db.models import Case, IntegerField, Q, Value, When
 
-from amis.models import AMI, AMIRegion
+from amis.lineage_selectors import channel_answer_ids
+from amis.models import AMI, AMIRegion, Operation
 from amis.policy import policy_check, policy_for_user
 from amis.ranking import bayesian_rating
 from amis.selectors import ami_list_visible_to
 from registry import aws
 from registry.aws_images import platform_of
 from resolver import cache
+from resolver.models import PublishedParameter
 
 
 
 def registry_candidates(*, template, regions: Iterable[str], architectures: list[str], user,
-                        ) -> dict[str, list[AMIRegion]]:
+                        channel: str | None = None, version_constraint=None) -> dict[str, list[AMIRegion]]:
     """Approved community AMIs built for ``template`` with an available copy in each of ``regions``.
 
     One query for every region (the cross-region tier asks for the fallback regions at once).
@@ -27,12 +29,18 @@ def registry_candidates(*, template, regions: Iterable[str], architectures: list
     deprecated, rejected or revoked — and only ``architectures``. Per region, best first: the
     position of the architecture in ``architectures`` (preferred first), verified, Bayesian
     rating, downloads, newest. Returns ``{region: [AMIRegion with .ami loaded]}``.
+
+    ``channel`` and/or ``version_constraint``: only the versions they name, one per lineage of the
+    template (``amis.lineage_selectors.channel_answer_ids``); ranked among lineages as above.
     """
     regions = list(regions)
     if not regions or not architectures:
         return {}
     visible = ami_list_visible_to(user=user).filter(
         template=template, status=AMI.Status.APPROVED, architecture__in=architectures)
+    if channel or version_constraint is not None:
+        visible = visible.filter(pk__in=channel_answer_ids(template=template, channel=channel,
+                                                           constraint=version_constraint))
     arch_rank = Case(*[When(ami__architecture=arch, then=Value(i)) for i, arch in enumerate(architectures)],
                      default=Value(len(architectures)), output_field=IntegerField())
     # Bayesian average (amis.ranking, the one prior browse uses too): a new AMI with one 5-star
@@ -141,3 +149,24 @@ def ssm_parameter_value(region: str, name: str, *, refresh: bool = False) -> str
             hit = {"state": "missing", "value": ""}
         cache.availability_set(region, key, hit)
     return hit["value"]
+
+
+# --- published answers (SSM parameters) -------------------------------------------------------------
+
+def published_parameters(*, template=None, include_deleted: bool = False):
+    """The SSM parameters the registry publishes (``resolver.ssm``), by template, channel,
+    architecture and region; deleted ones too when asked."""
+    from_rows = PublishedParameter.objects.select_related("template", "ami")
+    if template is not None:
+        from_rows = from_rows.filter(template=template)
+    if not include_deleted:
+        from_rows = from_rows.filter(state=PublishedParameter.State.PUBLISHED)
+    return from_rows.order_by("template__slug", "channel", "architecture", "region")
+
+
+def ssm_last_sync(*, template=None):
+    """The newest SSM sync operation (of ``template`` when given), or None."""
+    ops = Operation.objects.filter(kind=Operation.Kind.SSM_SYNC)
+    if template is not None:
+        ops = ops.filter(params__template=template.slug)
+    return ops.order_by("-created_at").first()

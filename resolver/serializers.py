@@ -19,6 +19,20 @@ def _strategy_field(**kwargs) -> serializers.ChoiceField:
                                    error_messages={"invalid_choice": invalid_value_message("strategy")}, **kwargs)
 
 
+def _channel_field() -> serializers.CharField:
+    # Checked by resolver.validation (the template format's rule), so the 400 reads the same everywhere.
+    return serializers.CharField(required=False, max_length=40,
+                                 help_text="A channel of the template's lineages (latest, stable, ...); also "
+                                           "`{template}@{channel}` in the path. Default: the template's "
+                                           "ami_config.channel. Answers from the registry's versions only.")
+
+
+def _version_field() -> serializers.CharField:
+    return serializers.CharField(required=False, max_length=100,
+                                 help_text="Version constraint: `~> 1.4` (>= 1.4, < 2), `>= 1.2, < 2`, `1.4.2`; "
+                                           "the newest matching approved version of each lineage answers.")
+
+
 class ResolveQuerySerializer(serializers.Serializer):
     region = serializers.ChoiceField(choices=REGION_CHOICES, required=False, allow_blank=True,
                                      help_text="Target AWS region; default: X-AWS-Region header, then your "
@@ -32,6 +46,8 @@ class ResolveQuerySerializer(serializers.Serializer):
     policy = serializers.ChoiceField(choices=["enforce", "report"], default="enforce",
                                      help_text="report: apply no institution policy, list what it would block "
                                                "(policy_report).")
+    channel = _channel_field()
+    version = _version_field()
 
 
 class PreviewQuerySerializer(serializers.Serializer):
@@ -40,6 +56,8 @@ class PreviewQuerySerializer(serializers.Serializer):
                                                "default region, then AWS_DEFAULT_REGION.")
     architecture = _architecture_field()
     strategy = _strategy_field()
+    channel = _channel_field()
+    version = _version_field()
 
 
 class CostsQuerySerializer(serializers.Serializer):
@@ -158,6 +176,9 @@ class ResolutionOutputSerializer(serializers.Serializer):
     strategy = serializers.CharField()
     source_region = serializers.CharField()
     registry_id = serializers.CharField(allow_null=True)
+    channel = serializers.CharField(help_text='The channel asked for ("" when none).')
+    version_constraint = serializers.CharField(help_text='The version constraint asked for, normalised ("" when none).')
+    version = serializers.CharField(help_text='The answering version of its lineage ("" outside a lineage).')
     estimated_cost = serializers.FloatField()
     consent_required = serializers.BooleanField()
     copy = CopySerializer(allow_null=True)

@@ -45,7 +45,7 @@ from resolver.concurrency import in_thread, pool
 from resolver.context import ERROR, FAILED, REGISTRY, context_build, preferred_architecture
 from resolver.orchestrator import walk
 from resolver.selectors import caller_policy
-from resolver.validation import (template_from_ref, validate_instance_type, validate_regions,
+from resolver.validation import (split_channel, template_from_ref, validate_instance_type, validate_regions,
                                  validate_request)
 from templates.models import Template
 
@@ -54,7 +54,7 @@ DEFAULT_TEST_REGIONS = ("us-east-1", "us-west-2", "eu-west-1", "ap-south-1")
 
 def resolve(*, template: Template | str, region: str, architecture: str | None = None,
             strategy: str | None = None, user=None, details: bool = False, refresh: bool = False,
-            policy: str = "enforce") -> dict:
+            policy: str = "enforce", channel: str | None = None, version: str | None = None) -> dict:
     """Resolve ``template`` in ``region`` for ``user`` (None = anonymous). Returns the resolution
     object of API.md. ``strategy`` overrides the template's; ``architecture`` narrows the choice
     (default: the template's preferred_architecture, else arm64, first). ``refresh`` (moderators
@@ -65,9 +65,14 @@ def resolve(*, template: Template | str, region: str, architecture: str | None =
     ``fallback_chain`` and ``tried`` when the strategy forbids every remaining tier.
     ``policy``: ``enforce`` (default) applies the caller's institution policy to the registry tier;
     ``report`` applies nothing and adds ``policy_report`` (what would be blocked); never cached.
+    ``channel`` (also ``template@channel``; default the template's ``ami_config.channel``) and
+    ``version`` (a constraint: ``~> 1.4``, ``>= 1.2, < 2``) answer from the versions of the
+    template's lineages they name (400 naming the field when malformed).
     """
     started = time.perf_counter()
-    validate_request(region=region, architecture=architecture, strategy=strategy)
+    template, channel = split_channel(template, channel)
+    constraint = validate_request(region=region, architecture=architecture, strategy=strategy, channel=channel,
+                                  version=version)
     if refresh and not (user is not None and is_moderator(user)):
         raise Forbidden("refresh (bypassing the cache) is reserved for moderators")
     key = None
@@ -75,7 +80,7 @@ def resolve(*, template: Template | str, region: str, architecture: str | None =
         if cache.enabled() and policy != "report":
             ref = template.slug if isinstance(template, Template) else str(template).strip()
             key = cache.resolution_key(template_ref=ref, region=region, architecture=architecture,
-                                       strategy=strategy, user=user)
+                                       strategy=strategy, user=user, channel=channel, version=version)
             hit = None if refresh else cache.resolution_get(key)
             if hit is not None:
                 if cached_answer_still_valid(hit):
@@ -88,7 +93,7 @@ def resolve(*, template: Template | str, region: str, architecture: str | None =
                 cache.resolution_delete(key)
         tpl = template_from_ref(template)
         ctx = context_build(template=tpl, region=region, architecture=architecture, strategy=strategy, user=user,
-                            refresh=refresh)
+                            refresh=refresh, channel=channel, version_constraint=constraint)
         ctx.policy, ctx.policy_mode = caller_policy(user), policy
         tier, result = walk(ctx)
         answer = resolution(ctx, tier, result)

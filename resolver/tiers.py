@@ -41,10 +41,20 @@ BASE_IMAGE_PARAMETERS = {
 NO_AWS = "a preview makes no AWS calls"
 
 
+def _versions_only(ctx: ResolutionContext) -> TierResult | None:
+    """A request naming a channel or a version constraint is answered from the registry's
+    versions only: the tiers that know no versions (mappings, searches) step aside."""
+    if ctx.selects_version:
+        return TierResult(SKIPPED, f"{ctx.version_selector} asked: only the registry's versions answer")
+    return None
+
+
 # --- tiers of one region -------------------------------------------------------------------------------
 
 def direct_mapping(ctx: ResolutionContext, region: str) -> TierResult:
     """ami_mappings[region], then legacy amis[region][arch], each confirmed available with EC2."""
+    if (skip := _versions_only(ctx)) is not None:
+        return skip
     config = ctx.config
     wanted: list[tuple[str, str | None, str]] = []          # (image id, expected arch, where from)
     mapped = (config.get("ami_mappings") or {}).get(region)
@@ -92,7 +102,8 @@ def registry(ctx: ResolutionContext, region: str) -> TierResult:
     institution policy forbids (``report`` mode only lists those). Database rows read up front."""
     rows = ctx.registry_rows.get(region) or []
     if not rows:
-        return TierResult(NOT_FOUND, f"no approved community AMI for this template with an available copy "
+        named = f" for {ctx.version_selector}" if ctx.selects_version else ""
+        return TierResult(NOT_FOUND, f"no approved community AMI for this template{named} with an available copy "
                                      f"in {region} ({'/'.join(ctx.architectures)})")
     found, refused = [], []
     for row in rows:
@@ -108,12 +119,14 @@ def registry(ctx: ResolutionContext, region: str) -> TierResult:
             image_id=row.image_id, region=region, tier=REGISTRY, name=ami.name, architecture=ami.architecture,
             description=ami.description, creation_date=ami.image_creation_date or ami.created_at.isoformat(),
             owner_id=ami.owner_account_id, public=ami.visibility == ami.Visibility.PUBLIC, size_gb=ami.size_gb,
-            registry_id=str(ami.pk), platform=ami.platform or "linux"))
+            registry_id=str(ami.pk), platform=ami.platform or "linux",
+            version=ami.version if ami.lineage_id else ""))
     if not found:
         return TierResult(REFUSED, "institution policy forbids every community AMI here: " + " | ".join(refused))
     best = found[0]
     skipped = f"; skipped by institution policy: {' | '.join(refused)}" if refused else ""
-    return TierResult(FOUND, f"community AMI '{best.name}' ({best.registry_id}){skipped}", found)
+    named = f", {ctx.version_selector} → version {best.version}" if ctx.selects_version else ""
+    return TierResult(FOUND, f"community AMI '{best.name}' ({best.registry_id}{named}){skipped}", found)
 
 
 def _search_config(ctx: ResolutionContext, key: str) -> dict:
@@ -124,6 +137,8 @@ def _search_config(ctx: ResolutionContext, key: str) -> dict:
 
 def dynamic_search(ctx: ResolutionContext, region: str) -> TierResult:
     """DescribeImages with the template's ami_search — owner pinned, or no search at all."""
+    if (skip := _versions_only(ctx)) is not None:
+        return skip
     search = _search_config(ctx, "ami_search")
     if not search:
         return TierResult(SKIPPED, "no ami_search configured")
@@ -180,6 +195,8 @@ def dynamic_search(ctx: ResolutionContext, region: str) -> TierResult:
 
 def marketplace(ctx: ResolutionContext, region: str) -> TierResult:
     """DescribeImages by product code, owner pinned to ``aws-marketplace``."""
+    if (skip := _versions_only(ctx)) is not None:
+        return skip
     search = _search_config(ctx, "marketplace_search")
     if not search:
         return TierResult(SKIPPED, "no marketplace_search configured")

@@ -7,6 +7,7 @@ a template's 422.
 """
 from __future__ import annotations
 
+from amis.versioning import Constraint, channel_name_problem, constraint_parse
 from registry import aws
 from registry.errors import InvalidInput, NotFound
 from templates.models import Template
@@ -39,9 +40,19 @@ def _raise_if(errors: dict[str, list[str]]) -> None:
         raise InvalidInput("; ".join(m for msgs in errors.values() for m in msgs), errors=errors)
 
 
-def validate_request(*, region: str, architecture: str | None, strategy: str | None) -> None:
-    """Raises ``InvalidInput`` naming every bad field of a resolve/preview/costs request."""
+def validate_request(*, region: str, architecture: str | None, strategy: str | None,
+                     channel: str | None = None, version: str | None = None) -> Constraint | None:
+    """Raises ``InvalidInput`` naming every bad field of a resolve/preview/costs request; returns
+    the parsed version constraint (None when none is asked)."""
     errors = {}
+    if channel is not None and channel_name_problem(channel):
+        errors["channel"] = [channel_name_problem(channel)]
+    constraint = None
+    if version is not None:
+        constraint = constraint_parse(version)
+        if constraint is None:
+            errors["version"] = [f"invalid version constraint '{version}': use e.g. '~> 1.4', '>= 1.2, < 2' "
+                                 f"or '1.4.2'"]
     if not aws.is_known_region(region or ""):
         errors["region"] = [f"unknown AWS region '{region}'" if region else "This field is required."]
     if architecture is not None and architecture not in ARCHITECTURES:
@@ -49,6 +60,20 @@ def validate_request(*, region: str, architecture: str | None, strategy: str | N
     if strategy is not None and strategy not in STRATEGIES:
         errors["strategy"] = _template_messages("strategy", strategy)
     _raise_if(errors)
+    return constraint
+
+
+def split_channel(template, channel: str | None) -> tuple:
+    """``template@channel`` in the path names the channel too: ``(template ref, channel)``. 400
+    when the path and the ``channel`` parameter name different channels."""
+    if not isinstance(template, str) or "@" not in template:
+        return template, channel
+    ref, _, in_path = template.rpartition("@")
+    if channel is not None and channel != in_path:
+        raise InvalidInput(f"channel: the path names '{in_path}', the parameter '{channel}'",
+                           errors={"channel": [f"The path names channel '{in_path}' and the parameter "
+                                               f"'{channel}': give one."]})
+    return ref, in_path
 
 
 def validate_regions(regions: list[str]) -> None:

@@ -11,6 +11,7 @@ from amis.selectors import ami_search
 from registry import aws
 from registry.errors import ApplicationError, Unprocessable
 from resolver.context import CROSS, DIRECT, DYNAMIC, FAILED, MARKETPLACE, REGISTRY, SCRIPT
+from resolver.selectors import published_parameters, ssm_last_sync
 from resolver.services import resolve, template_costs, template_instance_advice
 from templates.selectors import template_get
 
@@ -83,3 +84,10 @@ def template_detail(request, ref: str):
         "cost_rows": cost_rows,
         "advice_rows": advice_rows,
     })
+
+
+@require_GET
+def ssm_parameters_page(request):
+    """What the registry publishes as SSM parameters, where, and when it last synced."""
+    return render(request, "resolver/ssm.html", {"parameters": list(published_parameters()),
+                                                 "last_sync": ssm_last_sync()})

@@ -49,6 +49,12 @@ STRATEGIES = ("ami_preferred", "ami_required", "ami_fallback")
 DEFAULT_STRATEGY = "ami_preferred"
 FALLBACK_STRATEGIES = ("script_provisioning", "error", "cross_region")
 ARCHITECTURES = ("x86_64", "arm64")
+# ``ami_config.channel``: the channel of a lineage the template launches from (the registry's
+# ``latest`` or a named one such as ``stable``). The one home of the name rule: the catalogue's
+# lineages (``amis.versioning``) import it.
+CHANNEL_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
+CHANNEL_NAME_MESSAGE = ("a channel name is 1–40 characters: a lower-case letter, then lower-case letters, "
+                        "digits or '-'")
 
 # EC2 instance families (the part of an instance type before the dot), current and previous
 # generations. Kept here, not fetched: validation must not call AWS.
@@ -286,6 +292,9 @@ def _check_ami_config(c: ErrorCollector, value: Any) -> None:
     strategy = value.get("strategy")
     if strategy is not None and strategy not in STRATEGIES:
         c.add(f"{base}.strategy", f"invalid AMI strategy '{strategy}', must be one of: {', '.join(STRATEGIES)}")
+    channel = value.get("channel")
+    if channel is not None and (not isinstance(channel, str) or not CHANNEL_NAME_RE.match(channel)):
+        c.add(f"{base}.channel", f"invalid channel '{channel}': {CHANNEL_NAME_MESSAGE}")
     mappings = value.get("ami_mappings")
     if mappings is not None and c.mapping(f"{base}.ami_mappings", mappings):
         for region, ami_id in mappings.items():

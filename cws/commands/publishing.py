@@ -47,19 +47,22 @@ def add_claim_tag(state: State, ami_id: str, region: str, *, yes: bool) -> dict:
 @click.option("--template", "-t", help="Template slug or name the image is built for.")
 @click.option("--category", "-c", help="Category (default: the template's).")
 @click.option("--description", "-d", default="", help="Description.")
-@click.option("--version", "version_", metavar="VERSION", default="", help="Version label.")
+@click.option("--version", "version_", metavar="VERSION", default="", help="Version label (SemVer with --lineage).")
+@click.option("--lineage", "-l", default=None, help="One of your lineages (created on first use): the image becomes "
+                                                    "its version VERSION.")
 @click.option("--tag", "tags", multiple=True, callback=tag_pairs, metavar="KEY=VALUE", help="Tag (repeatable).")
 @click.option("--visibility", type=click.Choice(["private", "community", "public"]), default="private",
               show_default=True, help="Who may see it once approved (submit --public changes it).")
 @click.option("--claim", is_flag=True, help="Put your claim tag on the image first (your AWS credentials).")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before tagging the image.")
 @pass_state
-def register(state: State, ami_id, region, name, template, category, description, version_, tags, visibility, claim,
-             yes):
+def register(state: State, ami_id, region, name, template, category, description, version_, lineage, tags, visibility,
+             claim, yes):
     """Register an existing AWS image in the registry (as a draft you can then submit)."""
     region = state.require_region(region, why="the region the image is in")
     body = {"ami_id": ami_id, "region": region, "name": name or ami_id, "description": description,
             "template": template, "category": category or "", "version": version_, "tags": tags,
+            **({"lineage": lineage} if lineage else {}),
             "visibility": visibility}
     api = state.api(region=region)
     if claim:

@@ -19,13 +19,18 @@ def resolve_options(func):
                         help="Override the template's strategy.")(func)
     func = click.option("--arch", "architecture", type=click.Choice(["x86_64", "arm64"]),
                         help="CPU architecture (default: the template's preference).")(func)
+    func = click.option("--channel", help="A channel of the template's lineages (latest, stable, ...); "
+                                          "TEMPLATE@CHANNEL works too.")(func)
+    func = click.option("--version", "version_", metavar="CONSTRAINT",
+                        help="Version constraint, e.g. '~> 1.4' or '>= 1.2, < 2'.")(func)
     return region_option(func)
 
 
 def resolve_template(state: State, template: str, *, region: str | None, architecture: str | None,
-                     strategy: str | None, details: bool = False) -> dict:
+                     strategy: str | None, details: bool = False, channel: str | None = None,
+                     version_: str | None = None) -> dict:
     params = {"region": state.region(region), "architecture": architecture, "strategy": strategy,
-              "details": "true" if details else None}
+              "details": "true" if details else None, "channel": channel, "version": version_}
     return state.api(region=state.region(region)).get(f"/ami/resolve/{quote_segment(template)}", params=params,
                                                       what=f"template '{template}'")
 
@@ -44,6 +49,7 @@ def render_resolution(out: Output, r: dict, *, details: bool = False) -> None:
     out.fields([
         ("ami name", r.get("ami_name")), ("architecture", r.get("ami_architecture")),
         ("registry id", r.get("registry_id")), ("strategy", r.get("strategy")),
+        ("channel", r.get("channel")), ("version", r.get("version")),
         ("launch time", f"~{r.get('launch_time_estimate_seconds', 0)} s"),
         ("cost", f"${float(r.get('estimated_cost') or 0):.4f} per launch, saves "
                  f"${float(r.get('cost_savings') or 0):.4f} against script provisioning"),
@@ -80,13 +86,14 @@ def render_resolution(out: Output, r: dict, *, details: bool = False) -> None:
 @click.option("--no-copy", is_flag=True, help="Never offer to copy.")
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Follow a copy you consented to.")
 @pass_state
-def resolve(state: State, template, region, architecture, strategy, details, yes, no_copy, wait):
+def resolve(state: State, template, region, architecture, strategy, details, yes, no_copy, wait, channel=None,
+            version_=None):
     """Which AMI template TEMPLATE launches from in a region, and which tiers were tried.
 
     When the answer is an AMI in a nearby region, it asks before copying it (--yes consents).
     """
     r = resolve_template(state, template, region=region, architecture=architecture, strategy=strategy,
-                         details=details)
+                         details=details, channel=channel, version_=version_)
     if not state.json_mode:
         render_resolution(state.out, r, details=details)
     copy_result = None
@@ -110,9 +117,10 @@ def resolve(state: State, template, region, architecture, strategy, details, yes
 @click.argument("template", shell_complete=complete_template)
 @resolve_options
 @pass_state
-def preview(state: State, template, region, architecture, strategy):
+def preview(state: State, template, region, architecture, strategy, channel=None, version_=None):
     """Dry run of a resolution: which tier would answer, without asking AWS."""
-    params = {"region": state.region(region), "architecture": architecture, "strategy": strategy}
+    params = {"region": state.region(region), "architecture": architecture, "strategy": strategy,
+              "channel": channel, "version": version_}
     p = state.api(region=state.region(region)).get(f"/ami/preview/{quote_segment(template)}", params=params,
                                                    what=f"template '{template}'")
 

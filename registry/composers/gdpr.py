@@ -1,8 +1,9 @@
 """GDPR: export everything held about a user, and erase an account — across every app.
 
 Export (``GET /api/v1/me/export``) — one JSON document: profile, memberships, publisher keys and
-signatures, AMIs created, ratings (also hidden ones), downloads, shares made and received,
-operations, scan exceptions recorded, and audit events by or about the user. Audited
+signatures, AMIs created, lineages owned and channel moves made, ratings (also hidden ones),
+downloads, shares made and received, operations, scan exceptions recorded, notification
+subscriptions and webhooks (secrets left out), and audit events by or about the user. Audited
 ``user.export``.
 
 Erasure (``DELETE /api/v1/me``, or a moderator's ``DELETE /api/v1/users/{username}``), one
@@ -14,6 +15,8 @@ transaction, each part through its app's own service:
 * AMIs: transferred to a moderator-chosen owner (``transfer_to``, or the
   ``REGISTRY_ERASURE_TRANSFER_TO`` setting), or else revoked (launch permissions withdrawn in AWS)
   — drafts, never published, are deleted — ``amis.services.ami_release_from_owner``, audited per AMI;
+  their lineages go to the same new owner (``amis.lineages.lineage_release_from_owner``), or stay
+  ownerless;
 * publisher keys deleted; signatures that relied on them stop counting as verified —
   ``amis.signatures.publisher_keys_erase``;
 * the API token, memberships and user-to-user grants received go with the account;
@@ -29,12 +32,14 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from amis.models import AMI, AMISignature, Download, Operation, ScanException
+from amis.models import AMI, AMISignature, ChannelMove, Download, Lineage, Operation, ScanException
 from amis.downloads import downloads_delink_user
+from amis.lineages import lineage_release_from_owner
 from amis.services import ami_release_from_owner
 from amis.signatures import publisher_keys_erase
 from ratings.models import Rating
 from ratings.services import rating_erase_choice_check, rating_user_erase
+from notifications.models import Subscription, Webhook
 from registry.audit import audit_pseudonymise, audit_record
 from registry.errors import Forbidden, InvalidInput
 from registry.models import AuditEvent, CommunityMembership, PublisherKey
@@ -66,7 +71,17 @@ def user_export(*, user) -> dict:
                             ["id", "ami__ami_id", "key_fingerprint", "valid", "failure_code", "verified_at"]),
         "amis": _rows(AMI.objects.filter(creator=user),
                       ["id", "ami_id", "source_region", "name", "description", "status", "visibility", "category",
-                       "architecture", "tags", "created_at", "updated_at"]),
+                       "architecture", "tags", "lineage_id", "version", "created_at", "updated_at"]),
+        "lineages": _rows(Lineage.objects.filter(owner=user),
+                          ["id", "name", "template__slug", "description", "created_at"]),
+        "channel_moves": _rows(ChannelMove.objects.filter(actor=user),
+                               ["id", "channel__lineage_id", "channel__name", "from_version", "to_version", "cause",
+                                "reason", "at"]),
+        "subscriptions": _rows(Subscription.objects.filter(user=user),
+                               ["id", "target_type", "template__slug", "ami__ami_id", "lineage_key", "event_types",
+                                "email", "webhook_id", "created_at"]),
+        "webhooks": _rows(Webhook.objects.filter(Q(owner_user=user) | Q(created_by=user)),
+                          ["id", "name", "url", "owner_community__slug", "is_active", "created_at"]),
         "ratings": _rows(Rating.objects.filter(user=user),
                          ["id", "ami__ami_id", "rating", "review", "is_hidden", "created_at", "updated_at"]),
         "downloads": _rows(Download.objects.filter(user=user), ["id", "ami__ami_id", "region", "client", "at"]),
@@ -127,8 +142,10 @@ def user_erase(*, user, actor, reviews: str = "anonymise", transfer_to=None) -> 
     done: dict[str, list[str]] = {"transferred": [], "deleted": [], "revoked": [], "unchanged": []}
     for ami in AMI.objects.filter(creator=user).order_by("pk"):
         done[ami_release_from_owner(ami=ami, actor=actor, transfer_to=transfer_to)].append(ami.ami_id)
+    lineages_moved = lineage_release_from_owner(user=user, actor=actor, transfer_to=transfer_to)
     if transfer_to is not None:
         summary["amis_transferred"] = done["transferred"]
+        summary["lineages_transferred"] = lineages_moved
         summary["transferred_to"] = transfer_to.username
     else:
         summary["amis_deleted"] = done["deleted"]

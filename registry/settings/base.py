@@ -123,7 +123,10 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = {"amis.*": {"queue": "aws"}, "sharing.*": {"queue": "aws"}}
+CELERY_TASK_ROUTES = {"amis.*": {"queue": "aws"}, "sharing.*": {"queue": "aws"},
+                      "resolver.ssm_sync": {"queue": "aws"}}
+# Publish channel answers as SSM parameters /cws-registry/<template>/<channel>/<arch> (resolver.ssm).
+REGISTRY_SSM_PUBLISH = env.bool("REGISTRY_SSM_PUBLISH", default=True)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -197,6 +200,12 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI assets are served from our own static files (no CDN): see registry/urls.py.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # Choice sets that share a field name across components get stable, readable names (the
+    # schema is a contract: generated names with hashes would change with every new enum).
+    "ENUM_NAME_OVERRIDES": {
+        "AmiStatusEnum": "amis.models.AMI.Status",
+        "PackageKindEnum": "amis.software.KINDS",
+    },
 }
 
 # --- Static files ----------------------------------------------------------------------------
@@ -295,6 +304,8 @@ REGISTRY_ERASURE_TRANSFER_TO = env("REGISTRY_ERASURE_TRANSFER_TO", default="")
 CELERY_BEAT_SCHEDULE = {
     **CELERY_BEAT_SCHEDULE,
     "trust-rescan-due": {"task": "amis.rescan_due", "schedule": 3600.0},
+    # The stored best score's time-dependent part (freshness) is refreshed hourly.
+    "catalogue-best-scores": {"task": "amis.best_scores_refresh", "schedule": 3600.0},
     "trust-retention": {"task": "registry.retention_run", "schedule": 24 * 3600.0},
     # The dashboard's resolutions by tier per day (resolver.usage).
     "resolver-resolution-counts": {"task": "resolver.resolution_counts_flush", "schedule": 300.0},

@@ -19,6 +19,7 @@ P = ranking.ranking_settings
 def _age(ami, days):
     """Pretend ``ami`` was listed ``days`` ago (created_at is auto_now_add)."""
     AMI.objects.filter(pk=ami.pk).update(created_at=timezone.now() - timedelta(days=days))
+    ranking.best_score_refresh()  # a raw UPDATE bypasses the save hooks; the hourly task catches up
     ami.refresh_from_db()
     return ami
 
@@ -34,6 +35,7 @@ def _sql_score(ami):
 def _scan(ami, days_ago):
     scan = ScanResult.objects.create(ami=ami, status=ScanResult.Status.PASSED, security_score=9)
     ScanResult.objects.filter(pk=scan.pk).update(scanned_at=timezone.now() - timedelta(days=days_ago))
+    ranking.best_score_refresh()  # as in _age
 
 
 def test_bases_past_end_of_support(settings):

@@ -4,7 +4,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from amis.filters import search_vector
 from amis.models import AMI, AMIRegion, Download
+from templates.models import Template
 from tests.amis.helpers import client_for, make_ami
 from tests.factories import AMIRegionFactory, TemplateFactory
 
@@ -177,6 +179,7 @@ def test_facets_follow_filters_but_ignore_their_own(catalogue):
 
 
 @pytest.mark.parametrize("page_size", [1, 10, 100])
+@pytest.mark.django_db(transaction=True)  # committed rows: a transaction's own uncommitted writes are never cached
 def test_query_count_is_constant_per_page(make_user, django_assert_max_num_queries, page_size):
     viewer = make_user("viewer")
     template = TemplateFactory(slug="t1")
@@ -184,16 +187,89 @@ def test_query_count_is_constant_per_page(make_user, django_assert_max_num_queri
         ami = make_ami(make_user(f"creator{i}"), name=f"AMI {i}", template=template, category=f"c{i % 3}")
         AMIRegionFactory(ami=ami, region="eu-west-1")
     client = client_for(viewer)
-    # count + page + regions prefetch + 4 facets + the viewer's moderator check (+ session/auth slack).
-    with django_assert_max_num_queries(10):
+    # Cold cache: policy + moderator check + catalogue generation + 4 facets + count + the viewer's
+    # own entries + page + regions prefetch.
+    with django_assert_max_num_queries(11):
         response = client.get(LIST, {"page_size": page_size, "q": "ami"})
     assert response.status_code == 200
     body = response.json()
     assert body["count"] == 30 and len(body["results"]) == min(page_size, 30)
     assert all(len(a["regions"]) == 2 and a["template"] == "t1" for a in body["results"])
+    # Warm cache (same generation): facets and count are not recomputed.
+    with django_assert_max_num_queries(6):
+        again = client.get(LIST, {"page_size": page_size, "q": "ami"})
+    assert again.json()["count"] == 30 and again.json()["facets"] == body["facets"]
 
 
 def test_pagination_envelope(catalogue):
     body = client_for(None).get(LIST, {"page_size": 2}).json()
     assert body["count"] == 4 and len(body["results"]) == 2 and body["next"] and body["previous"] is None
     assert client_for(None).get(LIST, {"page": 99}).status_code == 404
+
+
+# --- The stored search index (PostgreSQL) ----------------------------------------------------------
+
+def test_typo_tolerance_finds_misspelt_words(catalogue, make_user):
+    make_ami(make_user("carol"), name="Python data science", description="pandas and numpy")
+    anon = client_for(None)
+    # "python" is in the name of one (weight A) and in the template name of two more (B).
+    found = names(anon.get(LIST, {"q": "pyhton"}))
+    assert found[0] == "Python data science"
+    assert set(found[1:]) == {"PyTorch GPU workstation", "TensorFlow notebook"}
+    assert names(anon.get(LIST, {"q": "genomcs"})) == ["Genomics pipeline"]
+    assert names(anon.get(LIST, {"q": "genomcs gatk"})) == ["Genomics pipeline"]  # with an exact term
+    # A misspelling never reveals what the viewer may not see, and nonsense still finds nothing.
+    assert "Private PyTorch draft" not in names(anon.get(LIST, {"q": "pytorhc"}))
+    assert names(anon.get(LIST, {"q": "qqqzzzxx"})) == []
+
+
+def test_known_prefixes_keep_todays_semantics(catalogue):
+    # "tensor" is a prefix of a known word: matched as a prefix only, no look-alike widening.
+    assert names(client_for(None).get(LIST, {"q": "tensor"})) == ["TensorFlow notebook"]
+    assert names(client_for(None).get(LIST, {"q": "pytorch genomics"})) == []
+
+
+def _stored_equals_on_the_fly():
+    rows = AMI.objects.annotate(fly=search_vector()).values_list("search_document", "fly")
+    return all(stored == fly for stored, fly in rows)
+
+
+def test_stored_document_equals_the_weighted_vector(catalogue):
+    assert AMI.objects.exclude(search_document=None).count() == AMI.objects.count()
+    assert _stored_equals_on_the_fly()
+
+
+def test_document_follows_a_template_rename(catalogue):
+    template = Template.objects.get(slug="bioinformatics")
+    template.name = "Sequencing Workbench"
+    template.save()
+    anon = client_for(None)
+    assert names(anon.get(LIST, {"q": "workbench"})) == ["Genomics pipeline"]
+    assert names(anon.get(LIST, {"q": "bioinformatics suite"})) == []
+    Template.objects.filter(pk=template.pk).update(slug="seq-tools")  # bulk update: no save()
+    assert names(anon.get(LIST, {"q": "tools"})) == ["Genomics pipeline"]
+    assert _stored_equals_on_the_fly()
+
+
+def test_document_follows_a_user_rename(catalogue):
+    _, bob = catalogue
+    bob.username = "roberta"
+    bob.save()
+    anon = client_for(None)
+    assert set(names(anon.get(LIST, {"q": "roberta"}))) == {"Genomics pipeline", "R Studio"}
+    assert names(anon.get(LIST, {"q": "bob"})) == []
+    assert _stored_equals_on_the_fly()
+
+
+def test_document_follows_metadata_edits_and_facets_follow_changes(catalogue):
+    anon = client_for(None)
+    before = anon.get(LIST).json()["facets"]
+    AMI.objects.filter(name="R Studio").update(name="Shiny server", category="Dashboards")
+    assert names(anon.get(LIST, {"q": "shiny"})) == ["Shiny server"]
+    after = anon.get(LIST).json()["facets"]
+    assert "Statistics" in before["category"] and "Statistics" not in after["category"]
+    assert after["category"]["Dashboards"] == 1
+    genomics = AMI.objects.get(name="Genomics pipeline")
+    AMIRegion.objects.filter(ami=genomics, region="ap-south-1").update(state=AMIRegion.State.AVAILABLE)
+    assert anon.get(LIST).json()["facets"]["region"]["ap-south-1"] == 1
+    assert names(anon.get(LIST, {"region": "ap-south-1"})) == ["Genomics pipeline"]

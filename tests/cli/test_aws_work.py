@@ -140,7 +140,7 @@ def test_ctrl_c_stops_watching_not_the_work(registry, cli, monkeypatch):
 def test_creation_refusals_and_no_wait(registry, cli):
     registry.sign_in("researcher")
     missing = cli("ami", "create", "i-0123456789abcdef0", "--template", "python-ml-ami", "-r", "us-east-1")
-    assert missing.exit_code == 1 and "instance i-0123456789abcdef0 not found in region us-east-1" in missing.stderr
+    assert missing.exit_code == 1 and "instance i-0123456789abcdef0 not found (by id) in us-east-1" in missing.stderr
     no_template = cli("ami", "create", "i-0123456789abcdef0")
     assert no_template.exit_code == 2 and "Missing option '--template'" in no_template.stderr
     started = cli("ami", "create", registry.demo_instance(), "-t", "python-ml-ami", "-r", "us-east-1", "--no-wait",

@@ -71,8 +71,9 @@ def test_numbers_against_seeded_data(seeded):
     assert data["community"]["review"]["median_hours"] == 17.0  # 24 h and 10 h
     analysis = costs.cost_analysis(document=seeded["doc"], region="us-east-1", architecture="x86_64", size_gb=20)
     assert data["cost"]["launches_counted"] == 3
-    assert data["cost"]["dollars_saved"] == pytest.approx(3 * analysis["script_setup_cost"], abs=1e-4)
-    expected = (analysis["script_launch_cost"] + analysis["script_setup_cost"]) / analysis["ami_launch_cost"]
+    saving = analysis["script_setup_cost"] - analysis["ami_setup_cost"]
+    assert data["cost"]["dollars_saved"] == pytest.approx(3 * saving, abs=1e-4)
+    expected = analysis["script_setup_cost"] / analysis["ami_setup_cost"]
     assert data["cost"]["reduction_factor"] == pytest.approx(expected, abs=0.01)
 
 

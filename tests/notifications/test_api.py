@@ -53,7 +53,7 @@ def test_subscription_crud(auth_client, user, template):
     ({"target_type": "template", "template": "genomics", "event_types": ["ami.exploded"]}, "event_types"),
     ({"target_type": "template", "template": "genomics", "event_types": ["webhook.test"]}, "event_types"),
     ({"target_type": "template", "template": "genomics", "event_types": ["ami.approved"], "email": False}, "email"),
-    ({"target_type": "lineage", "event_types": ["ami.approved"]}, "target_type"),
+    ({"target_type": "lineage", "event_types": ["ami.approved"]}, "lineage"),
     ({"target_type": "ami", "ami": "ami-00000000", "event_types": ["ami.approved"]}, "ami"),
     ({"target_type": "template", "template": "genomics", "event_types": ["ami.approved"], "webhook": 999}, "webhook"),
 ])

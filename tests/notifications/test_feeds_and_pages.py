@@ -124,7 +124,7 @@ def test_notifications_page_requires_login(client):
 
 def test_subscribe_and_unsubscribe_on_the_page(browser_client, user, template):
     page = browser_client.get("/me/notifications/?template=genomics")
-    assert page.status_code == 200 and b"Subscribe to a template or an AMI" in page.content
+    assert page.status_code == 200 and b"Subscribe to a template, an AMI or a lineage" in page.content
     resp = browser_client.post("/me/notifications/subscriptions/", {
         "target_type": "template", "template": "genomics", "event_types": ["ami.approved", "ami.revoked"],
         "email": "on"})

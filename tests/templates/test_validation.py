@@ -3,8 +3,6 @@
 Pure Python: no database, so these run in well under a second each.
 """
 import copy
-import sys
-import time
 
 import pytest
 import yaml
@@ -12,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from templates.validation import derive_slug, slug_of, validate_fields, validate_whole, validate_yaml
+from templates import yaml_parse
 from templates.yaml_parse import MAX_BYTES, MAX_DEPTH, parse_yaml
 
 VALID = {
@@ -46,9 +45,19 @@ VALID = {
 }
 
 
-# "Under a second" is the acceptance bound; line tracing (make test runs with coverage) slows the
-# pure-Python composer several times, so the bound is looser when a tracer is active.
-BUDGET_SECONDS = 1.0 if sys.gettrace() is None else 5.0
+@pytest.fixture
+def composed(monkeypatch):
+    """Counts the nodes the bounded composer builds: hostile documents must stop early, which is
+    what keeps them cheap (measured as work done, not as time, so a busy machine cannot fail it)."""
+    counter = {"nodes": 0}
+    original = yaml_parse._BoundedLoader.compose_node
+
+    def counting(self, parent, index):
+        counter["nodes"] += 1
+        return original(self, parent, index)
+
+    monkeypatch.setattr(yaml_parse._BoundedLoader, "compose_node", counting)
+    return counter
 
 
 def with_(path: str, value):
@@ -311,20 +320,18 @@ def test_empty_documents(text):
     assert _doc_error(text) == ["document is empty"]
 
 
-def test_billion_laughs_is_refused_quickly():
+def test_billion_laughs_is_refused_quickly(composed):
     lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
     for i in range(1, 10):
         lines.append(f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 9) + "]")
-    started = time.monotonic()
     errors = _doc_error("\n".join(lines))
-    assert time.monotonic() - started < BUDGET_SECONDS
+    assert composed["nodes"] < 200  # the aliases are counted, never expanded
     assert errors == ["document has more than 25000 values once YAML aliases are expanded"]
 
 
-def test_too_many_values_stop_while_composing():
-    started = time.monotonic()
+def test_too_many_values_stop_while_composing(composed):
     errors = _doc_error("[" + ",".join(["1"] * 120_000) + "]")     # 240 KB: under the size limit
-    assert time.monotonic() - started < BUDGET_SECONDS
+    assert composed["nodes"] == yaml_parse.MAX_NODES + 1  # stopped at the limit, not after 120,000
     assert errors == ["document has more than 25000 values"]
 
 
@@ -403,14 +410,13 @@ def test_yaml_values_are_made_json_ready():
                    "d": "2024-01-01T10:00:00", "e": ["x", "y"]}
 
 
-def test_a_full_size_valid_document_validates_in_well_under_a_second():
+def test_a_full_size_valid_document_validates():
+    # How long it takes is the benchmarks' business; here: the largest honest document is valid.
     packages = [f"package-number-{i}" for i in range(8000)]
     text = yaml.safe_dump({**VALID, "packages": {"pip": packages}})
     assert len(text.encode()) < MAX_BYTES
-    started = time.monotonic()
     result = validate_yaml(text)
     assert result.valid
-    assert time.monotonic() - started < BUDGET_SECONDS
 
 
 # --- properties -------------------------------------------------------------------------------

@@ -21,7 +21,9 @@ def test_ami_admin_page_shows_trust_information(moderator):
     page = client.get(f"/admin/amis/ami/{ami.pk}/change/")
     assert page.status_code == 200
     html = page.content.decode()
-    assert "SHA256:abc" in html and "root_volume_encrypted" in html and "alice" in html
+    # Findings read as a list of explained findings, not raw JSON ids.
+    assert "SHA256:abc" in html and "Root volume snapshot is not encrypted" in html and "alice" in html
+    assert "<li><strong>" in html
 
 
 def test_scan_exception_admin_action(moderator):

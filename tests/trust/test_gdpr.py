@@ -3,8 +3,10 @@ import pytest
 from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
 
-from amis.models import AMI, AMISignature, Download
+from amis.lineages import channel_move
+from amis.models import AMI, AMISignature, Channel, Download, Lineage
 from amis.signatures import publisher_key_add
+from notifications.models import Subscription
 from ratings.models import Rating
 from ratings.services import rating_submit
 from registry.models import AuditEvent, Community, CommunityMembership, PublisherKey
@@ -122,3 +124,24 @@ def test_erasure_unverifies_signed_amis(user, ed_key, aws):
     client_for(moderator).delete("/api/v1/users/alice", {"transfer_to": "root"}, format="json")
     ami.refresh_from_db()
     assert ami.verified is False and AMISignature.objects.filter(ami=ami).first().failure_code == "no_keys"
+
+
+def test_lineages_subscriptions_and_moves_in_the_export_and_erasure(user, other_user, moderator, world):
+    lineage = Lineage.objects.create(owner=user, name="alice-line")
+    Channel.objects.create(lineage=lineage, name="latest", managed=True)
+    version = AMIFactory(creator=user, lineage=lineage, version="1.0.0")
+    channel_move(ami=version, channel="stable", user=user)
+    Subscription.objects.create(user=user, target_type="lineage", lineage_key=lineage.key,
+                                event_types=["version.published"])
+
+    data = client_for(user).get("/api/v1/me/export").json()
+
+    assert [x["name"] for x in data["lineages"]] == ["alice-line"]
+    assert [(m["channel__name"], m["to_version"]) for m in data["channel_moves"]] == [("stable", "1.0.0")]
+    assert [s["lineage_key"] for s in data["subscriptions"]] == [lineage.key]
+    assert next(a for a in data["amis"] if a["id"] == str(version.pk))["version"] == "1.0.0"
+
+    resp = client_for(moderator).delete("/api/v1/users/alice", {"transfer_to": "mod"}, format="json")
+    assert resp.status_code == 200 and resp.json()["lineages_transferred"] == [lineage.key]
+    assert Lineage.objects.get(pk=lineage.pk).owner == moderator
+    assert AuditEvent.objects.filter(action="lineage.transfer", target_id=lineage.key).exists()

@@ -111,7 +111,7 @@ def test_browse_query_count_is_bounded(login, user, django_assert_max_num_querie
         AMIRegionFactory(ami=ami, region="eu-west-1")
     client = login(user)
     client.get("/")
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(13):  # cold: + catalogue generation and the viewer's own entries
         assert client.get("/?q=ami&ordering=-rating_avg").status_code == 200
 
 
