@@ -9,6 +9,7 @@ from django.utils.html import format_html, format_html_join
 
 from amis import services
 from amis.models import AMI, AMIRegion, AMISignature, Download, Operation, ScanException, ScanResult
+from amis.ownership import ami_owner_account_verified_by
 from amis.scanner import ami_scan_request, finding_explain, scan_exception_create, scan_exception_default_expiry
 from amis.selectors import SCAN_EXCEPTION_EXPIRY_WARNING_DAYS
 from registry.admin_actions import ReasonForm, done_message, reason_action
@@ -95,11 +96,17 @@ class AMIAdmin(ModeratorAdmin):
     inlines = [AMIRegionInline, AMISignatureInline, ScanResultInline, ScanExceptionInline]
     # Lifecycle fields change only through services (actions), never by editing the form.
     readonly_fields = ["id", "ami_id", "source_region", "status", "status_reason", "creator", "owner_account_id",
+                       "owner_account_verified_by",
                        "architecture", "platform", "image_name", "image_creation_date", "root_snapshot_ids",
                        "size_gb", "verified", "signature_valid", "scan_status", "security_score", "rating_avg",
                        "rating_count", "rating_sum", "download_count", "submitted_at", "approved_at", "approved_by",
                        "deprecated_at", "revoked_at", "created_at", "updated_at", "replacement",
                        "ena_support", "boot_mode", "imds_support"]
+    @admin.display(description="owner account verified by")
+    def owner_account_verified_by(self, obj):
+        # The moderator checks whose AWS account the submission is in (None: claimed by tag).
+        return ami_owner_account_verified_by(obj) or "— (claim tag or the registry's own)"
+
     actions = ["approve",
                reason_action(name="reject", description="Reject selected AMIs", submit_label="Reject",
                              verb="Rejected", noun="AMI",

@@ -22,6 +22,7 @@ from amis.lineage_selectors import ami_version_facts, channel_moves_away
 from amis.models import AMI, ChannelMove
 from amis.scanner import ami_scan_report
 from amis.selectors import ami_get_visible_or_404
+from amis.ownership import ami_owner_account_verified_by
 from amis.serializers import (AMIDetailOutputSerializer, AMIListOutputSerializer, AMIOutputSerializer,
                               AMIRetiredOutputSerializer, AMIStatsOutputSerializer, DownloadOutputSerializer,
                               LaunchDetailOutputSerializer, ScanReportOutputSerializer, ShareBriefSerializer,
@@ -78,6 +79,8 @@ def ami_detail_data(request, ami: AMI) -> dict:
     data["launch"] = LaunchDetailOutputSerializer(selectors.ami_launch_details(ami=ami), many=True).data
     if selectors.ami_can_manage(user=request.user, ami=ami):
         data["shares"] = ShareBriefSerializer(ami.shares.all(), many=True).data
+        # Whose AWS account the image is in, as proven (moderators review it with the submission).
+        data["owner_account_verified_by"] = ami_owner_account_verified_by(ami)
     data["version_info"] = ami_version_facts(ami=ami, user=request.user)
     return data
 

@@ -20,6 +20,7 @@ from amis.aws_public import ami_public_sync
 from amis.aws_retire import images_deprecate
 from amis.metadata import regions_clean
 from amis.models import AMI, AMIRegion, Operation
+from amis.ownership import ami_role
 from amis.operations import (TERMINAL, OpKind, operation_enqueue_on_commit, operation_fail, operation_mark_running,
                              operation_progress, operation_save, operation_succeed, operation_timed_out,
                              poll_seconds, setting_seconds)
@@ -165,8 +166,12 @@ def copy_image_step(*, operation_id) -> int | None:
     ami = op.ami
     holder = str(op.pk)
     operation_mark_running(op, progress=5)
+    try:
+        role = ami_role(ami)  # copies are made in (and owned by) the entry's own account
+    except aws.AwsPermanentError as exc:
+        return _copy_failed(op, row, exc.message)
     if not row.image_id:
-        existing = image_find_by_tag(op.region, "RegistryId", str(ami.pk))
+        existing = image_find_by_tag(op.region, "RegistryId", str(ami.pk), role=role)
         if existing is not None:
             image_id = existing["ImageId"]
         else:
@@ -174,7 +179,7 @@ def copy_image_step(*, operation_id) -> int | None:
                 operation_progress(op, progress=5, message=f"waiting for a free copy slot in {op.region}")
                 return poll_seconds()
             try:
-                image_id = _copy_start(op, ami)
+                image_id = _copy_start(op, ami, role)
             except aws.AwsTransientError:
                 raise  # the slot stays held: the retry uses it
             except aws.AwsError as exc:
@@ -185,7 +190,7 @@ def copy_image_step(*, operation_id) -> int | None:
             operation_save(op, image_id=image_id, progress=max(op.progress, 20), message=f"copying as {image_id}")
         row.image_id = image_id
 
-    image = aws.describe_image(op.region, row.image_id)
+    image = aws.describe_image(op.region, row.image_id, role=role)
     if image is None or image.get("State") in IMAGE_DEAD_STATES:
         copy_slot_release(region=op.region, holder=holder)
         error = (f"copy {row.image_id} no longer exists in {op.region}" if image is None
@@ -214,19 +219,19 @@ def copy_image_step(*, operation_id) -> int | None:
     ami_copy_available.send(sender=AMI, ami_id=ami.pk, region=op.region)
     ami_changed_notify(ami_id=ami.pk)  # a new available region: cached resolutions may be stale
     if ami.status in (AMI.Status.DEPRECATED, AMI.Status.REVOKED):
-        images_deprecate([(op.region, row.image_id)], when=ami.deprecated_at or timezone.now())
+        images_deprecate([(op.region, row.image_id)], when=ami.deprecated_at or timezone.now(), role=role)
     return None
 
 
-def _copy_start(op: Operation, ami: AMI) -> str:
-    source = aws.describe_image(ami.source_region, ami.ami_id)
+def _copy_start(op: Operation, ami: AMI, role: aws.AccountRole | None) -> str:
+    source = aws.describe_image(ami.source_region, ami.ami_id, role=role)
     if source is None:
         raise aws.AwsNotFound(f"source image {ami.ami_id} not found in {ami.source_region}",
                               code="InvalidAMIID.NotFound")
     tags = {**tags_of(source), "RegistryId": str(ami.pk), "CloudWorkstation": "true",
             "CopiedFrom": f"{ami.source_region}/{ami.ami_id}"}
     tags = {k: v for k, v in tags.items() if not k.lower().startswith("aws:")}
-    resp = aws.call(op.region, "ec2", "copy_image", SourceImageId=ami.ami_id, SourceRegion=ami.source_region,
+    resp = aws.call(op.region, "ec2", "copy_image", role=role, SourceImageId=ami.ami_id, SourceRegion=ami.source_region,
                     Name=source.get("Name") or ami.image_name or aws_image_name(ami.name),
                     Description=(source.get("Description") or ami.description or "")[:255],
                     ClientToken=op.params["client_token"], CopyImageTags=True,
@@ -234,7 +239,7 @@ def _copy_start(op: Operation, ami: AMI) -> str:
     image_id = resp["ImageId"]
     # NOTE: CreateTags as well: moto ignores CopyImage's tag options, and the RegistryId tag is
     # what lets a crashed-and-redelivered copy find its image instead of copying again.
-    aws.call(op.region, "ec2", "create_tags", Resources=[image_id], Tags=tag_list(tags))
+    aws.call(op.region, "ec2", "create_tags", role=role, Resources=[image_id], Tags=tag_list(tags))
     return image_id
 
 

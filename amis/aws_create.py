@@ -23,12 +23,14 @@ from amis.lineages import LineageRequest, lineage_attach_locked, lineage_request
 from amis.metadata import (DESCRIPTION_MAX, NAME_MAX, TAGS_MAX, VERSION_MAX, regions_clean, tags_clean,
                            text_clean)
 from amis.models import AMI, AMIRegion, Operation
+from amis.ownership import account_require_own, candidate_roles, instance_require_owner
 from amis.operations import (TERMINAL, OpKind, operation_enqueue_on_commit, operation_fail, operation_mark_running,
                              operation_progress, operation_save, operation_succeed, operation_timed_out,
                              poll_seconds, setting_seconds)
 from amis.signals import ami_changed_notify, ami_copy_available, ami_grants_requested
 from registry import aws
 from registry.audit import audit_record
+from registry.aws_accounts import account_role_for
 from registry.aws_images import (IMAGE_DEAD_STATES, aws_image_name, image_facts, image_find_by_tag, image_state_error,
                                  snapshot_ids, tag_list)
 from registry.errors import ApplicationError, InvalidInput
@@ -74,19 +76,21 @@ def instance_describe(*, region: str, instance_id: str) -> dict:
     return instances[0]
 
 
-def _instances_matching(region: str, ref: str) -> list[dict]:
-    """Instances in ``region`` whose id is ``ref`` or whose ``Name`` tag is ``ref`` (not terminated)."""
+def _instances_matching(region: str, ref: str, role: aws.AccountRole | None = None) -> list[dict]:
+    """Instances in ``region`` whose id is ``ref`` or whose ``Name`` tag is ``ref`` (not terminated),
+    as ``role``'s account sees them, each with its reservation's ``OwnerId``."""
     if aws.is_instance_id(ref):
         try:
-            reservations = aws.call(region, "ec2", "describe_instances", InstanceIds=[ref]).get("Reservations", [])
+            reservations = aws.call(region, "ec2", "describe_instances", role=role,
+                                    InstanceIds=[ref]).get("Reservations", [])
         except aws.AwsNotFound:
             return []
     else:
-        reservations = aws.call(region, "ec2", "describe_instances", Filters=[
+        reservations = aws.call(region, "ec2", "describe_instances", role=role, Filters=[
             {"Name": "tag:Name", "Values": [ref]},
             {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}],
         ).get("Reservations", [])
-    return [i for r in reservations for i in r.get("Instances", [])]
+    return [{**i, "OwnerId": r.get("OwnerId", "")} for r in reservations for i in r.get("Instances", [])]
 
 
 def instance_search_regions(region: str) -> list[str]:
@@ -100,7 +104,21 @@ def instance_locate(*, ref: str, region: str) -> tuple[str, dict]:
     """The instance named ``ref`` — an EC2 id or a cws instance name (its ``Name`` tag) — as
     ``(region, DescribeInstances entry)``: in ``region`` if it is there, else in the other search
     regions (asked concurrently). Raises InvalidInput naming where it looked, or when a name is
-    ambiguous, and 503 when AWS does not answer."""
+    ambiguous, and 503 when AWS does not answer. Looks with the registry's own credentials."""
+    found_region, instance, _role = _instance_locate(ref=ref, region=region, roles=[None])
+    return found_region, instance
+
+
+def instance_locate_owned(*, user, ref: str, region: str) -> tuple[str, dict, aws.AccountRole | None]:
+    """``instance_locate`` in the caller's verified accounts first, then the registry's; the
+    instance must be the caller's (``amis.ownership``: 403 with the reason otherwise). Returns
+    ``(region, instance, role acting in its account)``. The one ownership call of create."""
+    found_region, instance, role = _instance_locate(ref=ref, region=region, roles=candidate_roles(user))
+    instance_require_owner(user=user, instance=instance)
+    return found_region, instance, role
+
+
+def _instance_locate(*, ref: str, region: str, roles) -> tuple[str, dict, aws.AccountRole | None]:
     ref = (ref or "").strip()
     if not aws.is_instance_id(ref) and not INSTANCE_NAME_RE.match(ref):
         raise InvalidInput(f"invalid instance id or name '{ref}'",
@@ -108,11 +126,18 @@ def instance_locate(*, ref: str, region: str) -> tuple[str, dict]:
                                                    "Name tag."]})
     regions = instance_search_regions(region)
 
-    def lookup(where: str) -> list[dict] | aws.AwsError:
-        try:
-            return _instances_matching(where, ref)
-        except aws.AwsError as exc:
-            return exc
+    def lookup(where: str) -> list[tuple[dict, aws.AccountRole | None]] | aws.AwsError:
+        # The first credentials that see a match win: one instance is never found twice.
+        error = None
+        for role in roles:
+            try:
+                items = _instances_matching(where, ref, role)
+            except aws.AwsError as exc:
+                error = error or exc
+                continue
+            if items:
+                return [(i, role) for i in items]
+        return error if error is not None else []
 
     found: dict[str, list[dict]] = {}
     first = lookup(region)
@@ -136,9 +161,9 @@ def instance_locate(*, ref: str, region: str) -> tuple[str, dict]:
         kind = "id" if aws.is_instance_id(ref) else "Name tag"
         message = f"instance {ref} not found (by {kind}) in {', '.join(regions)}"
         raise InvalidInput(message, errors={"instance_id": [message]})
-    matches = [(r, i) for r, items in found.items() for i in items]
+    matches = [(r, i, role) for r, items in found.items() for i, role in items]
     if len(matches) > 1:
-        where = ", ".join(f"{i['InstanceId']} ({r})" for r, i in matches)
+        where = ", ".join(f"{i['InstanceId']} ({r})" for r, i, _role in matches)
         message = f"several instances are named '{ref}': {where}; give the instance id"
         raise InvalidInput(message, errors={"instance_id": [message]})
     return matches[0]
@@ -152,18 +177,19 @@ def instance_require_running(instance: dict) -> None:
         raise InvalidInput(message, errors={"instance_id": [message]})
 
 
-def _instance_architecture(region: str, instance: dict) -> str:
+def _instance_architecture(region: str, instance: dict, role: aws.AccountRole | None = None) -> str:
     """The instance's architecture; from its image when EC2 (or the emulator) leaves it out."""
     if instance.get("Architecture"):
         return instance["Architecture"]
     try:
-        image = aws.describe_image(region, instance.get("ImageId", "")) if instance.get("ImageId") else None
+        image = (aws.describe_image(region, instance.get("ImageId", ""), role=role)
+                 if instance.get("ImageId") else None)
     except aws.AwsError:
         image = None
     return (image or {}).get("Architecture") or "x86_64"
 
 
-def _instance_root_size(region: str, instance: dict) -> int | None:
+def _instance_root_size(region: str, instance: dict, role: aws.AccountRole | None = None) -> int | None:
     """Size of the instance's root volume (for the cost estimate); None when unknown."""
     root = instance.get("RootDeviceName")
     vol_ids = [m["Ebs"]["VolumeId"] for m in instance.get("BlockDeviceMappings") or []
@@ -171,7 +197,7 @@ def _instance_root_size(region: str, instance: dict) -> int | None:
     if not vol_ids:
         return None
     try:
-        vols = aws.call(region, "ec2", "describe_volumes", VolumeIds=vol_ids[:1]).get("Volumes", [])
+        vols = aws.call(region, "ec2", "describe_volumes", role=role, VolumeIds=vol_ids[:1]).get("Volumes", [])
     except aws.AwsError:
         return None
     return vols[0].get("Size") if vols else None
@@ -195,6 +221,9 @@ def ami_create_request(*, user, instance_id: str, template_name: str, name: str 
     (after commit) only waits for ``available`` and starts the copies. CreateImage is idempotent
     through that tag: a repeated attempt finds the image instead of making a second one. Grants
     asked for (``share_with``, ``community``) are recorded by sharing when the entry is made.
+    The instance must be the caller's (in one of their verified accounts, or carrying their claim
+    tag: ``amis.ownership``, 403 with the reason otherwise); CreateImage and every later step run
+    in the instance's account (``params.account_id``), through its linked role.
     ``lineage`` (with a SemVer ``version``) makes the entry that version of the caller's lineage
     (checked first: 400 naming the field, 409 ``version_exists``).
     Raises InvalidInput (400) for a bad/unknown/not-running instance, unknown template or region,
@@ -225,9 +254,11 @@ def ami_create_request(*, user, instance_id: str, template_name: str, name: str 
     if community and community_obj is None:
         raise InvalidInput(f"unknown community '{community}'", errors={"community": ["Unknown community."]})
 
-    region, instance = instance_locate(ref=instance_id, region=region)
+    region, instance, role = instance_locate_owned(user=user, ref=instance_id, region=region)
     instance_id = instance["InstanceId"]
     instance_require_running(instance)
+    if share_with:
+        account_require_own(user=user, account_id=instance.get("OwnerId") or "", what=f"instance {instance_id}")
 
     image_name = aws_image_name(name or f"cws-{template.slug}-{int(time.time())}")
     params = {
@@ -245,11 +276,13 @@ def ami_create_request(*, user, instance_id: str, template_name: str, name: str 
         "community": community_obj.slug if community_obj else "",
         "multi_region": targets,
         "no_reboot": bool(no_reboot),
-        "architecture": _instance_architecture(region, instance),
-        "root_size_gb": _instance_root_size(region, instance),
+        "architecture": _instance_architecture(region, instance, role),
+        "root_size_gb": _instance_root_size(region, instance, role),
+        # The image is made in the instance's account and every later step acts there.
+        "account_id": instance.get("OwnerId") or "",
     }
     try:
-        image_id, result = _create_image_call(region=region, instance_id=instance_id, params=params)
+        image_id, result = _create_image_call(region=region, instance_id=instance_id, params=params, role=role)
     except aws.AwsTransientError as exc:
         raise ApplicationError(f"AWS did not answer CreateImage, nothing was created; try again: {exc.message}",
                                code="aws_unavailable", status_code=503) from exc
@@ -263,23 +296,23 @@ def ami_create_request(*, user, instance_id: str, template_name: str, name: str 
                                           message="CreateImage accepted: waiting for the image to become available")
             audit_record(actor=user, action="ami.create_requested", target=op,
                          after={"instance_id": instance_id, "region": region, "template": template.slug,
-                                "multi_region": targets, "ami_id": image_id})
+                                "multi_region": targets, "ami_id": image_id, "account_id": params["account_id"]})
             _register_created_image(op, image_id)
             operation_enqueue_on_commit(op)
     except Exception:
-        _create_image_undo(region=region, image_id=image_id)
+        _create_image_undo(region=region, image_id=image_id, role=role)
         raise
     op.refresh_from_db()
     return op
 
 
-def _create_image_undo(*, region: str, image_id: str) -> None:
+def _create_image_undo(*, region: str, image_id: str, role: aws.AccountRole | None = None) -> None:
     """The rows could not be written: deregister the image just made, so nothing is left half-made."""
     try:
-        image = aws.describe_image(region, image_id)
-        aws.call(region, "ec2", "deregister_image", ImageId=image_id)
+        image = aws.describe_image(region, image_id, role=role)
+        aws.call(region, "ec2", "deregister_image", role=role, ImageId=image_id)
         for snapshot_id in snapshot_ids(image or {}):
-            aws.call(region, "ec2", "delete_snapshot", SnapshotId=snapshot_id)
+            aws.call(region, "ec2", "delete_snapshot", role=role, SnapshotId=snapshot_id)
     except aws.AwsError:
         # The RegistryId tag still names it: a later sweep or the owner can find it.
         pass
@@ -299,9 +332,13 @@ def create_image_step(*, operation_id) -> int | None:
     if op is None or op.state in TERMINAL:
         return None
     operation_mark_running(op, progress=max(op.progress, 5))
+    try:
+        role = _op_role(op)
+    except aws.AwsPermanentError as exc:
+        return _create_failed(op, exc.message)
     if not op.image_id:
         try:
-            image_id = _create_or_find_image(op)
+            image_id = _create_or_find_image(op, role)
         except aws.AwsTransientError:
             raise
         except aws.AwsError as exc:
@@ -310,7 +347,7 @@ def create_image_step(*, operation_id) -> int | None:
         _register_created_image(op, image_id)
         op.refresh_from_db()
 
-    image = aws.describe_image(op.region, op.image_id)
+    image = aws.describe_image(op.region, op.image_id, role=role)
     if image is None:
         return _create_failed(op, f"image {op.image_id} no longer exists in {op.region}")
     state = image.get("State")
@@ -324,23 +361,30 @@ def create_image_step(*, operation_id) -> int | None:
         operation_progress(op, progress=50, message=f"waiting for image {op.image_id} to become available")
         return poll_seconds()
 
-    _create_finish(op, image)
+    _create_finish(op, image, role)
     return None
 
 
-def _create_or_find_image(op: Operation) -> str:
+def _op_role(op: Operation) -> aws.AccountRole | None:
+    """The credentials of the instance's account (requests made before accounts were linked name
+    none: the registry's own, as then)."""
+    return account_role_for(op.params.get("account_id") or "")
+
+
+def _create_or_find_image(op: Operation, role: aws.AccountRole | None) -> str:
     """The step's CreateImage (operations made before the request called it, or whose id was lost)."""
-    image_id, result = _create_image_call(region=op.region, instance_id=op.instance_id, params=op.params)
+    image_id, result = _create_image_call(region=op.region, instance_id=op.instance_id, params=op.params, role=role)
     if result:
         Operation.objects.filter(pk=op.pk).update(result={**op.result, **result})
         op.refresh_from_db(fields=["result"])
     return image_id
 
 
-def _create_image_call(*, region: str, instance_id: str, params: dict) -> tuple[str, dict]:
+def _create_image_call(*, region: str, instance_id: str, params: dict,
+                       role: aws.AccountRole | None = None) -> tuple[str, dict]:
     """CreateImage for ``params`` (idempotent: an image already tagged ``RegistryId=<registry id>``
     is returned instead). Returns ``(image id, result facts)`` — how snapshots get their tags."""
-    existing = image_find_by_tag(region, "RegistryId", params["registry_id"])
+    existing = image_find_by_tag(region, "RegistryId", params["registry_id"], role=role)
     if existing is not None:
         return existing["ImageId"], {}
     tags = {**params.get("tags", {}), "CloudWorkstation": "true", "Template": params["template"],
@@ -349,7 +393,7 @@ def _create_image_call(*, region: str, instance_id: str, params: dict) -> tuple[
     request = dict(InstanceId=instance_id, Name=params["image_name"],
                    Description=params.get("description", "")[:255], NoReboot=bool(params.get("no_reboot", True)))
     try:
-        resp = aws.call(region, "ec2", "create_image", **request, TagSpecifications=[
+        resp = aws.call(region, "ec2", "create_image", role=role, **request, TagSpecifications=[
             {"ResourceType": "image", "Tags": tag_list(tags)},
             {"ResourceType": "snapshot", "Tags": tag_list(tags)}])
         snapshot_tagging = "create_image"
@@ -358,7 +402,7 @@ def _create_image_call(*, region: str, instance_id: str, params: dict) -> tuple[
             raise
         # moto lacks snapshot TagSpecifications on CreateImage: tag the image now and the
         # snapshots with CreateTags once they exist (same tags, one call later).
-        resp = aws.call(region, "ec2", "create_image", **request,
+        resp = aws.call(region, "ec2", "create_image", role=role, **request,
                         TagSpecifications=[{"ResourceType": "image", "Tags": tag_list(tags)}])
         snapshot_tagging = "create_tags"
     return resp["ImageId"], {"snapshot_tagging": snapshot_tagging, "image_tags": tags}
@@ -379,6 +423,7 @@ def _register_created_image(op: Operation, image_id: str) -> AMI:
             id=params["registry_id"], ami_id=image_id, source_region=op.region, name=params["name"][:200],
             description=params.get("description", ""), template=template, version=params.get("version", ""),
             category=getattr(template, "category", "") or "", architecture=arch, tags=params.get("tags", {}),
+            owner_account_id=(params.get("account_id") or "")[:12],
             creator=op.created_by, status=AMI.Status.DRAFT, visibility=visibility,
             public_requested=bool(params.get("public")), image_name=params["image_name"])
         AMIRegion.objects.create(ami=ami, region=op.region, image_id=image_id, state=AMIRegion.State.PENDING,
@@ -432,9 +477,9 @@ def _record_image_facts(ami: AMI, image: dict) -> None:
     ami.save(update_fields=[*facts, "updated_at"])
 
 
-def _create_finish(op: Operation, image: dict) -> None:
+def _create_finish(op: Operation, image: dict, role: aws.AccountRole | None) -> None:
     if (op.result or {}).get("snapshot_tagging") == "create_tags" and snapshot_ids(image):
-        aws.call(op.region, "ec2", "create_tags", Resources=snapshot_ids(image),
+        aws.call(op.region, "ec2", "create_tags", role=role, Resources=snapshot_ids(image),
                  Tags=tag_list(op.result.get("image_tags") or {}))
     with transaction.atomic():
         ami = AMI.objects.select_for_update().get(pk=op.ami_id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from amis.models import AMI
+from amis.ownership import ami_role
 from amis.selectors import ami_available_copies
 from registry import aws
 from registry.broker import broker_require
@@ -20,10 +21,12 @@ def ami_public_sync(*, ami: AMI) -> list[str]:
     otherwise (see the module docstring). Idempotent (reads first). Returns the regions changed."""
     want = ami.public_requested and ami.status == AMI.Status.APPROVED
     changed = []
-    for region, image_id in ami_available_copies(ami_id=ami.pk):
-        is_public = "all" in aws.launch_permission_accounts(region, image_id).get("Group", set())
+    copies = ami_available_copies(ami_id=ami.pk)
+    role = ami_role(ami) if copies else None  # in the entry's own account
+    for region, image_id in copies:
+        is_public = "all" in aws.launch_permission_accounts(region, image_id, role=role).get("Group", set())
         if is_public != want:
-            aws.call(region, "ec2", "modify_image_attribute", ImageId=image_id,
+            aws.call(region, "ec2", "modify_image_attribute", role=role, ImageId=image_id,
                      LaunchPermission={("Add" if want else "Remove"): [{"Group": "all"}]})
             changed.append(region)
     return changed

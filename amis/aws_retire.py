@@ -18,13 +18,16 @@ from amis.operations import (TERMINAL, OpKind, operation_enqueue_on_commit, oper
 from amis.selectors import ami_live_copies
 from amis.signals import ami_launch_permissions_withdrawn
 from registry import aws
+from registry.aws_accounts import account_role_for
 from registry.aws_images import snapshot_ids
 
 
 def _lifecycle_enqueue(*, ami: AMI, actor, kind: str, params: dict | None = None) -> Operation:
+    # The owning account travels with the operation: a deregistration outlives the entry's row.
     op = Operation.objects.create(kind=kind, ami=ami, region=ami.source_region, image_id=ami.ami_id,
                                   created_by=actor if getattr(actor, "is_authenticated", False) else None,
-                                  params={"images": ami_live_copies(ami_id=ami.pk), **(params or {})},
+                                  params={"images": ami_live_copies(ami_id=ami.pk),
+                                          "account_id": ami.owner_account_id or "", **(params or {})},
                                   message="queued")
     operation_enqueue_on_commit(op)
     return op
@@ -53,13 +56,23 @@ def _deprecate_at(when: datetime) -> datetime:
     return max(when, floor).astimezone(dt_timezone.utc)
 
 
-def images_deprecate(images, *, when: datetime) -> dict:
-    """EnableImageDeprecation on each (region, image). Returns {region: outcome}."""
+def _op_role(op: Operation) -> aws.AccountRole | None:
+    """The credentials of the account owning the operation's images (``params.account_id``)."""
+    return account_role_for(op.params.get("account_id") or "")
+
+
+def _no_role(op: Operation, exc: aws.AwsError) -> None:
+    operation_fail(op, error=exc.message, result={"account_id": op.params.get("account_id") or ""})
+    return None
+
+
+def images_deprecate(images, *, when: datetime, role: aws.AccountRole | None = None) -> dict:
+    """EnableImageDeprecation on each (region, image), in ``role``'s account. Returns {region: outcome}."""
     at = _deprecate_at(when)
     outcome = {}
     for region, image_id in images:
         try:
-            aws.call(region, "ec2", "enable_image_deprecation", ImageId=image_id, DeprecateAt=at)
+            aws.call(region, "ec2", "enable_image_deprecation", role=role, ImageId=image_id, DeprecateAt=at)
             outcome[region] = {"ami_id": image_id, "status": "deprecated", "deprecate_at": at.isoformat()}
         except aws.AwsNotFound:
             outcome[region] = {"ami_id": image_id, "status": "not_found"}
@@ -78,24 +91,29 @@ def deprecate_step(*, operation_id) -> None:
     if op is None or op.state in TERMINAL:
         return None
     operation_mark_running(op, progress=10)
+    try:
+        role = _op_role(op)
+    except aws.AwsPermanentError as exc:
+        return _no_role(op, exc)
     outcome = images_deprecate(sorted(op.params.get("images", {}).items()),
-                               when=datetime.fromisoformat(op.params["deprecate_at"]))
+                               when=datetime.fromisoformat(op.params["deprecate_at"]), role=role)
     operation_finish_by_outcome(op, outcome, "deprecation")
     return None
 
 
-def _withdraw(region: str, image_id: str) -> dict:
+def _withdraw(region: str, image_id: str, role: aws.AccountRole | None) -> dict:
     """Remove every launch permission of one copy and every volume permission of its snapshots."""
-    perms = aws.call(region, "ec2", "describe_image_attribute", ImageId=image_id,
+    perms = aws.call(region, "ec2", "describe_image_attribute", role=role, ImageId=image_id,
                      Attribute="launchPermission").get("LaunchPermissions", [])
     if perms:
-        aws.call(region, "ec2", "modify_image_attribute", ImageId=image_id, LaunchPermission={"Remove": perms})
-    image = aws.describe_image(region, image_id) or {}
+        aws.call(region, "ec2", "modify_image_attribute", role=role, ImageId=image_id,
+                 LaunchPermission={"Remove": perms})
+    image = aws.describe_image(region, image_id, role=role) or {}
     for snap in snapshot_ids(image):
-        current = aws.call(region, "ec2", "describe_snapshot_attribute", SnapshotId=snap,
+        current = aws.call(region, "ec2", "describe_snapshot_attribute", role=role, SnapshotId=snap,
                            Attribute="createVolumePermission").get("CreateVolumePermissions", [])
         if current:
-            aws.call(region, "ec2", "modify_snapshot_attribute", SnapshotId=snap, Attribute="createVolumePermission",
+            aws.call(region, "ec2", "modify_snapshot_attribute", role=role, SnapshotId=snap, Attribute="createVolumePermission",
                      CreateVolumePermission={"Remove": current})
     return {"ami_id": image_id, "status": "withdrawn", "removed": perms}
 
@@ -107,18 +125,22 @@ def revoke_step(*, operation_id) -> None:
     if op is None or op.state in TERMINAL:
         return None
     operation_mark_running(op, progress=10)
+    try:
+        role = _op_role(op)
+    except aws.AwsPermanentError as exc:
+        return _no_role(op, exc)
     images = sorted(op.params.get("images", {}).items())
     outcome = {}
     for region, image_id in images:
         try:
-            outcome[region] = _withdraw(region, image_id)
+            outcome[region] = _withdraw(region, image_id, role)
         except aws.AwsNotFound:
             outcome[region] = {"ami_id": image_id, "status": "not_found"}
         except aws.AwsTransientError:
             raise
         except aws.AwsPermanentError as exc:
             outcome[region] = {"ami_id": image_id, "status": "failed", "error": exc.message}
-    deprecation = images_deprecate(images, when=timezone.now())
+    deprecation = images_deprecate(images, when=timezone.now(), role=role)
     if op.ami_id:
         # Sharing marks its AWS grants as no longer in effect.
         ami_launch_permissions_withdrawn.send(sender=AMI, ami_id=op.ami_id)
@@ -138,20 +160,24 @@ def deregister_step(*, operation_id) -> None:
     if op is None or op.state in TERMINAL:
         return None
     operation_mark_running(op, progress=10)
+    try:
+        role = _op_role(op)
+    except aws.AwsPermanentError as exc:
+        return _no_role(op, exc)
     outcome = {}
     for region, image_id in sorted(op.params.get("images", {}).items()):
         try:
-            image = aws.describe_image(region, image_id)
+            image = aws.describe_image(region, image_id, role=role)
             snaps = snapshot_ids(image) if image else list((op.result.get("snapshots") or {}).get(region, []))
             if image is not None:
                 # Remember the snapshots first: after DeregisterImage they cannot be looked up.
                 operation_save(op, result={**op.result, "snapshots": {**(op.result.get("snapshots") or {}),
                                                                       region: snaps}})
-                aws.call(region, "ec2", "deregister_image", ImageId=image_id)
+                aws.call(region, "ec2", "deregister_image", role=role, ImageId=image_id)
             deleted = []
             for snap in ([] if op.params.get("keep_snapshots") else snaps):
                 try:
-                    aws.call(region, "ec2", "delete_snapshot", SnapshotId=snap)
+                    aws.call(region, "ec2", "delete_snapshot", role=role, SnapshotId=snap)
                     deleted.append(snap)
                 except aws.AwsNotFound:
                     pass

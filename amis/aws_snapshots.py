@@ -15,7 +15,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from amis.aws_create import instance_locate
+from amis.aws_create import instance_locate_owned
 from amis.aws_housekeeping import SNAPSHOT_GB_MONTH, max_age_parse
 from amis.metadata import DESCRIPTION_MAX, NAME_MAX, text_clean
 from amis.models import AMI, AMIRegion
@@ -37,9 +37,9 @@ def _unavailable(exc: aws.AwsError) -> ApplicationError:
                             code="aws_unavailable", status_code=503)
 
 
-def _aws(region: str, operation: str, **kwargs) -> dict:
+def _aws(region: str, operation: str, *, role: aws.AccountRole | None = None, **kwargs) -> dict:
     try:
-        return aws.call(region, "ec2", operation, **kwargs)
+        return aws.call(region, "ec2", operation, role=role, **kwargs)
     except aws.AwsTransientError as exc:
         raise _unavailable(exc) from exc
 
@@ -100,7 +100,8 @@ def snapshots_list(*, user, region: str, instance_id: str = "", max_age: str = "
 def snapshot_create(*, user, instance_ref: str, region: str, description: str = "", no_reboot: bool = True) -> dict:
     """CreateSnapshot of the root volume of the caller's instance (EC2 id or Name tag, found in any
     region); tagged with the caller, audited. Answers at once with the snapshot id."""
-    region, instance = instance_locate(ref=instance_ref, region=region)
+    # Only the caller's instance (amis.ownership), snapshotted in its own account.
+    region, instance, role = instance_locate_owned(user=user, ref=instance_ref, region=region)
     root = instance.get("RootDeviceName")
     ebs = [(m.get("DeviceName"), m["Ebs"]["VolumeId"]) for m in instance.get("BlockDeviceMappings") or []
            if (m.get("Ebs") or {}).get("VolumeId")]
@@ -114,7 +115,7 @@ def snapshot_create(*, user, instance_ref: str, region: str, description: str = 
     name = {t["Key"]: t["Value"] for t in instance.get("Tags") or []}.get("Name", "")
     tags = {OWNER_TAG: str(user.pk), "InstanceId": instance["InstanceId"], "CloudWorkstation": "true",
             **({"InstanceName": name} if name else {})}
-    snapshot = _aws(region, "create_snapshot", VolumeId=volumes[0], Description=description,
+    snapshot = _aws(region, "create_snapshot", role=role, VolumeId=volumes[0], Description=description,
                     TagSpecifications=[{"ResourceType": "snapshot", "Tags": tag_list(tags)}])
     with transaction.atomic():
         audit_record(actor=user, action="snapshot.create", target_type="ec2.snapshot",

@@ -7,8 +7,9 @@ from django.utils import timezone
 
 from amis.metadata import regions_clean
 from amis.models import AMI, AMIRegion, Operation
-from amis.operations import (TERMINAL, OpKind, OpState, operation_enqueue_on_commit, operation_mark_running,
-                             operation_progress, operation_succeed)
+from amis.operations import (TERMINAL, OpKind, OpState, operation_enqueue_on_commit, operation_fail,
+                             operation_mark_running, operation_progress, operation_succeed)
+from amis.ownership import ami_role
 from registry import aws
 from registry.aws_images import root_mapping
 
@@ -73,9 +74,14 @@ def validate_step(*, operation_id) -> None:
         rows = rows.filter(region__in=op.params["regions"])
     rows = list(rows.order_by("region"))
     results = {}
+    try:
+        role = ami_role(op.ami)  # the copies are read in the entry's own account
+    except aws.AwsPermanentError as exc:
+        operation_fail(op, error=exc.message)
+        return None
     for i, row in enumerate(rows, start=1):
         try:
-            image = aws.describe_image(row.region, row.image_id)
+            image = aws.describe_image(row.region, row.image_id, role=role)
         except aws.AwsTransientError:
             raise
         except aws.AwsError as exc:

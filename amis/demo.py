@@ -22,7 +22,9 @@ from django.conf import settings
 from amis import services
 from amis.models import AMI
 from registry import aws
-from registry.demo import DEMO_INSTANCES, DEMO_TAG
+from registry.aws_accounts import aws_account_link, aws_accounts_verified, claim_for
+from registry.demo import DEMO_INSTANCES, DEMO_TAG, demo_role
+from registry.errors import ApplicationError
 from templates.selectors import template_get
 
 # A syntactically valid placeholder used as the instance's source image when the emulator has
@@ -57,31 +59,51 @@ DEMO_AMIS = [
 ]
 
 
-def _find_tagged_image(region: str, key: str) -> str | None:
-    images = aws.call(region, "ec2", "describe_images", Owners=["self"],
+def _find_tagged_image(region: str, key: str, role: aws.AccountRole | None = None) -> str | None:
+    images = aws.call(region, "ec2", "describe_images", role=role, Owners=["self"],
                       Filters=[{"Name": f"tag:{DEMO_TAG}", "Values": [key]}]).get("Images", [])
     return images[0]["ImageId"] if images else None
 
 
-def _base_image(region: str, arch: str) -> str:
+def _base_image(region: str, arch: str, role: aws.AccountRole | None = None) -> str:
     """A stock image of ``arch`` when the emulator has them (gives the right architecture)."""
-    images = aws.call(region, "ec2", "describe_images", Owners=["amazon"],
+    images = aws.call(region, "ec2", "describe_images", role=role, Owners=["amazon"],
                       Filters=[{"Name": "architecture", "Values": [arch]},
                                {"Name": "root-device-type", "Values": ["ebs"]}]).get("Images", [])
     return images[0]["ImageId"] if images else PLACEHOLDER_BASE_IMAGE
 
 
-def _create_emulator_image(region: str, arch: str, key: str, name: str) -> str:
+def _create_emulator_image(region: str, arch: str, key: str, name: str, role: aws.AccountRole | None = None) -> str:
     instance_type = "t4g.large" if arch == "arm64" else "t3.large"
-    reservation = aws.call(region, "ec2", "run_instances", ImageId=_base_image(region, arch), MinCount=1,
-                           MaxCount=1, InstanceType=instance_type)
+    reservation = aws.call(region, "ec2", "run_instances", role=role, ImageId=_base_image(region, arch, role),
+                           MinCount=1, MaxCount=1, InstanceType=instance_type)
     instance_id = reservation["Instances"][0]["InstanceId"]
-    image = aws.call(region, "ec2", "create_image", InstanceId=instance_id, Name=f"cws-demo-{key}",
+    image = aws.call(region, "ec2", "create_image", role=role, InstanceId=instance_id, Name=f"cws-demo-{key}",
                      Description=name,
                      TagSpecifications=[{"ResourceType": "image", "Tags": [{"Key": DEMO_TAG, "Value": key}]}])
     # The builder instance is not needed once the image exists.
-    aws.call(region, "ec2", "terminate_instances", InstanceIds=[instance_id])
+    aws.call(region, "ec2", "terminate_instances", role=role, InstanceIds=[instance_id])
     return image["ImageId"]
+
+
+def _link_demo_accounts(owners: dict) -> dict:
+    """Emulator only: link each demo publisher's emulator account (``registry.demo.DEMO_AWS_ACCOUNTS``)
+    through the same service as ``POST /me/aws-accounts``; returns {owner key: role}. A link already
+    verified is left alone, so re-seeding writes no new audit events."""
+    roles = {}
+    for owner_key, user in owners.items():
+        role = demo_role(owner_key)
+        if role.account_id not in aws_accounts_verified(user=user):
+            aws_account_link(user=user, role_arn=role.role_arn, external_id=role.external_id)
+        roles[owner_key] = role
+    return roles
+
+
+def _claim_for_demo(region: str, image_id: str, user) -> None:
+    """Real AWS (no emulator, nothing linked): the demo's own tagged images are claimed for their
+    owner with the claim tag, in the registry's account, where seed_emulator's counterpart put them."""
+    claim = claim_for(user=user)
+    aws.call(region, "ec2", "create_tags", Resources=[image_id], Tags=[{"Key": claim["key"], "Value": claim["value"]}])
 
 
 def seed(stdout=None, admin=None, researcher=None, moderator=None, **kwargs) -> list[AMI]:
@@ -91,15 +113,23 @@ def seed(stdout=None, admin=None, researcher=None, moderator=None, **kwargs) -> 
     owners = {"researcher": researcher or admin, "admin": admin or researcher}
     done: list[AMI] = []
     created = skipped = 0
+    try:
+        roles = _link_demo_accounts(owners) if emulator else {}
+    except (aws.AwsError, ApplicationError) as exc:
+        write(f"amis: the emulator did not verify the demo accounts ({exc}); AMI demo data skipped.")
+        return done
     for key, owner_key, region, arch, template_slug, category, target, visibility, name, description, tags in DEMO_AMIS:
         owner = owners[owner_key]
+        role = roles.get(owner_key)
         try:
-            image_id = _find_tagged_image(region, key)
+            image_id = _find_tagged_image(region, key, role)
             if image_id is None:
                 if not emulator:
                     skipped += 1
                     continue
-                image_id = _create_emulator_image(region, arch, key, name)
+                image_id = _create_emulator_image(region, arch, key, name, role)
+            elif not emulator and not AMI.objects.filter(ami_id=image_id).exists():
+                _claim_for_demo(region, image_id, owner)
         except aws.AwsError as exc:
             write(f"amis: AWS not reachable for the demo ({exc.code or 'error'}: {exc.message}); "
                   "AMI demo data skipped.")

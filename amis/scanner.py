@@ -26,9 +26,11 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from amis.models import AMI, Operation, ScanException, ScanResult
+from amis.ownership import ami_role
 from amis.selectors import ami_require_manage
 from registry import aws
 from registry.audit import audit_record
+from registry.aws_accounts import aws_accounts_verified
 from registry.aws_images import root_mapping, snapshot_ids
 from registry.broker import broker_require
 from registry.celery import task_send
@@ -103,6 +105,8 @@ class ScanContext:
     region: str
     image: dict
     now: datetime = field(default_factory=timezone.now)
+    # The credentials of the entry's owning account: scanners read snapshots there.
+    role: aws.AccountRole | None = None
     cache: dict = field(default_factory=dict)
 
 
@@ -156,7 +160,7 @@ class AwsMetadataScanner:
     name = "aws_metadata"
 
     def scan(self, context: ScanContext) -> list[Check]:
-        image, region = context.image, context.region
+        image, region, role = context.image, context.region, context.role
         checks: list[Check] = []
         root_ebs = (root_mapping(image) or {}).get("Ebs")
 
@@ -166,7 +170,7 @@ class AwsMetadataScanner:
             encrypted = root_ebs.get("Encrypted")
             snap = root_ebs.get("SnapshotId")
             if snap and not encrypted:
-                snaps = aws.call(region, "ec2", "describe_snapshots", SnapshotIds=[snap]).get("Snapshots", [])
+                snaps = aws.call(region, "ec2", "describe_snapshots", role=role, SnapshotIds=[snap]).get("Snapshots", [])
                 encrypted = bool(snaps and snaps[0].get("Encrypted"))
         # Medium, not blocking: AWS refuses to make an image with encrypted snapshots public, so a
         # public community AMI cannot pass a blocking encryption rule.
@@ -177,7 +181,7 @@ class AwsMetadataScanner:
         # Publicly restorable snapshots leak the whole disk, even if the image itself is private.
         public = []
         for snap in sorted(set(snapshot_ids(image))):
-            attr = aws.call(region, "ec2", "describe_snapshot_attribute", SnapshotId=snap,
+            attr = aws.call(region, "ec2", "describe_snapshot_attribute", role=role, SnapshotId=snap,
                             Attribute="createVolumePermission")
             if any(p.get("Group") == "all" for p in attr.get("CreateVolumePermissions", [])):
                 public.append(snap)
@@ -202,9 +206,15 @@ class AwsMetadataScanner:
 
         owner = image.get("OwnerId", "")
         trusted = context.cache.setdefault("trusted_owners", trusted_owner_accounts())
-        checks.append(Check("owner_trusted", owner in trusted, "high",
+        # An account the publisher verified (AssumeRole into it) is known to be theirs: as trusted
+        # as the registry's own for this check.
+        publisher_account = bool(owner) and context.ami.creator_id is not None and \
+            owner in aws_accounts_verified(user=context.ami.creator)
+        checks.append(Check("owner_trusted", owner in trusted or publisher_account, "high",
                             f"Owner {owner} is trusted." if owner in trusted else
-                            f"Owner account {owner or '?'} is neither in the trusted-owner list nor the registry's own."))
+                            f"Owner {owner} is an AWS account the publisher verified." if publisher_account else
+                            f"Owner account {owner or '?'} is neither in the trusted-owner list, the registry's "
+                            f"own, nor an account the publisher verified."))
 
         max_age = int(getattr(settings, "REGISTRY_SCAN_MAX_AGE_DAYS", 365))
         created = _parse_aws_time(image.get("CreationDate"))
@@ -282,11 +292,12 @@ def ami_scan(*, ami: AMI, operation: Operation | None = None) -> ScanResult:
     names: list[str] = []
     error = ""
     try:
-        image = aws.describe_image(region, image_id)
+        role = ami_role(ami)
+        image = aws.describe_image(region, image_id, role=role)
         if image is None:
             error = f"{image_id} does not exist in {region}"
         else:
-            context = ScanContext(ami=ami, region=region, image=image)
+            context = ScanContext(ami=ami, region=region, image=image, role=role)
             for scanner in scanners():
                 names.append(scanner.name)
                 for check in scanner.scan(context):

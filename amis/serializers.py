@@ -183,6 +183,10 @@ class AMIDetailOutputSerializer(AMIOutputSerializer):
                                              help_text='{"1": n, ..., "5": n} over visible ratings.')
     shares = ShareBriefSerializer(many=True, allow_null=True,
                                   help_text="Grants (owner and moderators only; null for others).")
+    owner_account_verified_by = serializers.CharField(
+        allow_null=True, required=False,
+        help_text="Owner and moderators only: the publisher who verified owner_account_id (a linked AWS "
+                  "account), or null when the image was claimed by tag or is the registry's own.")
     version_info = VersionInfoSerializer(allow_null=True, help_text="For a version of a lineage: the lineage, "
                                                                     "the channels pointing at it, a newer version.")
 

@@ -18,6 +18,7 @@ from amis.lineages import (LineageRequest, lineage_attach_locked, lineage_next_v
                            lineage_version_published, lineage_version_retired, version_update_check)
 from amis.metadata import CATEGORY_MAX, DESCRIPTION_MAX, NAME_MAX, VERSION_MAX, tags_clean, text_clean
 from amis.models import AMI, AMIRegion, ChannelMove
+from amis.ownership import image_locate, image_require_owner
 from amis.research import CLEANERS as RESEARCH_CLEANERS
 from amis.research import RESEARCH_FIELDS
 from amis.scanner import ami_scan_gate, ami_scan_request
@@ -241,20 +242,24 @@ def _not_yet_registered(ami_id: str) -> None:
                        errors={"ami_id": [f"{ami_id} is already in the registry."]})
 
 
-def ami_image_for_registration(*, region: str, ami_id: str) -> dict:
-    """DescribeImages' answer for an image that may be registered, or the reason it may not.
+def ami_image_for_registration(*, user, region: str, ami_id: str) -> dict:
+    """DescribeImages' answer for an image ``user`` may register, or the reason they may not.
 
     400 for a malformed id or unknown region, 409 when the image is already in the catalogue
-    (canonically or as a regional copy), 400 when AWS does not know it, it is not ``available``
-    or its architecture is not one the catalogue lists; 503/502 when AWS fails. Every error names
-    the ``ami_id`` field. Makes the one AWS call outside any transaction.
+    (canonically or as a regional copy), 400 when AWS does not know it, 403 (with the reason)
+    when it is not the caller's (``amis.ownership``: not in one of their verified accounts and
+    without their claim tag, Amazon's, or in another publisher's account), 400 when it is not
+    ``available`` or its architecture is not one the catalogue lists; 503/502 when AWS fails.
+    Every error names the ``ami_id`` field. AWS calls are made outside any transaction.
     """
     ami_ids_check(ami_id=ami_id, region=region)
     _not_yet_registered(ami_id)
     try:
-        image = aws.describe_image(region, ami_id)
+        image, _role = image_locate(user=user, region=region, ami_id=ami_id)
     except aws.AwsError as exc:
         raise _aws_unavailable(exc) from exc
+    if image is not None:
+        image_require_owner(user=user, image=image)
     if image is None:
         raise InvalidInput(f"AMI {ami_id} does not exist in {region} (or is not visible to the registry's account)",
                            code="ami_not_found", errors={"ami_id": [
@@ -348,7 +353,7 @@ def ami_register(*, user, ami_id: str, region: str, name: str, description: str 
                              visibility=visibility, template=template)
     line = lineage_request_clean(user=user, lineage=lineage, version=values["version"], template=values["template"])
     # AWS first, outside any transaction: no row lock is held across network I/O.
-    image = ami_image_for_registration(region=region, ami_id=ami_id)
+    image = ami_image_for_registration(user=user, region=region, ami_id=ami_id)
     try:
         with transaction.atomic():
             return ami_register_locked(user=user, image=image, region=region, values=values, signature=signature,

@@ -39,6 +39,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from amis.models import AMI, AMISignature
+from amis.ownership import ami_role
 from registry import aws
 from registry.audit import audit_record
 from registry.aws_images import root_snapshot_ids
@@ -192,7 +193,7 @@ def ami_manifest_build(*, ami: AMI) -> dict:
     """Rebuild the manifest of ``ami`` (canonical id, source region) from DescribeImages.
     Raises NotFound when AWS does not know the image."""
     try:
-        image = aws.describe_image(ami.source_region, ami.ami_id)
+        image = aws.describe_image(ami.source_region, ami.ami_id, role=ami_role(ami))
     except aws.AwsError as exc:
         # Throttling/outage or missing permission: say so (503), never a 500.
         raise ApplicationError(f"AWS could not describe {ami.ami_id}: {exc.message}", code="aws_unavailable",

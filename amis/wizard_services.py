@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 
 from amis.aws_copy import ami_copy_locked
-from amis.aws_create import ami_create_request, instance_describe, instance_require_running
+from amis.aws_create import ami_create_request, instance_locate_owned, instance_require_running
 from amis.metadata import regions_clean
 from amis.models import AMI, Operation
 from amis.services import ami_ids_check, ami_image_for_registration, ami_register_locked, ami_submit, metadata_clean
@@ -21,19 +21,19 @@ SOURCE_REGISTER = "register"
 SOURCE_CREATE = "create"
 
 
-def ami_source_check(*, mode: str, region: str, ami_id: str = "", instance_id: str = "") -> dict:
+def ami_source_check(*, user, mode: str, region: str, ami_id: str = "", instance_id: str = "") -> dict:
     """The wizard's first step: may this image be registered, or this instance imaged?
 
     Runs the very checks the services run at the end (``ami_image_for_registration``; the
-    instance exists and is running) and returns what AWS says, to pre-fill the next step:
+    instance exists, is running and is the caller's) and returns what AWS says, to pre-fill the next step:
     ``{name, description, architecture, size_gb}``. Raises the services' errors, naming
     ``ami_id`` or ``instance_id``. The services check again at the end: AWS may change meanwhile.
     """
     if mode == SOURCE_REGISTER:
-        image = ami_image_for_registration(region=region, ami_id=ami_id)
+        image = ami_image_for_registration(user=user, region=region, ami_id=ami_id)
         return {"name": image.get("Name", ""), "description": image.get("Description", ""),
                 "architecture": image.get("Architecture", ""), "size_gb": root_volume_gb(image)}
-    instance = instance_describe(region=region, instance_id=instance_id)
+    _region, instance, _role = instance_locate_owned(user=user, ref=instance_id, region=region)
     instance_require_running(instance)
     return {"name": tags_of(instance).get("Name", ""), "description": "",
             "architecture": instance.get("Architecture", ""), "size_gb": None}
@@ -67,7 +67,7 @@ def ami_submit_from_wizard(*, user, mode: str, region: str, ami_id: str = "", in
     values = metadata_clean(name=name, description=description, version=version, category=category, tags=tags,
                              visibility=visibility, template=template or None)
     copy_regions = regions_clean(list(copy_regions), field="regions")
-    image = ami_image_for_registration(region=region, ami_id=ami_id)
+    image = ami_image_for_registration(user=user, region=region, ami_id=ami_id)
     try:
         with transaction.atomic():
             ami = ami_register_locked(user=user, image=image, region=region, values=values, signature=None)

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from registry.admin_site import ModeratorAdmin
-from registry.models import AuditEvent, Community, CommunityMembership, PublisherKey
+from registry.models import AuditEvent, AwsAccountLink, Community, CommunityMembership, PublisherKey
 
 
 class MembershipInline(admin.TabularInline):
@@ -54,6 +54,27 @@ class PublisherKeyAdmin(ModeratorAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AwsAccountLink)
+class AwsAccountLinkAdmin(ModeratorAdmin):
+    """Read-only: users link, verify and unlink their AWS accounts through the API (audited);
+    moderators look up whose account an image is in."""
+
+    list_display = ["account_id", "user", "role_arn", "verified_at", "created_at"]
+    list_filter = ["verified_at"]
+    search_fields = ["account_id", "user__username", "role_arn"]
+    list_select_related = ["user"]
+    exclude = ["external_id"]  # not a secret, but nothing a moderator needs
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields if f.name != "external_id"]
 
     def has_add_permission(self, request):
         return False

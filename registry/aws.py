@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 import re
 import threading
+import time
+from dataclasses import dataclass
 
 import boto3
 from botocore.config import Config
@@ -37,6 +39,8 @@ INSTANCE_ID_RE = re.compile(r"^i-[0-9a-f]{8}([0-9a-f]{9})?$")
 SNAPSHOT_ID_RE = re.compile(r"^snap-[0-9a-f]{8}([0-9a-f]{9})?$")
 ACCOUNT_ID_RE = re.compile(r"^\d{12}$")
 ORGANIZATION_ARN_RE = re.compile(r"^arn:aws:organizations::\d{12}:organization/o-[a-z0-9]{10,32}$")
+# An IAM role the registry may assume in a publisher's account (the account id is the 5th field).
+ROLE_ARN_RE = re.compile(r"^arn:aws:iam::(\d{12}):role/[\w+=,.@/-]{1,512}$")
 OU_ARN_RE = re.compile(r"^arn:aws:organizations::\d{12}:ou/o-[a-z0-9]{10,32}/ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}$")
 
 # Error codes that mean "try again later"; everything else is permanent for that input.
@@ -100,36 +104,96 @@ def _config() -> Config:
     )
 
 
+@dataclass(frozen=True)
+class AccountRole:
+    """Where a call acts: a publisher's linked AWS account, reached through the IAM role they
+    created for the registry (with the link's external id). ``None`` instead of an AccountRole
+    means the registry's own credentials, which act only for images the registry itself owns."""
+
+    account_id: str
+    role_arn: str
+    external_id: str = ""
+
+
 _clients_lock = threading.Lock()
 _clients: dict[tuple, object] = {}
+# (role arn, external id, endpoint, registry key) → (temporary credentials, expiry as epoch seconds)
+_role_credentials: dict[tuple, tuple[dict, float]] = {}
+# Temporary credentials are renewed this long before they expire, so a step never starts with a
+# session that dies mid-call.
+ROLE_REFRESH_MARGIN_SECONDS = 600
+ROLE_SESSION_SECONDS = 3600
 
 
-def client(service: str, region: str):
+def _env_key() -> tuple[str, str]:
+    return os.environ.get("AWS_ENDPOINT_URL", ""), os.environ.get("AWS_ACCESS_KEY_ID", "")
+
+
+def _assume(role: AccountRole, region: str) -> dict:
+    """Temporary credentials for ``role``: cached per process, renewed before they expire."""
+    key = (role.role_arn, role.external_id, *_env_key())
+    cached = _role_credentials.get(key)
+    if cached is not None and cached[1] - time.time() > ROLE_REFRESH_MARGIN_SECONDS:
+        return cached[0]
+    kwargs = {"RoleArn": role.role_arn, "RoleSessionName": "community-ami-registry",
+              "DurationSeconds": ROLE_SESSION_SECONDS}
+    if role.external_id:
+        kwargs["ExternalId"] = role.external_id
+    creds = call(region, "sts", "assume_role", **kwargs)["Credentials"]
+    expiration = creds.get("Expiration")
+    expires = expiration.timestamp() if hasattr(expiration, "timestamp") else time.time() + ROLE_SESSION_SECONDS
+    with _clients_lock:
+        _role_credentials[key] = (creds, expires)
+    return creds
+
+
+def client(service: str, region: str, *, role: AccountRole | None = None):
     """A boto3 client for ``service`` in ``region``; the endpoint comes from the environment.
 
     Clients are cached per process: building one costs 50–200 ms of CPU (the resolver's cold
     path measured it), and boto3 clients are thread-safe once built. boto3 *sessions* are not,
     so building happens under a lock. The key includes the endpoint and access key so a changed
     environment (tests switching between moto modes) never reuses a stale client.
+
+    With ``role`` the client acts in that account with the role's temporary credentials (STS
+    AssumeRole with the registry's own, cached and renewed ahead of expiry); the key then holds
+    the temporary access key, so a renewed session gets a fresh client.
     """
     if not is_known_region(region):
         raise AwsPermanentError(f"unknown AWS region '{region}'", code="InvalidRegion", region=region)
-    key = (service, region, os.environ.get("AWS_ENDPOINT_URL", ""), os.environ.get("AWS_ACCESS_KEY_ID", ""))
+    creds = _assume(role, region) if role is not None else None
+    key = (service, region, *_env_key(), creds["AccessKeyId"] if creds else "")
     cached = _clients.get(key)
     if cached is not None:
         return cached
     with _clients_lock:
         cached = _clients.get(key)
         if cached is None:
-            cached = boto3.session.Session().client(service, region_name=region, config=_config())
+            if creds is None:
+                session = boto3.session.Session()
+            else:
+                # Forget clients of this role's expired sessions: they can no longer act.
+                for old in [k for k in _clients if k[:4] == key[:4] and k[4] and k[4] != key[4]
+                            and k[4] not in _live_role_keys()]:
+                    del _clients[old]
+                session = boto3.session.Session(
+                    aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+                    aws_session_token=creds["SessionToken"])
+            cached = session.client(service, region_name=region, config=_config())
             _clients[key] = cached
     return cached
+
+
+def _live_role_keys() -> set[str]:
+    return {creds["AccessKeyId"] for creds, _ in _role_credentials.values()}
 
 
 def clear_client_cache() -> None:
     """Forget every cached client (tests call it when they start or stop an AWS emulator)."""
     with _clients_lock:
         _clients.clear()
+        _role_credentials.clear()
+        _registry_account.clear()
 
 
 def ec2(region: str):
@@ -159,11 +223,13 @@ def translate(exc: Exception, *, operation: str = "", region: str = "") -> AwsEr
     return AwsPermanentError(str(exc), code=type(exc).__name__, operation=operation, region=region)
 
 
-def call(region: str, service: str, operation: str, **kwargs):
-    """Call one AWS operation, translating failures. ``operation`` is the boto3 method name."""
+def call(region: str, service: str, operation: str, *, role: AccountRole | None = None, **kwargs):
+    """Call one AWS operation, translating failures. ``operation`` is the boto3 method name;
+    ``role`` the linked account to act in (None: the registry's own credentials). AWS's own
+    parameters are CamelCase, so the lower-case ``role`` never collides with one."""
     metrics.AWS_CALLS.labels(operation=operation, region=region).inc()
     try:
-        return getattr(client(service, region), operation)(**kwargs)
+        return getattr(client(service, region, role=role), operation)(**kwargs)
     except Exception as exc:  # noqa: BLE001 — translated and re-raised, never swallowed
         raise translate(exc, operation=operation, region=region) from exc
 
@@ -176,18 +242,19 @@ def is_not_implemented(exc: AwsError) -> bool:
     return "notimplemented" in text.replace(" ", "") or "not been implemented" in text or "not yet implemented" in text
 
 
-def describe_image(region: str, ami_id: str) -> dict | None:
+def describe_image(region: str, ami_id: str, *, role: AccountRole | None = None) -> dict | None:
     """The image as DescribeImages reports it, or None when it does not exist in that region."""
     try:
-        images = call(region, "ec2", "describe_images", ImageIds=[ami_id]).get("Images", [])
+        images = call(region, "ec2", "describe_images", role=role, ImageIds=[ami_id]).get("Images", [])
     except AwsNotFound:
         return None
     return images[0] if images else None
 
 
-def launch_permission_accounts(region: str, ami_id: str) -> dict[str, set[str]]:
+def launch_permission_accounts(region: str, ami_id: str, *, role: AccountRole | None = None) -> dict[str, set[str]]:
     """Current launch permissions of an image, grouped: {UserId, OrganizationArn, ...: {values}}."""
-    result = call(region, "ec2", "describe_image_attribute", ImageId=ami_id, Attribute="launchPermission")
+    result = call(region, "ec2", "describe_image_attribute", role=role, ImageId=ami_id,
+                  Attribute="launchPermission")
     grouped: dict[str, set[str]] = {}
     for perm in result.get("LaunchPermissions", []):
         for key, value in perm.items():
@@ -213,3 +280,31 @@ def client_for_role(service: str, region: str, *, role_arn: str, session_name: s
         aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
         aws_session_token=creds["SessionToken"],
     ).client(service, region_name=region, config=_config())
+
+
+_registry_account: dict[tuple, str] = {}
+
+
+def registry_account_ids() -> set[str]:
+    """The AWS account(s) of the registry itself: ``REGISTRY_AWS_ACCOUNT_IDS`` when configured,
+    else the account of its own credentials (STS GetCallerIdentity, cached per endpoint and key).
+    Images owned there are the registry's own: only they are acted on with its credentials."""
+    configured = {a for a in getattr(settings, "REGISTRY_AWS_ACCOUNT_IDS", []) or [] if a}
+    if configured:
+        return configured
+    key = _env_key()
+    if key not in _registry_account:
+        identity = call(getattr(settings, "AWS_DEFAULT_REGION", "us-east-1"), "sts", "get_caller_identity")
+        _registry_account[key] = identity.get("Account", "")
+    return {_registry_account[key]} - {""}
+
+
+def role_identity(role: AccountRole, *, region: str = "") -> str:
+    """Verify a link: assume ``role`` (with its external id) and ask STS GetCallerIdentity with the
+    temporary credentials. Returns the account id the credentials act in; raises AwsError when the
+    role cannot be assumed (wrong trust policy, wrong external id, no such role)."""
+    region = region or getattr(settings, "AWS_DEFAULT_REGION", "us-east-1")
+    key = (role.role_arn, role.external_id, *_env_key())
+    with _clients_lock:
+        _role_credentials.pop(key, None)  # verification always assumes afresh
+    return call(region, "sts", "get_caller_identity", role=role).get("Account", "")

@@ -110,10 +110,11 @@ def tags_of(image: dict) -> dict:
     return {t["Key"]: t["Value"] for t in image.get("Tags") or []}
 
 
-def image_find_by_tag(region: str, key: str, value: str) -> dict | None:
-    """The registry's own live image tagged ``key=value`` in ``region`` (what a crashed and
-    redelivered create or copy looks for before calling AWS again), or None."""
-    images = aws.call(region, "ec2", "describe_images", Owners=["self"],
+def image_find_by_tag(region: str, key: str, value: str, *, role: aws.AccountRole | None = None) -> dict | None:
+    """The live image tagged ``key=value`` in ``region``, owned by the account the credentials act
+    in (``role``; the registry's own when None) — what a crashed and redelivered create or copy
+    looks for before calling AWS again — or None."""
+    images = aws.call(region, "ec2", "describe_images", role=role, Owners=["self"],
                       Filters=[{"Name": f"tag:{key}", "Values": [value]}]).get("Images", [])
     live = [i for i in images if i.get("State") not in IMAGE_DEAD_STATES]
     return live[0] if live else None

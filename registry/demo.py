@@ -8,6 +8,8 @@ running instances researchers can create AMIs from.
 """
 import importlib
 
+from registry import aws
+
 DEMO_APPS = ["templates", "amis", "ratings", "sharing", "resolver"]
 
 # Every resource the demo makes in the emulator carries this tag (value: what it is).
@@ -16,6 +18,21 @@ DEMO_REGIONS = ("us-east-1", "us-west-2", "eu-west-1")
 # (Name tag, region, architecture, instance type): running instances for POST /ami/create and /submit/.
 DEMO_INSTANCES = (("cws-demo-instance", "us-east-1", "x86_64", "t3.large"),
                   ("cws-demo-instance-arm64", "us-west-2", "arm64", "t4g.large"))
+
+
+# The emulator's AWS accounts of the demo publishers, linked to them by the demo (moto lets the
+# registry assume any role, so they verify): the researcher publishes from moto's default account,
+# where the running demo instances are; the admin from a second account, because an account has
+# one publisher. Keys are the owners of ``amis.demo.DEMO_AMIS``.
+DEMO_AWS_ACCOUNTS = {"researcher": "123456789012", "admin": "210987654321"}
+DEMO_EXTERNAL_ID = "cws-demo-external-id"
+
+
+def demo_role(owner: str) -> aws.AccountRole:
+    """The role the demo links for ``owner`` (a key of ``DEMO_AWS_ACCOUNTS``)."""
+    account = DEMO_AWS_ACCOUNTS[owner]
+    return aws.AccountRole(account_id=account, role_arn=f"arn:aws:iam::{account}:role/cws-registry-demo",
+                           external_id=DEMO_EXTERNAL_ID)
 
 
 def run_demo_hooks(**kwargs):

@@ -128,6 +128,48 @@ class PublisherKey(models.Model):
         return self.revoked_at is None
 
 
+class AwsAccountLink(models.Model):
+    """An AWS account a user publishes from, reached through an IAM role they created for the registry.
+
+    The registry assumes ``role_arn`` (STS AssumeRole with this link's ``external_id``, which the
+    role's trust policy must require) for every AWS action on the user's images and instances in
+    that account; the registry's own credentials act only for images the registry itself owns.
+    ``verified_at`` is set once AssumeRole + GetCallerIdentity proved the role acts in
+    ``account_id``; only then do images owned by the account count as the user's. An account is
+    verified by one publisher at most (the partial unique constraint is the truth).
+    """
+
+    # CASCADE: erasing a user forgets their links; their entries then act nowhere until re-linked.
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="aws_accounts")
+    account_id = models.CharField(max_length=12)
+    role_arn = models.CharField(max_length=2048)
+    # Not a secret (AWS documents it as a confused-deputy guard), but unguessable per link, so no
+    # other registry tenant can make us assume this role on their behalf.
+    external_id = models.CharField(max_length=1224)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "registry_aws_account_link"
+        ordering = ["account_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "account_id"], name="aws_account_link_unique_per_user"),
+            models.UniqueConstraint(fields=["account_id"], condition=models.Q(verified_at__isnull=False),
+                                    name="aws_account_verified_once"),
+            models.CheckConstraint(condition=models.Q(account_id__regex=r"^\d{12}$"),
+                                   name="aws_account_link_account_id_valid"),
+        ]
+
+    def __str__(self):
+        return f"{self.account_id} ({self.user_id})"
+
+    @property
+    def verified(self) -> bool:
+        return self.verified_at is not None
+
+
 class UserProfile(models.Model):
     """Per-user settings that are no part of Django's user: the default AWS region used when a
     request names none (``registry.regions.request_region``). A user without a row has defaults."""

@@ -6,7 +6,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from registry import api as registry_api
-from registry import audit_api, daemon_api, health
+from registry import audit_api, aws_accounts_api, daemon_api, health
 from registry.composers import compare_api, gdpr_api
 
 api_v1 = [
@@ -16,6 +16,12 @@ api_v1 = [
     path("auth/token", registry_api.TokenApi.as_view(), name="auth-token"),
     path("me", gdpr_api.MeApi.as_view(), name="me"),
     path("me/export", gdpr_api.MeExportApi.as_view(), name="me-export"),
+    path("me/claim", aws_accounts_api.MeClaimApi.as_view(), name="me-claim"),
+    path("me/aws-accounts", aws_accounts_api.MeAwsAccountListApi.as_view(), name="me-aws-accounts"),
+    path("me/aws-accounts/<str:account_id>", aws_accounts_api.MeAwsAccountDetailApi.as_view(),
+         name="me-aws-account"),
+    path("me/aws-accounts/<str:account_id>/verify", aws_accounts_api.MeAwsAccountVerifyApi.as_view(),
+         name="me-aws-account-verify"),
     path("users/<str:username>", gdpr_api.UserEraseApi.as_view(), name="user-erase"),
     path("audit/", audit_api.AuditEventListApi.as_view(), name="audit-list"),
     path("compliance/report", audit_api.ComplianceReportApi.as_view(), name="compliance-report"),

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from amis.models import AMI
+from amis.ownership import ami_in_own_account, ami_role
 from amis.selectors import ami_available_copies, ami_live_copies
 from registry import aws
 from registry.audit import audit_record
@@ -24,14 +25,15 @@ PERMISSION_KEY = {Share.GranteeType.ACCOUNT: "UserId", Share.GranteeType.ORGANIZ
                   Share.GranteeType.ORGANIZATIONAL_UNIT: "OrganizationalUnitArn"}
 
 
-def _snapshot_permission(region: str, image_id: str, account: str, *, add: bool) -> None:
-    image = aws.describe_image(region, image_id) or {}
+def _snapshot_permission(region: str, image_id: str, account: str, *, add: bool,
+                         role: aws.AccountRole | None) -> None:
+    image = aws.describe_image(region, image_id, role=role) or {}
     for snap in snapshot_ids(image):
-        current = aws.call(region, "ec2", "describe_snapshot_attribute", SnapshotId=snap,
+        current = aws.call(region, "ec2", "describe_snapshot_attribute", role=role, SnapshotId=snap,
                            Attribute="createVolumePermission").get("CreateVolumePermissions", [])
         present = any(p.get("UserId") == account for p in current)
         if present != add:
-            aws.call(region, "ec2", "modify_snapshot_attribute", SnapshotId=snap, Attribute="createVolumePermission",
+            aws.call(region, "ec2", "modify_snapshot_attribute", role=role, SnapshotId=snap, Attribute="createVolumePermission",
                      OperationType="add" if add else "remove", UserIds=[account])
 
 
@@ -44,7 +46,7 @@ def share_apply(*, share_id: int) -> Share | None:
     ``failed`` with the per-region errors; throttling propagates for the task to retry.
     Audited ``share.sync_synced`` / ``share.sync_failed``.
     """
-    share = Share.objects.select_related("ami").filter(pk=share_id).first()
+    share = Share.objects.select_related("ami", "created_by").filter(pk=share_id).first()
     if share is None or share.sync_state == Share.SyncState.REMOVING:
         return share
     if share.grantee_type not in PERMISSION_KEY:
@@ -56,14 +58,27 @@ def share_apply(*, share_id: int) -> Share | None:
         return share
     key = PERMISSION_KEY[share.grantee_type]
     synced, errors = [], []
-    for region, image_id in ami_available_copies(ami_id=share.ami_id):
+    # Applied only while whoever asked still has the image's account verified: the grant acts
+    # through their role, in their account.
+    if not ami_in_own_account(user=share.created_by, ami=share.ami):
+        errors.append(f"not applied: {share.ami.ami_id} is not in a verified AWS account of "
+                      f"{share.created_by.get_username() if share.created_by else 'whoever asked'}")
+        copies = []
+    else:
+        copies = ami_available_copies(ami_id=share.ami_id)
+    try:
+        role = ami_role(share.ami) if copies else None
+    except aws.AwsPermanentError as exc:
+        errors.append(exc.message)
+        copies = []
+    for region, image_id in copies:
         try:
-            current = aws.launch_permission_accounts(region, image_id)
+            current = aws.launch_permission_accounts(region, image_id, role=role)
             if share.grantee not in current.get(key, set()):
-                aws.call(region, "ec2", "modify_image_attribute", ImageId=image_id,
+                aws.call(region, "ec2", "modify_image_attribute", role=role, ImageId=image_id,
                          LaunchPermission={"Add": [{key: share.grantee}]})
             if share.grantee_type == Share.GranteeType.ACCOUNT and share.permission == Share.Permission.LAUNCH_AND_COPY:
-                _snapshot_permission(region, image_id, share.grantee, add=True)
+                _snapshot_permission(region, image_id, share.grantee, add=True, role=role)
             synced.append(region)
         except aws.AwsTransientError:
             raise
@@ -75,7 +90,9 @@ def share_apply(*, share_id: int) -> Share | None:
             sync_state=state, sync_error="; ".join(errors)[:4000], synced_regions=synced,
             synced_at=timezone.now() if not errors else share.synced_at, updated_at=timezone.now())
         audit_record(actor=None, action=f"share.sync_{state}", target=share,
-                     after={"synced_regions": synced, "errors": errors})
+                     after={"synced_regions": synced, "errors": errors, "grantee": share.grantee,
+                            "asked_by": share.created_by.get_username() if share.created_by else "",
+                            "owner_account_id": share.ami.owner_account_id})
     return share
 
 
@@ -92,17 +109,20 @@ def share_unapply(*, ami_pk, grantee_type: str, grantee: str) -> list[str]:
         return []
     key = PERMISSION_KEY[grantee_type]
     removed = []
-    for region, image_id in ami_live_copies(ami_id=ami_pk).items():
+    copies = ami_live_copies(ami_id=ami_pk)
+    ami = AMI.objects.filter(pk=ami_pk).first() if copies else None
+    role = ami_role(ami) if ami is not None else None  # withdrawing acts in the entry's account too
+    for region, image_id in copies.items():
         try:
-            current = aws.launch_permission_accounts(region, image_id)
+            current = aws.launch_permission_accounts(region, image_id, role=role)
         except aws.AwsNotFound:
             continue
         if grantee in current.get(key, set()):
-            aws.call(region, "ec2", "modify_image_attribute", ImageId=image_id,
+            aws.call(region, "ec2", "modify_image_attribute", role=role, ImageId=image_id,
                      LaunchPermission={"Remove": [{key: grantee}]})
             removed.append(region)
         if grantee_type == Share.GranteeType.ACCOUNT:
-            _snapshot_permission(region, image_id, grantee, add=False)
+            _snapshot_permission(region, image_id, grantee, add=False, role=role)
     return removed
 
 

@@ -14,10 +14,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from amis.models import AMI
+from amis.ownership import ami_require_own_account
 from amis.selectors import MODERATED_VISIBILITIES, ami_require_manage
 from registry import aws
 from registry.audit import audit_record
-from registry.errors import Conflict, InvalidInput, NotFound
+from registry.errors import Conflict, Forbidden, InvalidInput, NotFound
 from registry.models import Community
 from sharing import sync
 from sharing.models import Share
@@ -79,7 +80,9 @@ def share_create(*, ami: AMI, user, grantee_type: str, grantee: str,
                  permission: str = Share.Permission.LAUNCH) -> Share:
     """Grant ``ami`` to an AWS account / organization / OU, a registry user or a community.
 
-    Caller: the owner or a moderator (else ``Forbidden``). Raises ``InvalidInput`` naming the field
+    Caller: the owner or a moderator (else ``Forbidden``); grants to AWS accounts, organizations
+    and OUs only for images in the caller's own verified accounts (``Forbidden``,
+    ``amis.ownership.ami_require_own_account``). Raises ``InvalidInput`` naming the field
     (unknown type or permission, malformed id/ARN, unknown user or community), ``Conflict`` for a
     duplicate grant or a revoked AMI. User and community grants take effect at once
     (``sync_state=synced``: the registry itself enforces them). AWS grants start ``pending`` and
@@ -96,6 +99,8 @@ def share_create(*, ami: AMI, user, grantee_type: str, grantee: str,
     ami = _lock(ami)
     if ami.status == AMI.Status.REVOKED:
         raise Conflict("a revoked AMI cannot be shared", code="ami_revoked", extra={"current_status": ami.status})
+    if grantee_type in Share.AWS_GRANTEE_TYPES:
+        ami_require_own_account(user=user, ami=ami)
     grantee, targets = _resolve_grantee(ami=ami, grantee_type=grantee_type, grantee=grantee)
     if Share.objects.filter(ami=ami, grantee_type=grantee_type, grantee=grantee).exists():
         raise Conflict(f"this AMI is already shared with {grantee_type} '{grantee}'", code="duplicate_share")
@@ -113,7 +118,8 @@ def share_create(*, ami: AMI, user, grantee_type: str, grantee: str,
         raise Conflict(f"this AMI is already shared with {grantee_type} '{grantee}'", code="duplicate_share")
     audit_record(actor=user, action="share.create", target=share,
                  after={"grantee_type": grantee_type, "grantee": grantee, "permission": permission,
-                        "sync_state": share.sync_state})
+                        "sync_state": share.sync_state, "asked_by": user.get_username(),
+                        "owner_account_id": ami.owner_account_id})
     if not registry_side:
         sync.share_sync_enqueue(share_id=share.pk)  # defers to on_commit
     return share
@@ -157,6 +163,10 @@ def shares_create_requested(*, ami: AMI, user, accounts: list[str], community: s
         except Conflict as exc:
             if exc.code != "duplicate_share":
                 raise
+        except Forbidden as exc:
+            # The request was checked (``ami_create_request``); the link may have gone since.
+            audit_record(actor=user, action="share.refused", target=ami,
+                         after={"grantee_type": grantee_type, "grantee": grantee}, reason=exc.message)
     return created
 
 

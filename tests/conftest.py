@@ -3,6 +3,8 @@ import pytest
 from django.contrib.auth.models import Group
 from rest_framework.test import APIClient
 
+from tests.factories import link_moto_account
+
 
 @pytest.fixture(autouse=True)
 def _clear_cache():
@@ -49,6 +51,10 @@ def make_user(db, django_user_model):
                                                      email=f"{username}@example.org", **extra)
         if moderator:
             user.groups.add(Group.objects.get(name="moderators"))
+        if not moderator:
+            # The first publisher of a test owns moto's account (its images and instances), as
+            # every user did before accounts were linked; others need their own or a claim tag.
+            link_moto_account(user)
         return user
 
     return make

@@ -3,8 +3,10 @@ import itertools
 
 import factory
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from amis.models import AMI, AMIRegion
+from registry.models import AwsAccountLink
 from templates.models import Template
 
 _hex = itertools.count(0x10000000)
@@ -23,6 +25,32 @@ class UserFactory(factory.django.DjangoModelFactory):
     username = factory.Sequence(lambda n: f"user{n}")
     email = factory.LazyAttribute(lambda o: f"{o.username}@example.org")
     password = factory.django.Password("correct-horse-battery")
+
+
+# moto's default account: where every image and instance of the in-process emulator lives.
+MOTO_ACCOUNT_ID = "123456789012"
+
+
+class AwsAccountLinkFactory(factory.django.DjangoModelFactory):
+    """A verified link (no AWS call): the user publishes from ``account_id`` through its role."""
+
+    class Meta:
+        model = AwsAccountLink
+
+    user = factory.SubFactory(UserFactory)
+    account_id = MOTO_ACCOUNT_ID
+    role_arn = factory.LazyAttribute(lambda o: f"arn:aws:iam::{o.account_id}:role/cws-registry")
+    external_id = factory.Sequence(lambda n: f"test-external-id-{n}")
+    verified_at = factory.LazyFunction(timezone.now)
+
+
+def link_moto_account(user, account_id: str = MOTO_ACCOUNT_ID) -> AwsAccountLink | None:
+    """Give ``user`` the moto account unless another user verified it already (an account has
+    one publisher): the tests' first publisher owns the emulator's images, as before accounts."""
+    if AwsAccountLink.objects.filter(account_id=account_id, verified_at__isnull=False).exclude(user=user).exists():
+        return None
+    return AwsAccountLink.objects.filter(user=user, account_id=account_id).first() or \
+        AwsAccountLinkFactory(user=user, account_id=account_id)
 
 
 class TemplateFactory(factory.django.DjangoModelFactory):

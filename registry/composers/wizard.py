@@ -49,12 +49,12 @@ def _wizard_first_missing(state: dict) -> str | None:
     return None
 
 
-def _source_check(form: WizardSourceForm) -> dict | None:
+def _source_check(form: WizardSourceForm, user) -> dict | None:
     """Step 1: the services' own checks of the image (or instance) in that region. Returns facts
     to pre-fill step 2, or None after putting the service's error next to the field."""
     data = form.cleaned_data
     try:
-        return ami_source_check(mode=data["mode"], region=data["region"], ami_id=data["ami_id"],
+        return ami_source_check(user=user, mode=data["mode"], region=data["region"], ami_id=data["ami_id"],
                                 instance_id=data["instance_id"])
     except ApplicationError as exc:
         raise_page_error(exc)
@@ -93,7 +93,7 @@ def submit_wizard(request, step: str = "source"):
     if step == "source":
         form = WizardSourceForm(_posted(request), initial=source or None)
         if request.method == "POST" and form.is_valid():
-            facts = _source_check(form)
+            facts = _source_check(form, request.user)
             if facts is not None:
                 state = {"source": {**{k: form.cleaned_data[k] for k in ("mode", "ami_id", "instance_id", "region")},
                                     "facts": facts}}

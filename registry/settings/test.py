@@ -14,6 +14,8 @@ os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("MOTO_ENABLE_AMI_VALIDATION", "true")
+# moto's default account is the registry's own in tests (no STS call needed to know it).
+os.environ.setdefault("REGISTRY_AWS_ACCOUNT_IDS", "123456789012")
 # Channel moves in database-only tests must not reach for SSM; the SSM tests turn it on (with moto).
 os.environ.setdefault("REGISTRY_SSM_PUBLISH", "false")
 # In-process moto builds a region's backend on first use (seconds each): search three, not thirty.

@@ -6,7 +6,9 @@ from django.test import override_settings
 
 from amis import demo
 from amis.models import AMI
+from amis.ownership import ami_role
 from registry import aws as aws_gateway
+from registry.demo import DEMO_AWS_ACCOUNTS
 
 pytestmark = pytest.mark.django_db
 
@@ -26,8 +28,9 @@ def test_seed_registers_demo_amis_once(aws, make_user):
     assert statuses["Spark + Python ML (pending review)"] == "pending_review"
     assert statuses["Bioconda workstation (draft)"] == "draft"
     assert {a.source_region for a in first} == {"us-east-1", "us-west-2", "eu-west-1"}
-    for ami in first:  # real (emulated) images, tagged for the idempotent lookup
-        image = aws_gateway.describe_image(ami.source_region, ami.ami_id)
+    for ami in first:  # real (emulated) images, tagged for the idempotent lookup, in their owner's account
+        assert ami.owner_account_id == DEMO_AWS_ACCOUNTS["admin" if ami.creator == admin else "researcher"]
+        image = aws_gateway.describe_image(ami.source_region, ami.ami_id, role=ami_role(ami))
         assert {"Key": "cws-demo", "Value": image["Name"].removeprefix("cws-demo-")} in image["Tags"]
 
     second = demo.seed(stdout=out, admin=admin, researcher=researcher, moderator=moderator)

@@ -28,6 +28,10 @@ def test_catalogue_flow_over_http(live_server, aws, make_user):
     owner, rater, member, outsider = signup("owner"), signup("rater"), signup("member"), signup("outsider")
     moderator = token("mod", "mod-password-123")
 
+    # The owner links the AWS account the images are in (moto: the role is assumed, so it verifies).
+    linked = requests.post(f"{api}/me/aws-accounts", headers=owner, timeout=10,
+                           json={"role_arn": "arn:aws:iam::123456789012:role/cws-registry"})
+    assert linked.status_code == 201 and linked.json()["verified"], linked.text
     public_image = aws.image("us-east-1", "x86_64", name="flow-public")
     created = requests.post(f"{api}/amis/", headers=owner, timeout=30, json={
         "ami_id": public_image, "region": "us-east-1", "name": "Flow PyTorch", "description": "GPU image",

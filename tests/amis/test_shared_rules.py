@@ -35,7 +35,8 @@ READS = [
 # Endpoints for the owner or a moderator only (403 for another user who can see the AMI).
 MANAGE = [
     ("get", "/api/v1/amis/{ref}/shares/", None),
-    ("post", "/api/v1/amis/{ref}/shares/", {"grantee_type": "account", "grantee": "123456789012"}),
+    # A registry-side grant: AWS grants are the image account's publisher's alone (tests/aws/test_accounts.py).
+    ("post", "/api/v1/amis/{ref}/shares/", {"grantee_type": "user", "grantee": "stranger"}),
     ("post", "/api/v1/amis/{ref}/copy", {"regions": ["us-west-2"]}),
     ("post", "/api/v1/amis/{ref}/scan", None),
     ("get", "/api/v1/amis/{ref}/signature", None),

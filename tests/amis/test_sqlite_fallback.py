@@ -31,6 +31,9 @@ with mock_aws():
     image_id = ec2.create_image(InstanceId=instance, Name="smoke-image")["ImageId"]
     User = get_user_model()
     owner = User.objects.create_user("owner", password="smoke-password-1")
+    # The owner publishes from moto's account (AssumeRole + GetCallerIdentity verify the link).
+    from registry.aws_accounts import aws_account_link
+    aws_account_link(user=owner, role_arn="arn:aws:iam::123456789012:role/cws-registry")
     moderator = User.objects.create_superuser("mod", password="smoke-password-2", email="mod@example.org")
     ami = services.ami_register(user=owner, ami_id=image_id, region="us-east-1", name="PyTorch smoke test",
                                 description="GPU box", category="Machine Learning", tags={"gpu": "yes"})

@@ -161,7 +161,7 @@ def test_copy_throttled_then_succeeds(aws, user, entry, monkeypatch, django_capt
                 return attr(**kw)
             return copy_image
 
-    monkeypatch.setattr(aws_gateway, "client", lambda service, region: Throttled(real_client(service, region)))
+    monkeypatch.setattr(aws_gateway, "client", lambda service, region, role=None: Throttled(real_client(service, region, role=role)))
     resp = copy(user, entry, ["us-west-2"], django_capture_on_commit_callbacks).json()
     op = Operation.objects.get(pk=resp["operations"][0]["id"])
     assert op.state == "running" and "RequestLimitExceeded" in op.message

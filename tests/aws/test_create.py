@@ -182,9 +182,9 @@ def test_create_image_sends_snapshot_tag_specifications(aws, user, template, mon
     stub.add_response("create_image", {"ImageId": "ami-0123456789abcdef0"}, {
         "InstanceId": op.instance_id, "Name": op.params["image_name"], "Description": ANY, "NoReboot": True,
         "TagSpecifications": [{"ResourceType": "image", "Tags": tags}, {"ResourceType": "snapshot", "Tags": tags}]})
-    monkeypatch.setattr(aws_gateway, "client", lambda service, region: client)
+    monkeypatch.setattr(aws_gateway, "client", lambda service, region, role=None: client)
     with stub:
-        assert aws_create._create_or_find_image(op) == "ami-0123456789abcdef0"
+        assert aws_create._create_or_find_image(op, None) == "ami-0123456789abcdef0"
         stub.assert_no_pending_responses()
     op.refresh_from_db()
     assert op.result["snapshot_tagging"] == "create_image"
@@ -216,7 +216,7 @@ def test_create_throttled_is_503_with_nothing_made_then_succeeds(aws, user, temp
                 return attr(**kw)
             return create_image
 
-    monkeypatch.setattr(aws_gateway, "client", lambda service, region: Throttling(real_client(service, region)))
+    monkeypatch.setattr(aws_gateway, "client", lambda service, region, role=None: Throttling(real_client(service, region, role=role)))
     instance_id = aws.instance("us-east-1")
     body = {"instance_id": instance_id, "template_name": "python-ml"}
     first = post_create(user, body, django_capture_on_commit_callbacks)

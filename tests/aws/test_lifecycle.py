@@ -40,7 +40,7 @@ def test_deprecate_sends_enable_image_deprecation_for_every_copy(aws, user, entr
     for region, image_id in copies(entry).items():
         stubs[region].add_response("enable_image_deprecation", {"Return": True},
                                    {"ImageId": image_id, "DeprecateAt": when})
-    monkeypatch.setattr(aws_gateway, "client", lambda service, region: clients[region])
+    monkeypatch.setattr(aws_gateway, "client", lambda service, region, role=None: clients[region])
     op = aws_retire.ami_aws_deprecate_enqueue(ami=entry, actor=user, deprecate_at=when)
     for stub in stubs.values():
         stub.activate()
@@ -66,7 +66,7 @@ def test_deprecate_aws_error_fails_the_operation(aws, user, entry, monkeypatch):
     stub = Stubber(client)
     stub.add_client_error("enable_image_deprecation", "UnauthorizedOperation", "not allowed")
     stub.add_response("enable_image_deprecation", {"Return": True})
-    monkeypatch.setattr(aws_gateway, "client", lambda service, region: client)
+    monkeypatch.setattr(aws_gateway, "client", lambda service, region, role=None: client)
     op = aws_retire.ami_aws_deprecate_enqueue(ami=entry, actor=user)
     with stub:
         aws_retire.deprecate_step(operation_id=op.pk)

@@ -36,10 +36,17 @@ def test_seed_emulator_is_idempotent_and_gives_a_running_instance(moto_url, temp
     again = {r: sorted(i["ImageId"] for i in demo_images(moto_url, r)) for r in ("us-east-1", "us-west-2", "eu-west-1")}
     assert first == again
     keys = {t["Value"] for r in first for i in demo_images(moto_url, r) for t in i["Tags"] if t["Key"] == "cws-demo"}
-    assert {row[0] for row in DEMO_AMIS} <= keys
+    # Each demo image is in its owner's emulator account (registry.demo.DEMO_AWS_ACCOUNTS).
+    assert {row[0] for row in DEMO_AMIS if row[1] == "researcher"} <= keys
+    from registry import aws as aws_gateway
+    from registry.demo import demo_role
+    admin_keys = {t["Value"] for r in first for i in aws_gateway.call(r, "ec2", "describe_images",
+                                                                     role=demo_role("admin"), Owners=["self"])["Images"]
+                  for t in i.get("Tags", []) if t["Key"] == "cws-demo"}
+    assert {row[0] for row in DEMO_AMIS if row[1] == "admin"} <= admin_keys
     archs = {t["Value"]: i["Architecture"] for r in first for i in demo_images(moto_url, r) for t in i["Tags"]
              if t["Key"] == "cws-demo"}
-    assert all(archs[row[0]] == row[3] for row in DEMO_AMIS)  # arm64 entries really are arm64
+    assert all(archs[row[0]] == row[3] for row in DEMO_AMIS if row[1] == "researcher")  # arm64 entries really are arm64
 
     ec2 = boto3.client("ec2", region_name="us-east-1", endpoint_url=moto_url)
     reservations = ec2.describe_instances(Filters=[{"Name": "tag:Name", "Values": ["cws-demo-instance"]}])[

@@ -23,7 +23,7 @@ from amis.models import AMI, AMIRegion, Operation
 from registry.celery import app as celery_app
 from tests.aws.conftest import ImageStates
 from tests.aws.worker_settings import prefixed
-from tests.factories import AMIFactory, TemplateFactory, UserFactory
+from tests.factories import AMIFactory, TemplateFactory, UserFactory, link_moto_account
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 ROOT = Path(__file__).resolve().parents[2]
@@ -146,6 +146,7 @@ def tagged(moto_url, region, registry_id):
 
 def test_create_multi_region_through_a_real_worker(live_server, moto_url, workers):
     user = UserFactory(username="researcher")
+    link_moto_account(user)
     token = Token.objects.create(user=user).key
     TemplateFactory(slug="python-ml", name="Python ML")
     base = ec2(moto_url, "us-east-1").describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
@@ -185,6 +186,7 @@ def test_worker_killed_mid_copy_completes_once(live_server, moto_url, workers, m
     states = ImageStates(monkeypatch)  # the moto server runs in this process: copies stay pending
     states.on_copy = "pending"
     user = UserFactory(username="owner")
+    link_moto_account(user)
     source = ec2(moto_url, "us-east-1")
     base = source.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
     instance_id = source.run_instances(ImageId=base, MinCount=1, MaxCount=1,

@@ -41,7 +41,7 @@ def test_aws_grants_start_pending_and_are_queued_for_sync(user, sync, grantee_ty
     event = AuditEvent.objects.get(action="share.create")
     assert event.actor == user and event.target_id == str(share.pk)
     assert event.after == {"grantee_type": grantee_type, "grantee": grantee, "permission": "launch",
-                           "sync_state": "pending"}
+                           "sync_state": "pending", "asked_by": "alice", "owner_account_id": "123456789012"}
 
 
 def test_user_grant_resolves_the_user_and_is_synced_at_once(user, other_user, sync):
@@ -137,7 +137,11 @@ def test_only_owner_or_moderator_may_share(user, other_user, moderator, sync):
     ami = AMIFactory(creator=user)
     with pytest.raises(Forbidden):
         share_create(ami=ami, user=other_user, grantee_type="account", grantee="210987654321")
-    share = share_create(ami=ami, user=moderator, grantee_type="account", grantee="210987654321")
+    # A moderator manages the entry but is not the publisher of its AWS account: no AWS grants.
+    with pytest.raises(Forbidden) as refused:
+        share_create(ami=ami, user=moderator, grantee_type="account", grantee="210987654321")
+    assert refused.value.code == "not_in_your_account"
+    share = share_create(ami=ami, user=moderator, grantee_type="user", grantee="bob")
     assert share.created_by == moderator
     with pytest.raises(Forbidden):
         share_delete(share=share, user=other_user)

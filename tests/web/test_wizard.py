@@ -122,7 +122,7 @@ def test_step1_checks_the_instance_is_running(login, user, aws):
     assert r.status_code == 400 and "must be running" in text(r) and "stopped" in text(r)
     r = client.post("/submit/source/", {"mode": "create", "instance_id": "i-0123456789abcdef0",
                                         "region": "us-east-1"})
-    assert r.status_code == 400 and "AWS does not know this id in us-east-1" in text(r)
+    assert r.status_code == 400 and "not found (by id) in us-east-1" in text(r)
 
 
 def test_create_from_instance_runs_to_done(login, user, aws, template, fast_polls,

@@ -30,7 +30,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from amis.demo import DEMO_AMIS
 from registry import aws
-from registry.demo import DEMO_INSTANCES, DEMO_REGIONS, DEMO_TAG
+from registry.demo import DEMO_INSTANCES, DEMO_REGIONS, DEMO_TAG, demo_role
 from templates.demo import example_mapped_images
 
 
@@ -60,9 +60,11 @@ class Command(BaseCommand):
                 instance_id = self._instance(name, region, bases[(region, arch)], itype)
                 self.stdout.write(f"emulator: running instance {instance_id} ({name}, {arch}, {region})")
             created = 0
-            for key, region, arch in self._demo_images():
-                if self._tagged_image(region, key) is None:
-                    self._image(key, region, bases[(region, arch)], arch)
+            for key, region, arch, owner in self._demo_images():
+                # Each demo image lives in its owner's emulator account (registry.demo.DEMO_AWS_ACCOUNTS).
+                role = demo_role(owner)
+                if self._tagged_image(region, key, role) is None:
+                    self._image(key, region, bases[(region, arch)], arch, role)
                     created += 1
             self._unseed(endpoint)
             self.stdout.write(f"emulator: {created} demo images created, ready at {endpoint} "
@@ -94,12 +96,12 @@ class Command(BaseCommand):
                 "(or choose another MOTO_PORT) and run `make run` again.")
 
     @staticmethod
-    def _demo_images() -> list[tuple[str, str, str]]:
-        return [(row[0], row[2], row[3]) for row in DEMO_AMIS if aws.is_known_region(row[2])]
+    def _demo_images() -> list[tuple[str, str, str, str]]:
+        return [(row[0], row[2], row[3], row[1]) for row in DEMO_AMIS if aws.is_known_region(row[2])]
 
     @staticmethod
-    def _tagged_image(region: str, key: str) -> str | None:
-        images = aws.call(region, "ec2", "describe_images", Owners=["self"],
+    def _tagged_image(region: str, key: str, role: aws.AccountRole | None = None) -> str | None:
+        images = aws.call(region, "ec2", "describe_images", role=role, Owners=["self"],
                           Filters=[{"Name": f"tag:{DEMO_TAG}", "Values": [key]}]).get("Images", [])
         return images[0]["ImageId"] if images else None
 
@@ -135,12 +137,12 @@ class Command(BaseCommand):
         return resp["Instances"][0]["InstanceId"]
 
     @staticmethod
-    def _image(key: str, region: str, base: str, arch: str) -> str:
+    def _image(key: str, region: str, base: str, arch: str, role: aws.AccountRole | None = None) -> str:
         itype = "t4g.large" if arch == "arm64" else "t3.large"
-        builder = aws.call(region, "ec2", "run_instances", ImageId=base, MinCount=1, MaxCount=1,
+        builder = aws.call(region, "ec2", "run_instances", role=role, ImageId=base, MinCount=1, MaxCount=1,
                            InstanceType=itype)["Instances"][0]["InstanceId"]
-        image_id = aws.call(region, "ec2", "create_image", InstanceId=builder, Name=f"cws-demo-{key}",
+        image_id = aws.call(region, "ec2", "create_image", role=role, InstanceId=builder, Name=f"cws-demo-{key}",
                             Description=f"CloudWorkstation demo image '{key}'",
                             TagSpecifications=[{"ResourceType": "image", "Tags": _tags(**{DEMO_TAG: key})}])["ImageId"]
-        aws.call(region, "ec2", "terminate_instances", InstanceIds=[builder])
+        aws.call(region, "ec2", "terminate_instances", role=role, InstanceIds=[builder])
         return image_id
