@@ -22,8 +22,8 @@ def test_login_whoami_logout(live, cli, make_user):
     me = cli("whoami", "--json").ok().json()
     assert me["username"] == "alice" and me["is_moderator"] is False and me["url"] == live
     assert me["communities"] == ["cloudworkstation"]
-    # The claim tag is shown when the registry offers it; this one may not yet (then null).
-    assert me["claim"] is None or me["claim"]["key"] == "cws-registry-claim"
+    # The claim tag that proves control of an image or instance (GET /me/claim).
+    assert me["claim"]["key"] == "cws-registry-claim" and len(me["claim"]["value"]) >= 16
     human = cli("whoami").ok().stdout
     assert "alice <alice@example.org>" in human and "moderator" in human
 
