@@ -20,9 +20,9 @@ from amis.aws_create import ami_create_request
 from amis.metadata import DESCRIPTION_MAX, MAX_COPY_REGIONS, NAME_MAX, TAG_VALUE_MAX, VERSION_MAX
 from amis.models import AMIRegion, Operation
 from amis.operations import operation_poke
-from amis.selectors import (ami_creation_status, ami_get_visible_or_404, ami_list_owned_by, create_estimates,
-                            creation_operation_for_ref, creation_status, operation_get_for_or_404,
-                            operation_list_for)
+from amis.operation_selectors import (ami_creation_status, create_estimates, creation_operation_for_ref,
+                                      creation_status, operation_get_for_or_404, operation_list_for)
+from amis.selectors import ami_get_visible_or_404, ami_list_owned_by
 from amis.serializers import AMIOutputSerializer
 from registry.regions import request_region
 

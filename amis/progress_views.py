@@ -9,7 +9,8 @@ from django.views.decorators.http import require_GET
 
 from amis.models import AMI, Operation
 from amis.operations import operation_poke
-from amis.selectors import ami_list_owned_by, operation_get_for_or_404, operation_list_for
+from amis.operation_selectors import operation_get_for_or_404, operation_list_for
+from amis.selectors import ami_list_owned_by
 from amis.views import PROGRESS_KINDS, ami_owned_or_deny
 
 ACTIVE_STATES = (Operation.State.QUEUED, Operation.State.RUNNING)

@@ -29,7 +29,8 @@ from amis.forms import SORT_CHOICES, AMIEditForm, CopyForm, DeprecateForm, tags_
 from amis.lineage_selectors import ami_version_facts, lineage_detail, lineage_get_visible_or_404
 from amis.models import AMI, AMIRegion, Operation
 from amis.scanner import ami_scan_report
-from amis.selectors import ami_get_visible_or_404, ami_is_owner, ami_require_owner, operation_list_for
+from amis.operation_selectors import operation_list_for
+from amis.selectors import ami_get_visible_or_404, ami_is_owner, ami_require_owner
 from amis.signals import ami_page_context
 from registry.errors import ApplicationError
 from registry.forms import form_add_service_errors

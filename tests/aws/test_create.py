@@ -6,7 +6,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 from django.test import override_settings
 
-from amis import selectors as ami_selectors
+from amis import operation_selectors
 from amis import aws_create
 from amis import operations
 from amis.models import AMI, AMIRegion, Operation
@@ -121,7 +121,7 @@ def test_create_waits_without_blocking_then_finishes(aws, user, template, image_
     assert op.state == "running" and op.image_id and op.progress == 50
     ami = AMI.objects.get(pk=op.params["registry_id"])  # the draft exists as soon as AWS answered
     assert ami.regions.get().state == AMIRegion.State.PENDING
-    assert ami_selectors.creation_status(op)["status"] == "in_progress"
+    assert operation_selectors.creation_status(op)["status"] == "in_progress"
 
     image_states.set("us-east-1", op.image_id, "available")
     assert aws_create.create_image_step(operation_id=op.pk) is None
@@ -141,7 +141,7 @@ def test_create_image_failed_in_aws(aws, user, template, image_states):
     op.refresh_from_db()
     assert op.state == "failed" and f"image {op.image_id} in us-east-1 is 'failed'" in op.error
     assert AMIRegion.objects.get(ami_id=op.ami_id).state == AMIRegion.State.FAILED
-    status = ami_selectors.creation_status(op)
+    status = operation_selectors.creation_status(op)
     assert status["status"] == "failed" and status["region_results"]["us-east-1"]["status"] == "failed"
 
 
