@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from amis.aws_create import instance_locate_owned
+from amis.ownership import candidate_roles
 from amis.aws_housekeeping import SNAPSHOT_GB_MONTH, max_age_parse
 from amis.metadata import DESCRIPTION_MAX, NAME_MAX, text_clean
 from amis.models import AMI, AMIRegion
@@ -68,22 +69,38 @@ def _row(snapshot: dict) -> dict:
             "instance_name": {t["Key"]: t["Value"] for t in snapshot.get("Tags") or []}.get("InstanceName", "")}
 
 
-def _snapshot_get(*, user, region: str, snapshot_id: str) -> dict:
-    """The caller's snapshot (404 otherwise: another user's is not found, never forbidden)."""
+def _snapshot_get(*, user, region: str, snapshot_id: str) -> tuple[dict, aws.AccountRole | None]:
+    """The caller's snapshot and the credentials of the account it lives in (404 otherwise:
+    another user's is not found, never forbidden)."""
     if not isinstance(snapshot_id, str) or not snapshot_id.startswith("snap-") or len(snapshot_id) > 22:
         raise InvalidInput(f"invalid snapshot id '{snapshot_id}'", errors={"snapshot_id": ["Must look like snap-…"]})
-    try:
-        found = _aws(region, "describe_snapshots", SnapshotIds=[snapshot_id]).get("Snapshots", [])
-    except aws.AwsNotFound:
-        found = []
-    if not found or not _is_mine(found[0], user=user, owned=_owned_snapshot_ids(user)):
-        raise NotFound(f"no snapshot of yours with id {snapshot_id} in {region}")
-    return found[0]
+    owned = _owned_snapshot_ids(user)
+    for role in candidate_roles(user):  # the caller's own accounts first, then the registry's
+        try:
+            found = _aws(region, "describe_snapshots", role=role, SnapshotIds=[snapshot_id]).get("Snapshots", [])
+        except aws.AwsPermanentError:  # not in that account (or its role may not look): the next one
+            found = []
+        if found and _is_mine(found[0], user=user, owned=owned):
+            return found[0], role
+    raise NotFound(f"no snapshot of yours with id {snapshot_id} in {region}")
+
+
+def _snapshots_visible(*, user, region: str) -> list[dict]:
+    """Snapshots in every account the caller's roles reach, and the registry's own, once each."""
+    seen: dict[str, dict] = {}
+    for role in candidate_roles(user):
+        try:
+            found = _aws(region, "describe_snapshots", role=role, OwnerIds=["self"]).get("Snapshots", [])
+        except aws.AwsPermanentError:  # a linked role that may not list snapshots: the others still answer
+            continue
+        for snap in found:
+            seen.setdefault(snap["SnapshotId"], snap)
+    return list(seen.values())
 
 
 def snapshots_list(*, user, region: str, instance_id: str = "", max_age: str = "") -> dict:
     """The caller's snapshots in ``region``, newest first, filtered by instance and age."""
-    snapshots = _aws(region, "describe_snapshots", OwnerIds=["self"]).get("Snapshots", [])
+    snapshots = _snapshots_visible(user=user, region=region)
     owned = _owned_snapshot_ids(user)
     rows = [_row(s) for s in snapshots if _is_mine(s, user=user, owned=owned)]
     if instance_id:  # the EC2 id or the instance's name (the client suggests the name it was given)
@@ -136,10 +153,11 @@ def snapshot_restore(*, user, region: str, snapshot_id: str, name: str, descript
     if not name:
         raise InvalidInput("name is required", errors={"name": ["This field is required."]})
     description = text_clean("description", description, max_length=DESCRIPTION_MAX)
-    snapshot = _snapshot_get(user=user, region=region, snapshot_id=snapshot_id)
+    # The image is registered in the snapshot's own account, with that account's credentials.
+    snapshot, role = _snapshot_get(user=user, region=region, snapshot_id=snapshot_id)
     image_name = aws_image_name(name)
     try:
-        image_id = _aws(region, "register_image", Name=image_name, Description=(description or name)[:255],
+        image_id = _aws(region, "register_image", role=role, Name=image_name, Description=(description or name)[:255],
                         Architecture=architecture, RootDeviceName="/dev/xvda", VirtualizationType="hvm",
                         EnaSupport=True, BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {
                             "SnapshotId": snapshot_id, "DeleteOnTermination": True}}])["ImageId"]
@@ -147,7 +165,7 @@ def snapshot_restore(*, user, region: str, snapshot_id: str, name: str, descript
         raise InvalidInput(f"RegisterImage failed in {region}: {exc.message}",
                            errors={"snapshot_id": [exc.message]}) from exc
     try:
-        _aws(region, "create_tags", Resources=[image_id], Tags=tag_list({OWNER_TAG: str(user.pk), "Name": image_name}))
+        _aws(region, "create_tags", role=role, Resources=[image_id], Tags=tag_list({OWNER_TAG: str(user.pk), "Name": image_name}))
     except aws.AwsError:
         pass  # the tags are a convenience; the entry below is the record
     with transaction.atomic():
@@ -155,6 +173,7 @@ def snapshot_restore(*, user, region: str, snapshot_id: str, name: str, descript
                                  description=description or f"Restored from {snapshot_id}", architecture=architecture,
                                  creator=user, status=AMI.Status.DRAFT, visibility=AMI.Visibility.PRIVATE,
                                  image_name=image_name, size_gb=snapshot.get("VolumeSize"),
+                                 owner_account_id=snapshot.get("OwnerId", ""),
                                  root_snapshot_ids=[snapshot_id])
         AMIRegion.objects.create(ami=ami, region=region, image_id=image_id, state=AMIRegion.State.AVAILABLE,
                                  is_source=True)
@@ -168,9 +187,9 @@ def snapshot_restore(*, user, region: str, snapshot_id: str, name: str, descript
 
 def snapshot_delete(*, user, region: str, snapshot_id: str) -> dict:
     """DeleteSnapshot of the caller's snapshot; 409 while a registered image is built on it."""
-    snapshot = _snapshot_get(user=user, region=region, snapshot_id=snapshot_id)
+    snapshot, role = _snapshot_get(user=user, region=region, snapshot_id=snapshot_id)
     # Checked here rather than with the block-device-mapping.snapshot-id filter, which the emulator lacks.
-    users = [i for i in _aws(region, "describe_images", Owners=["self"]).get("Images", [])
+    users = [i for i in _aws(region, "describe_images", role=role, Owners=["self"]).get("Images", [])
              if snapshot_id in {(m.get("Ebs") or {}).get("SnapshotId") for m in i.get("BlockDeviceMappings") or []}]
     ids = [i["ImageId"] for i in users]
     # The registry's own record too (an emulator may not report the mapping of a registered image).
@@ -182,7 +201,7 @@ def snapshot_delete(*, user, region: str, snapshot_id: str) -> dict:
         raise Conflict(f"snapshot {snapshot_id} backs {ids}: delete the image first", code="in_use",
                        extra={"reasons": [f"image {i['ImageId']} is built on it" for i in users]})
     try:
-        _aws(region, "delete_snapshot", SnapshotId=snapshot_id)
+        _aws(region, "delete_snapshot", role=role, SnapshotId=snapshot_id)
     except aws.AwsPermanentError as exc:
         raise Conflict(f"AWS refused to delete {snapshot_id}: {exc.message}", code="in_use") from exc
     with transaction.atomic():

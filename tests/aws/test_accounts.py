@@ -323,3 +323,36 @@ def test_wizard_applies_the_same_rule(publishers, template):
                                ami_id=image_in(REGISTRY_ACCOUNT), name="x", category="ML")
     facts = ami_source_check(user=alice, mode=SOURCE_REGISTER, region="us-east-1", ami_id=image_in(ACCOUNT_A))
     assert facts["architecture"] == "x86_64"
+
+
+def test_snapshots_live_and_are_restored_in_the_owners_account(publishers):
+    """Snapshot, list, restore and delete act in the caller's own account, never the registry's;
+    another publisher neither sees nor touches them."""
+    alice, bob, _carol = publishers
+    instance = instance_in(ACCOUNT_A, tags={"Name": "alice-box"})
+    made = client_for(alice).post("/api/v1/ami/snapshot/create", {"instance_id": "alice-box", "region": "us-east-1"},
+                                  format="json")
+    assert made.status_code == 202, made.json()
+    snapshot_id = made.json()["snapshot_id"]
+    in_a = ec2_in(ACCOUNT_A).describe_snapshots(SnapshotIds=[snapshot_id])["Snapshots"][0]
+    assert in_a["OwnerId"] == ACCOUNT_A and made.json()["instance_id"] == instance
+    assert snapshot_id not in {s["SnapshotId"] for s in ec2_in(REGISTRY_ACCOUNT).describe_snapshots(
+        OwnerIds=["self"])["Snapshots"]}
+
+    listed = client_for(alice).post("/api/v1/ami/snapshots", {"region": "us-east-1"}, format="json").json()
+    assert [s["snapshot_id"] for s in listed["snapshots"]] == [snapshot_id]
+    theirs = client_for(bob).post("/api/v1/ami/snapshots", {"region": "us-east-1"}, format="json").json()
+    assert snapshot_id not in [s["snapshot_id"] for s in theirs["snapshots"]]
+    refused = client_for(bob).post("/api/v1/ami/snapshot/delete", {"snapshot_id": snapshot_id, "region": "us-east-1"},
+                                   format="json")
+    assert refused.status_code == 404
+
+    restored = client_for(alice).post("/api/v1/ami/snapshot/restore", {
+        "snapshot_id": snapshot_id, "region": "us-east-1", "name": "alice-restored"}, format="json")
+    assert restored.status_code == 202, restored.json()
+    image_id = restored.json()["ami_id"]
+    assert ec2_in(ACCOUNT_A).describe_images(ImageIds=[image_id])["Images"][0]["OwnerId"] == ACCOUNT_A
+    assert AMI.objects.get(ami_id=image_id).owner_account_id == ACCOUNT_A
+    busy = client_for(alice).post("/api/v1/ami/snapshot/delete", {"snapshot_id": snapshot_id, "region": "us-east-1"},
+                                  format="json")
+    assert busy.status_code == 409  # the restored image is built on it
