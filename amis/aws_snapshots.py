@@ -19,11 +19,15 @@ from amis.aws_create import instance_locate_owned
 from amis.ownership import candidate_roles
 from amis.aws_housekeeping import SNAPSHOT_GB_MONTH, max_age_parse
 from amis.metadata import DESCRIPTION_MAX, NAME_MAX, text_clean
-from amis.models import AMI, AMIRegion
+from amis.models import AMI, AMIRegion, Operation
+from amis.operations import (TASK_NAMES, OpKind, operation_enqueue_on_commit, operation_fail, operation_mark_running,
+                             operation_succeed, poll_seconds)
 from amis.signals import ami_changed_notify
 from registry import aws
 from registry.audit import audit_record
+from registry.aws_accounts import account_role_for
 from registry.aws_images import aws_image_name, tag_list
+from registry.broker import broker_require
 from registry.errors import ApplicationError, Conflict, InvalidInput, NotFound
 from registry.permissions import is_moderator
 
@@ -132,16 +136,49 @@ def snapshot_create(*, user, instance_ref: str, region: str, description: str = 
     name = {t["Key"]: t["Value"] for t in instance.get("Tags") or []}.get("Name", "")
     tags = {OWNER_TAG: str(user.pk), "InstanceId": instance["InstanceId"], "CloudWorkstation": "true",
             **({"InstanceName": name} if name else {})}
+    # The wait for "completed" is an Operation a worker follows: refuse before AWS is touched when
+    # it could not be queued, so nothing is half-made.
+    broker_require(task=TASK_NAMES[OpKind.SNAPSHOT])
     snapshot = _aws(region, "create_snapshot", role=role, VolumeId=volumes[0], Description=description,
                     TagSpecifications=[{"ResourceType": "snapshot", "Tags": tag_list(tags)}])
     with transaction.atomic():
+        op = Operation.objects.create(
+            kind=OpKind.SNAPSHOT, region=region, instance_id=instance["InstanceId"], created_by=user,
+            params={"snapshot_id": snapshot["SnapshotId"], "account_id": snapshot.get("OwnerId", "")},
+            message=f"snapshot {snapshot['SnapshotId']} of {volumes[0]} started")
         audit_record(actor=user, action="snapshot.create", target_type="ec2.snapshot",
                      target_id=snapshot["SnapshotId"], target_repr=snapshot["SnapshotId"],
                      after={"region": region, "instance_id": instance["InstanceId"], "volume_id": volumes[0],
-                            "no_reboot": bool(no_reboot)})
+                            "no_reboot": bool(no_reboot), "operation_id": str(op.pk)})
+        operation_enqueue_on_commit(op)
     row = _row(snapshot)
     return {**row, "region": region, "estimated_completion_minutes": SNAPSHOT_MINUTES,
-            "creation_initiated_at": timezone.now().isoformat()}
+            "creation_initiated_at": timezone.now().isoformat(), "operation_id": str(op.pk)}
+
+
+def snapshot_wait_step(*, operation_id) -> int | None:
+    """One poll of a snapshot until AWS reports it completed (or in error); the delay before the
+    next poll while it is pending. Runs in the snapshot's own account."""
+    op = Operation.objects.get(pk=operation_id)
+    snapshot_id = op.params["snapshot_id"]
+    role = account_role_for(op.params.get("account_id", ""))
+    try:
+        found = aws.call(op.region, "ec2", "describe_snapshots", role=role, SnapshotIds=[snapshot_id])["Snapshots"]
+    except aws.AwsNotFound:
+        found = []
+    if not found:
+        operation_fail(op, error=f"snapshot {snapshot_id} no longer exists in {op.region}")
+        return None
+    state, progress = found[0].get("State", ""), str(found[0].get("Progress") or "").rstrip("%")
+    if state == "completed":
+        operation_succeed(op, message=f"snapshot {snapshot_id} completed", result={"snapshot_id": snapshot_id})
+        return None
+    if state == "error":
+        operation_fail(op, error=found[0].get("StateMessage") or f"AWS reported snapshot {snapshot_id} in error")
+        return None
+    operation_mark_running(op, progress=min(99, int(progress)) if progress.isdigit() else None,
+                           message=f"snapshot {snapshot_id}: {state} {found[0].get('Progress') or ''}".strip())
+    return poll_seconds()
 
 
 def snapshot_restore(*, user, region: str, snapshot_id: str, name: str, description: str = "",

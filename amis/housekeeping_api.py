@@ -129,11 +129,14 @@ class SnapshotCreateApi(APIView):
         region = _region_field()
 
     @extend_schema(
-        description="Signed in; your own instance. AWS finishes the snapshot later (202).",
+        description="Signed in; your own instance. AWS finishes the snapshot later (202); a worker follows "
+                    "it as an operation (`operation_id`, see `GET /operations/{id}`) until it is completed.",
         request=InputSerializer, tags=TAGS, responses={202: inline_serializer("SnapshotCreateOutput", {
         **SnapshotSerializer().fields, "region": serializers.CharField(),
         "estimated_completion_minutes": serializers.IntegerField(),
-        "creation_initiated_at": serializers.CharField()}), **errors(400, 401, 503)},
+        "creation_initiated_at": serializers.CharField(),
+        "operation_id": serializers.UUIDField(help_text="The operation that follows the snapshot")}),
+        **errors(400, 401, 503)},
         summary="Snapshot the root volume of your instance (202: AWS finishes it)")
     def post(self, request):
         data = self.InputSerializer(data=request.data)

@@ -374,6 +374,7 @@ class Operation(models.Model):
         REVOKE = "revoke", "Revoke"
         DEREGISTER = "deregister", "Deregister"
         SSM_SYNC = "ssm_sync", "SSM parameters sync"
+        SNAPSHOT = "snapshot", "Snapshot"
 
     class State(models.TextChoices):
         QUEUED = "queued", "Queued"

@@ -45,6 +45,7 @@ TASK_NAMES = {
     OpKind.DEPRECATE: "amis.deprecate_in_aws",
     OpKind.REVOKE: "amis.revoke_in_aws",
     OpKind.DEREGISTER: "amis.deregister_in_aws",
+    OpKind.SNAPSHOT: "amis.snapshot_wait",
     # The resolver's published answers (SSM parameters): run by resolver.tasks.
     OpKind.SSM_SYNC: "resolver.ssm_sync",
 }

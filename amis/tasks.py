@@ -15,7 +15,7 @@ from celery.signals import worker_ready, worker_shutting_down
 from django.conf import settings
 from django.db import close_old_connections
 
-from amis import aws_copy, aws_create, aws_retire, aws_validate, operations, ranking, scanner
+from amis import aws_copy, aws_create, aws_retire, aws_snapshots, aws_validate, operations, ranking, scanner
 from amis.aws_public import ami_public_sync
 from amis.models import AMI
 from registry.aws import AwsTransientError
@@ -70,6 +70,12 @@ def revoke_in_aws_task(self, operation_id: str) -> None:
 def deregister_in_aws_task(self, operation_id: str) -> None:
     """Deregister every regional copy and delete its snapshots."""
     _run_step(self, operation_id, OpKind.DEREGISTER, aws_retire.deregister_step)
+
+
+@shared_task(name="amis.snapshot_wait", bind=True, **AWS_TASK)
+def snapshot_wait_task(self, operation_id: str) -> None:
+    """Follow a root-volume snapshot until AWS has finished it."""
+    _run_step(self, operation_id, OpKind.SNAPSHOT, aws_snapshots.snapshot_wait_step)
 
 
 @shared_task(name="amis.public_sync", **AWS_TASK)

@@ -325,15 +325,22 @@ def test_wizard_applies_the_same_rule(publishers, template):
     assert facts["architecture"] == "x86_64"
 
 
-def test_snapshots_live_and_are_restored_in_the_owners_account(publishers):
+def test_snapshots_live_and_are_restored_in_the_owners_account(publishers, django_capture_on_commit_callbacks):
     """Snapshot, list, restore and delete act in the caller's own account, never the registry's;
     another publisher neither sees nor touches them."""
     alice, bob, _carol = publishers
     instance = instance_in(ACCOUNT_A, tags={"Name": "alice-box"})
-    made = client_for(alice).post("/api/v1/ami/snapshot/create", {"instance_id": "alice-box", "region": "us-east-1"},
-                                  format="json")
+    with django_capture_on_commit_callbacks(execute=True):
+        made = client_for(alice).post("/api/v1/ami/snapshot/create",
+                                      {"instance_id": "alice-box", "region": "us-east-1"}, format="json")
     assert made.status_code == 202, made.json()
     snapshot_id = made.json()["snapshot_id"]
+    # A worker followed the snapshot as an operation, in alice's account, until AWS finished it.
+    op = Operation.objects.get(pk=made.json()["operation_id"])
+    assert (op.kind, op.state, op.params["account_id"], op.created_by) == ("snapshot", "succeeded", ACCOUNT_A, alice)
+    seen = client_for(alice).get(f"/api/v1/operations/{op.pk}").json()
+    assert seen["state"] == "succeeded" and seen["kind"] == "snapshot"
+    assert client_for(bob).get(f"/api/v1/operations/{op.pk}").status_code == 404
     in_a = ec2_in(ACCOUNT_A).describe_snapshots(SnapshotIds=[snapshot_id])["Snapshots"][0]
     assert in_a["OwnerId"] == ACCOUNT_A and made.json()["instance_id"] == instance
     assert snapshot_id not in {s["SnapshotId"] for s in ec2_in(REGISTRY_ACCOUNT).describe_snapshots(
