@@ -4,6 +4,7 @@ review of the AMI shows as a verified launch."""
 from __future__ import annotations
 
 import re
+import time
 
 import click
 
@@ -17,6 +18,8 @@ DEFAULT_TYPES = {"arm64": "t4g.medium", "x86_64": "t3.medium"}
 # Answers whose image may be a registry entry (the launch is then recorded against it).
 RECORDABLE = ("direct_mapping", "registry", "dynamic_search", "marketplace", "cross_region")
 FAMILY_RE = re.compile(r"^[a-z]+\d+([a-z-]*)$")
+# How long `cws launch` waits for EC2 to report the instance running (the launch time it reports).
+RUNNING_WAIT_SECONDS, RUNNING_POLL_SECONDS = 600, 2.0
 
 
 def architecture_of(instance_type: str) -> str:
@@ -59,13 +62,33 @@ def record_launch(state: State, resolution: dict, *, image_id: str, region: str)
         return None
 
 
+def wait_until_running(region: str, instance_id: str, *, started: float) -> float | None:
+    """Seconds from the launch request until EC2 reports the instance ``running`` (None when it
+    does not within the wait, or AWS stops answering: a launch time is then not known)."""
+    ec2 = aws.client("ec2", region)
+    while time.monotonic() - started < RUNNING_WAIT_SECONDS:
+        try:
+            found = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+        except Exception:  # noqa: BLE001 — a measurement only: any AWS trouble leaves it unknown
+            return None
+        state = (found.get("State") or {}).get("Name")
+        if state == "running":
+            return round(time.monotonic() - started, 2)
+        if state in ("shutting-down", "terminated", "stopped", "stopping"):
+            return None
+        time.sleep(RUNNING_POLL_SECONDS)
+    return None
+
+
 def report_launch(state: State, resolution: dict, *, template: str, region: str, instance_type: str, script: bool,
-                  succeeded: bool, error: str = "") -> None:
+                  succeeded: bool, error: str = "", seconds: float | None = None) -> None:
     """``POST /launches``: tell the registry's success metrics how this launch went (best effort:
     a registry without the endpoint, or one that refuses the report, never fails the launch)."""
     body = {"region": region, "method": "script" if script else "ami", "template": template,
             "resolution_method": resolution.get("resolution_method") or "", "instance_type": instance_type,
             "succeeded": succeeded, "error": error[:200], "client": "cws"}
+    if seconds is not None:
+        body["seconds"] = seconds
     if not script and resolution.get("registry_id"):
         body["ami"] = resolution["registry_id"]  # else the template's own image: counted for the template
     try:
@@ -92,9 +115,11 @@ def report_launch(state: State, resolution: dict, *, template: str, region: str,
 @click.option("--key-name", help="EC2 key pair for SSH.")
 @click.option("--subnet-id", help="Subnet to launch into.")
 @click.option("--security-group-id", "security_groups", multiple=True, help="Security group (repeatable).")
+@click.option("--wait/--no-wait", default=True, show_default=True,
+              help="Wait until EC2 reports the instance running (and report that launch time to the registry).")
 @pass_state
 def launch(state: State, template, name, region, instance_type, ami_strategy, architecture, show_ami_resolution,
-           dry_run, yes, key_name, subnet_id, security_groups):
+           dry_run, yes, key_name, subnet_id, security_groups, wait):
     """Launch workstation NAME from TEMPLATE: from the AMI the registry resolves, or from the base
     OS with the template's provisioning script as user data when no AMI answers."""
     region = state.require_region(region, why="where to launch")
@@ -162,6 +187,7 @@ def launch(state: State, template, name, region, instance_type, ami_strategy, ar
         kwargs["SubnetId"] = subnet_id
     if security_groups:
         kwargs["SecurityGroupIds"] = list(security_groups)
+    started = time.monotonic()
     try:
         with aws.translated(f"launching {name} from {image_id}"):
             instance = aws.client("ec2", region).run_instances(**kwargs)["Instances"][0]
@@ -170,10 +196,14 @@ def launch(state: State, template, name, region, instance_type, ami_strategy, ar
                       script=bool(user_data), succeeded=False, error=err.message)
         raise
     download = record_launch(state, resolution, image_id=image_id, region=region)
+    # From an AMI the workstation is ready once EC2 reports it running: that is the launch time the
+    # registry's success metrics measure. A scripted launch keeps provisioning after that, out of
+    # the client's sight, so its time is not reported.
+    seconds = None if user_data or not wait else wait_until_running(region, instance["InstanceId"], started=started)
     report_launch(state, resolution, template=template, region=region, instance_type=itype, script=bool(user_data),
-                  succeeded=True)
+                  succeeded=True, seconds=seconds)
     ssh_user = ((template_doc.get("document") or {}).get("ami_config") or {}).get("ssh_user") or "ec2-user"
-    result = {**plan, "user_data": bool(user_data), "instance_id": instance["InstanceId"],
+    result = {**plan, "user_data": bool(user_data), "instance_id": instance["InstanceId"], "launch_seconds": seconds,
               "state": instance.get("State", {}).get("Name"), "private_ip": instance.get("PrivateIpAddress"),
               "public_ip": instance.get("PublicIpAddress"), "ssh_user": ssh_user, "download": download,
               "resolution": resolution}
@@ -183,6 +213,8 @@ def launch(state: State, template, name, region, instance_type, ami_strategy, ar
             f"({method})"
         state.out.line(f"Launched {name}: {r['instance_id']} ({itype}) in {region} from {image_id} {how}.",
                        style="green")
+        if r.get("launch_seconds") is not None:
+            state.out.line(f"Running after {r['launch_seconds']:.0f} s.", style="dim")
         if download:
             state.out.line("Launch recorded with the registry: your review of this AMI will show as a verified "
                            "launch.", style="dim")

@@ -105,6 +105,25 @@ class Demo:
         template.document.get("ami_config", {}).pop("ami_mappings", None)
         template.save(update_fields=["document"])
 
+    def act_in_account_of(self, owner: str):
+        """The client's own AWS credentials act in the demo ``owner``'s emulator account; returns an
+        EC2 client factory for that account.
+
+        moto keeps every account's images apart, public ones included, so a researcher launching
+        or copying another publisher's image from their own account cannot be emulated: here the
+        client acts in the account where the image is (in AWS it would be public or shared)."""
+        import cws.aws as cws_aws
+        from registry.demo import DEMO_AWS_ACCOUNTS
+
+        creds = boto3.client("sts", region_name="us-east-1", endpoint_url=self.moto).assume_role(
+            RoleArn=f"arn:aws:iam::{DEMO_AWS_ACCOUNTS[owner]}:role/cws-test-launcher",
+            RoleSessionName="cws-test")["Credentials"]
+        keys = {"aws_access_key_id": creds["AccessKeyId"], "aws_secret_access_key": creds["SecretAccessKey"],
+                "aws_session_token": creds["SessionToken"]}
+        self.monkeypatch.setattr(cws_aws, "client", lambda service, region: boto3.session.Session(**keys).client(
+            service, region_name=region, endpoint_url=self.moto, config=cws_aws._RETRIES))
+        return lambda region="us-east-1": boto3.client("ec2", region_name=region, endpoint_url=self.moto, **keys)
+
     def ec2(self, region: str = "us-east-1"):
         return boto3.client("ec2", region_name=region, endpoint_url=self.moto)
 

@@ -60,10 +60,11 @@ def test_consent_to_copy(registry, cli, monkeypatch):
     # A researcher consents: the registry copies only its owners' AMIs, so the copy goes into the
     # researcher's own account, with their credentials.
     monkeypatch.setattr(State, "interactive", property(lambda self: True))
+    ec2 = registry.act_in_account_of("admin")  # where the admin's image is (see act_in_account_of)
     asked = cli("ami", "resolve", "genomics-pipeline-ami", "-r", "eu-west-2", input="y\n").ok()
     assert "into your own AWS account (your credentials, your bill)? About $" in asked.stderr
     copy_id = asked.stdout.strip().splitlines()[-1].split()[2]
-    image = registry.ec2("eu-west-2").describe_images(ImageIds=[copy_id])["Images"][0]
+    image = ec2("eu-west-2").describe_images(ImageIds=[copy_id])["Images"][0]
     assert image["State"] == "available" and image["Name"].startswith(f"cws-copy-{genomics.ami_id}-")
     assert not AMIRegion.objects.filter(ami=genomics, region="eu-west-2").exists()
 
