@@ -33,7 +33,10 @@ class MeClaimApi(APIView):
 
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(responses={200: ClaimOutputSerializer, **errors(401)}, tags=["auth"])
+    @extend_schema(responses={200: ClaimOutputSerializer, **errors(401)}, tags=["auth"],
+                   summary="Your claim tag (proves control of an image or instance)",
+                   description="Signed in. Tag an image or instance with this key and value (stable per user) to "
+                               "register it when it is not in one of your verified AWS accounts.")
     def get(self, request):
         return Response(claim_for(user=request.user))
 
@@ -47,13 +50,20 @@ class MeAwsAccountListApi(APIView):
         role_arn = serializers.CharField(max_length=2048)
         external_id = serializers.CharField(max_length=1224, required=False, allow_blank=True, default="")
 
-    @extend_schema(responses={200: AwsAccountOutputSerializer(many=True), **errors(401)}, tags=["auth"])
+    @extend_schema(responses={200: AwsAccountOutputSerializer(many=True), **errors(401)}, tags=["auth"],
+                   summary="Your linked AWS accounts",
+                   description="Signed in. Each link: the role the registry assumes, its external id and whether "
+                               "AssumeRole + GetCallerIdentity verified it (docs/aws-accounts.md).")
     def get(self, request):
         return Response(AwsAccountOutputSerializer(aws_accounts_of(user=request.user), many=True).data)
 
     @extend_schema(request=InputSerializer,
                    responses={201: AwsAccountOutputSerializer, 200: AwsAccountOutputSerializer,
-                              **errors(400, 401, 403, 503)}, tags=["auth"])
+                              **errors(400, 401, 403, 503)}, tags=["auth"],
+                   summary="Link an AWS account through an IAM role",
+                   description="Signed in. The registry assumes `role_arn` with the external id (generated when not "
+                               "given) and reads the account id back; 201 for a new link, 200 for a re-link, 403 when "
+                               "another publisher verified that account. An unverifiable link is kept unverified.")
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -67,7 +77,9 @@ class MeAwsAccountDetailApi(APIView):
 
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(responses={204: None, **errors(401, 404)}, tags=["auth"])
+    @extend_schema(responses={204: None, **errors(401, 404)}, tags=["auth"],
+                   summary="Unlink one of your AWS accounts",
+                   description="Signed in. The registry stops acting in that account; audited.")
     def delete(self, request, account_id: str):
         aws_account_unlink(user=request.user, account_id=account_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -79,7 +91,9 @@ class MeAwsAccountVerifyApi(APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(request=None, responses={200: AwsAccountOutputSerializer, **errors(401, 403, 404, 503)},
-                   tags=["auth"])
+                   tags=["auth"], summary="Verify a linked AWS account again",
+                   description="Signed in. After the external id was put into the role's trust policy: "
+                               "AssumeRole + GetCallerIdentity again; audited.")
     def post(self, request, account_id: str):
         link = aws_account_verify(user=request.user, account_id=account_id)
         return Response(AwsAccountOutputSerializer(link).data)

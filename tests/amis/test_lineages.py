@@ -1,5 +1,6 @@
 """Lineages, versions and channels: registration with a lineage, the managed ``latest``, moving a
 channel (API, permissions, history, audit), and the cascades of deprecation and revocation."""
+import boto3
 import pytest
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
@@ -7,6 +8,7 @@ from django.db import IntegrityError, transaction
 from amis import services
 from amis.lineages import channel_move
 from amis.models import AMI, Channel, ChannelMove, Lineage
+from registry.aws_accounts import aws_account_link
 from registry.errors import Conflict
 from registry.models import AuditEvent
 from tests.amis.helpers import client_for
@@ -108,8 +110,17 @@ def test_register_into_a_lineage_of_another_template_is_400(aws, user):
 def test_another_publisher_has_their_own_lineage_of_the_same_name(aws, user, other_user):
     TemplateFactory(slug="genomics", name="Genomics")
     assert client_for(user).post("/api/v1/amis/", register_body(aws.image()), format="json").status_code == 201
-    assert client_for(other_user).post("/api/v1/amis/", register_body(aws.image()),
-                                       format="json").status_code == 201
+    # The other publisher registers an image of their own AWS account (the first one's is taken).
+    link, _created = aws_account_link(user=other_user, role_arn="arn:aws:iam::222222222222:role/cws-registry")
+    assert link.verified_at is not None
+    creds = boto3.client("sts", region_name="us-east-1").assume_role(
+        RoleArn=link.role_arn, RoleSessionName="owner")["Credentials"]
+    theirs = boto3.client("ec2", region_name="us-east-1", aws_access_key_id=creds["AccessKeyId"],
+                          aws_secret_access_key=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"])
+    base = theirs.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    instance = theirs.run_instances(ImageId=base, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    image = theirs.create_image(InstanceId=instance, Name="their-genomics")["ImageId"]
+    assert client_for(other_user).post("/api/v1/amis/", register_body(image), format="json").status_code == 201
     assert Lineage.objects.filter(name="genomics-pipeline").count() == 2
 
 

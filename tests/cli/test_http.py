@@ -124,7 +124,8 @@ def test_the_client_honours_the_registrys_retry_after(live, cli, rates):  # noqa
     assert waited.json()["count"] == 0
     assert "the registry answered 429; retrying in 1 s" in waited.stderr
 
-    rates(anon="1/hour")  # the two requests above already spent this budget
+    rates(anon="1/hour")  # a new budget and window: one request spends it
+    cli("ami", "browse", "--json").ok()
     refused = cli("ami", "browse", env={"CWS_MAX_RETRY_WAIT": "5"})
     assert refused.exit_code == 1
     assert "Error: the registry is throttling requests: Request was throttled." in refused.stderr
