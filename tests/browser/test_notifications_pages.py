@@ -32,7 +32,7 @@ def test_phone_keyboard_subscribe_add_webhook_and_test_it(new_page, screenshot, 
     assert no_horizontal_scroll(page)
 
     # Keyboard only: open the subscribe form, choose the template, pick events, submit.
-    summary = page.get_by_text("Subscribe to a template or an AMI")
+    summary = page.get_by_text("Subscribe to a template, an AMI or a lineage")
     summary.focus()
     page.keyboard.press("Enter")
     page.locator("#id_template").focus()

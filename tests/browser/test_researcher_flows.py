@@ -12,7 +12,7 @@ from amis.models import AMI
 from ratings.models import Rating
 from tests.browser.conftest import PHONE
 from tests.demo.emulator import launcher_module
-from tests.factories import AMIFactory, AMIRegionFactory, TemplateFactory
+from tests.factories import AMIFactory, AMIRegionFactory, TemplateFactory, link_moto_account
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 User = get_user_model()
@@ -122,6 +122,8 @@ def test_signup_search_open_rate(new_page, screenshot, transactional_db, aws):
 def test_submit_wizard_progress_then_moderator_approves(new_page, screenshot, aws, moderators_group):
     _catalogue()
     owner = User.objects.create_user("owner", password="owner-pass-phrase")
+    # The image is made in the emulator's account: the owner's verified account (the ownership rule).
+    assert link_moto_account(owner) is not None
     moderator = User.objects.create_user("mod", password="mod-pass-phrase")
     moderator.groups.add(moderators_group)
     image_id = aws.image("us-east-1", name="pytorch-2.5-gpu")
