@@ -61,9 +61,18 @@ def _op_role(op: Operation) -> aws.AccountRole | None:
     return account_role_for(op.params.get("account_id") or "")
 
 
-def _no_role(op: Operation, exc: aws.AwsError) -> None:
-    operation_fail(op, error=exc.message, result={"account_id": op.params.get("account_id") or ""})
-    return None
+def _step_start(operation_id) -> tuple[Operation, aws.AccountRole | None] | None:
+    """The opening of every retirement step: the operation (None when gone or finished), marked
+    running, and the credentials of its account (None, the operation failed, when nobody may act there)."""
+    op = Operation.objects.filter(pk=operation_id).first()
+    if op is None or op.state in TERMINAL:
+        return None
+    operation_mark_running(op, progress=10)
+    try:
+        return op, _op_role(op)
+    except aws.AwsPermanentError as exc:
+        operation_fail(op, error=exc.message, result={"account_id": op.params.get("account_id") or ""})
+        return None
 
 
 def images_deprecate(images, *, when: datetime, role: aws.AccountRole | None = None) -> dict:
@@ -87,14 +96,10 @@ def images_deprecate(images, *, when: datetime, role: aws.AccountRole | None = N
 def deprecate_step(*, operation_id) -> None:
     """Deprecate every regional copy in AWS. The emulator's NotImplemented is recorded per region
     (``not_supported_by_endpoint``) and does not fail the operation; AWS errors do."""
-    op = Operation.objects.filter(pk=operation_id).first()
-    if op is None or op.state in TERMINAL:
+    started = _step_start(operation_id)
+    if started is None:
         return None
-    operation_mark_running(op, progress=10)
-    try:
-        role = _op_role(op)
-    except aws.AwsPermanentError as exc:
-        return _no_role(op, exc)
+    op, role = started
     outcome = images_deprecate(sorted(op.params.get("images", {}).items()),
                                when=datetime.fromisoformat(op.params["deprecate_at"]), role=role)
     operation_finish_by_outcome(op, outcome, "deprecation")
@@ -121,14 +126,10 @@ def _withdraw(region: str, image_id: str, role: aws.AccountRole | None) -> dict:
 def revoke_step(*, operation_id) -> None:
     """Withdraw every launch permission (accounts, organizations, OUs, public) and snapshot
     volume permission from every copy, then deprecate every copy. Idempotent."""
-    op = Operation.objects.filter(pk=operation_id).first()
-    if op is None or op.state in TERMINAL:
+    started = _step_start(operation_id)
+    if started is None:
         return None
-    operation_mark_running(op, progress=10)
-    try:
-        role = _op_role(op)
-    except aws.AwsPermanentError as exc:
-        return _no_role(op, exc)
+    op, role = started
     images = sorted(op.params.get("images", {}).items())
     outcome = {}
     for region, image_id in images:
@@ -156,14 +157,10 @@ def revoke_step(*, operation_id) -> None:
 def deregister_step(*, operation_id) -> None:
     """Deregister every regional copy and delete its snapshots (idempotent: missing ones are skipped);
     ``params.keep_snapshots`` (``POST /ami/delete`` with ``deregister_only``) leaves them."""
-    op = Operation.objects.filter(pk=operation_id).first()
-    if op is None or op.state in TERMINAL:
+    started = _step_start(operation_id)
+    if started is None:
         return None
-    operation_mark_running(op, progress=10)
-    try:
-        role = _op_role(op)
-    except aws.AwsPermanentError as exc:
-        return _no_role(op, exc)
+    op, role = started
     outcome = {}
     for region, image_id in sorted(op.params.get("images", {}).items()):
         try:
