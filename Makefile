@@ -68,7 +68,7 @@ clean:
 	rm -rf .venv staticfiles db.sqlite3 .coverage htmlcov .moto_server.* .demo
 
 # The catalogue at size (~5 min; the first run seeds 100k AMIs first, ~3 min): wrk on loopback,
-# own moto server :5112, gunicorn :8102, database reg_bench_scale, Redis 6380 db 16. See README.
+# own moto server :5112, gunicorn :8102, database reg_bench_scale, Redis db 13. See README.
 bench: .venv/.deps-dev
 	bash scripts/ensure_services.sh
 	$(PY) bench/bench_scale.py

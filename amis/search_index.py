@@ -15,6 +15,9 @@ is their Python side:
 """
 from __future__ import annotations
 
+import hashlib
+
+from django.core.cache import cache
 from django.db import connection
 
 # Trigram similarity a known word needs to stand in for a misspelt term. Transposed letters
@@ -23,6 +26,8 @@ from django.db import connection
 TYPO_SIMILARITY = 0.2
 TYPO_MIN_LENGTH = 4
 TYPO_MAX_WORDS = 3
+# Cached expansions are keyed by the generation; the TTL only bounds an unused entry's stay.
+TYPO_CACHE_TTL = 3600
 
 
 def is_indexed() -> bool:
@@ -73,6 +78,19 @@ def typo_expansions(terms: list[str]) -> dict[str, list[str]]:
     candidates = [t for t in dict.fromkeys(terms) if len(t) >= TYPO_MIN_LENGTH and not t.isdigit()]
     if not candidates or not is_indexed():
         return {}
+    # The vocabulary only changes with a search document, which bumps the generation: within one
+    # generation the answer for a term is fixed, so it is cached under it (never inside a write).
+    generation = catalogue_generation()
+    key = f"amis:typos:{generation}:" + hashlib.sha256(" ".join(candidates).encode()).hexdigest()[:32]
+    if generation is not None and (cached := cache.get(key)) is not None:
+        return cached
+    found = _typo_expansions_query(candidates)
+    if generation is not None:
+        cache.set(key, found, TYPO_CACHE_TTL)
+    return found
+
+
+def _typo_expansions_query(candidates: list[str]) -> dict[str, list[str]]:
     # Per term: skip it if some word has it as a prefix; otherwise the most similar words
     # within the edit budget (levenshtein from pg_trgm's companion is not needed: the length
     # window and the similarity together keep matches close).

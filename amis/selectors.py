@@ -180,8 +180,7 @@ def ami_list_owned_by(*, user) -> QuerySet[AMI]:
     """The entries ``user`` created, newest first, eager-loaded like every AMI listing."""
     if user is None or not user.is_authenticated:
         return AMI.objects.none()
-    return (AMI.objects.filter(creator=user).select_related("template", "creator", "replacement")
-            .prefetch_related(_regions_prefetch()).order_by("-created_at"))
+    return ami_list_related(AMI.objects.filter(creator=user)).order_by("-created_at")
 
 
 def ami_filter_by_policy(queryset: QuerySet[AMI], *, policy: Policy, region: str | None = None) -> QuerySet[AMI]:
@@ -221,14 +220,69 @@ def _regions_prefetch() -> Prefetch:
     return Prefetch("regions", queryset=AMIRegion.objects.order_by("-is_source", "region"))
 
 
+# What a list of AMIs (browse, the API's list, cards) never shows: the stored search document
+# and region array, the snapshots, the joined template's document and the replacement's
+# contents beyond its id. Each row would otherwise carry and parse ~2 KB of it.
+LIST_DEFERRED = ("search_document", "available_regions", "root_snapshot_ids",
+                 "template__document", "template__own_document", "template__source_yaml",
+                 *(f"replacement__{name}" for name in (
+                     "search_document", "available_regions", "root_snapshot_ids", "description", "tags", "authors",
+                     "papers", "datasets", "notebooks", "funding")))
+
+
+def ami_list_related(queryset: QuerySet[AMI]) -> QuerySet[AMI]:
+    """``queryset`` with what ``AMIOutputSerializer`` and the cards read, in a constant number of
+    queries, and without the columns they never read."""
+    return (queryset.select_related("template", "creator", "replacement").prefetch_related(_regions_prefetch())
+            .defer(*LIST_DEFERRED))
+
+
 # --- Browse & search ---------------------------------------------------------------------------------
+
+class AMIPages:
+    """The results of a search, sliceable like a queryset (``results[25:50]`` is a list of AMIs)
+    and counted without a query when the count is known.
+
+    A slice runs two queries: the page's ids, ordered and filtered (only the ordering keys are
+    sorted, e.g. the rank of each of thousands of matches, never whole rows), then those rows
+    with what every listing shows (``ami_list_related``), put back in order.
+    """
+
+    def __init__(self, ordered: QuerySet[AMI], count: int | None = None):
+        self.ordered_queryset = ordered
+        self._count = count
+
+    ordered = True  # for Django's paginator: the order is stable
+
+    def count(self) -> int:
+        if self._count is None:
+            self._count = self.ordered_queryset.count()
+        return self._count
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __iter__(self):
+        return iter(self[:])
+
+    def __getitem__(self, index):
+        if not isinstance(index, slice):
+            page = self[index:index + 1] if index >= 0 else None
+            if not page:
+                raise IndexError(index)
+            return page[0]
+        ids = list(self.ordered_queryset.values_list("pk", flat=True)[index])
+        rows = ami_list_related(AMI.objects.filter(pk__in=ids)).order_by().in_bulk() if ids else {}
+        return [rows[pk] for pk in ids if pk in rows]
+
 
 @dataclass
 class AMISearchResult:
-    """A filtered, ordered, eager-loaded queryset plus facet counts for the same filters, and the
-    number of results (``count``, exact; from the same cached computation as the facets)."""
+    """The results (``AMIPages``: filtered, ordered, eager-loaded page by page) plus facet counts
+    for the same filters, and the number of results (``count``, exact; from the same cached
+    computation as the facets)."""
 
-    queryset: QuerySet[AMI]
+    queryset: AMIPages
     facets: dict[str, dict[str, int]]
     filterset: object
     count: int | None = None
@@ -261,11 +315,12 @@ def ami_search(*, user, params) -> AMISearchResult:
     filterset = AMIFilter(data=params, queryset=base)
     if not filterset.is_valid():
         raise ValidationError(filterset.errors)
-    queryset = filterset.qs.select_related("template", "creator", "replacement").prefetch_related(_regions_prefetch())
+    ordered = filterset.qs
     generation = catalogue_generation()
     if generation is None:  # no stored index (SQLite), or inside an uncommitted write: count live
         counts = _facets_and_count(params, base)
-        return AMISearchResult(queryset=queryset, facets=counts["facets"], filterset=filterset, count=counts["count"])
+        return AMISearchResult(queryset=AMIPages(ordered, counts["count"]), facets=counts["facets"],
+                               filterset=filterset, count=counts["count"])
     listed = Q(status__in=[AMI.Status.APPROVED, AMI.Status.DEPRECATED])
     if user is not None and is_moderator(user):
         shared_class, extra = "all", None
@@ -289,7 +344,8 @@ def ami_search(*, user, params) -> AMISearchResult:
         if own_ids:
             mine = _facets_and_count(params, AMI.objects.filter(pk__in=own_ids))
             counts = _add_counts(counts, mine)
-    return AMISearchResult(queryset=queryset, facets=counts["facets"], filterset=filterset, count=counts["count"])
+    return AMISearchResult(queryset=AMIPages(ordered, counts["count"]), facets=counts["facets"],
+                           filterset=filterset, count=counts["count"])
 
 
 def _facet_cache_key(generation: int, shared_class: str, policy: Policy, filterset) -> str:

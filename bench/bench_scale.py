@@ -3,7 +3,7 @@
 
 On loopback only, with its own processes: a moto server (AWS emulator, port 5112), gunicorn
 (port 8102, 2 sync workers, DEBUG=0, throttles off, production settings) on the PostgreSQL
-database ``reg_bench_scale`` and Redis db 16 on port 6380. The database is seeded once with ``seed_scale``
+database ``reg_bench_scale`` and Redis db 13 on port 6379. The database is seeded once with ``seed_scale``
 (100,000 AMIs, 200,000 copies, 1 M ratings, 5 M downloads; ~3 minutes) and reused by later runs
 (``BENCH_RESEED=1`` seeds again). Each run re-creates the resolver's two benchmark templates and
 their images in the fresh emulator (``bench/bench_resolve.py``'s seed).
@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("BENCH_WEB_PORT", "8102")
 os.environ.setdefault("BENCH_MOTO_PORT", "5112")
 os.environ.setdefault("BENCH_DB", "reg_bench_scale")
-os.environ.setdefault("BENCH_REDIS_URL", "redis://127.0.0.1:6380/16")
+os.environ.setdefault("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_resolve as base  # noqa: E402  (processes, environment and the resolver's seed)
 

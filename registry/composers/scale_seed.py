@@ -92,9 +92,10 @@ BULK_TABLES = ("ami_ratings", "ami_downloads")
 BULK_AMI_TABLE_FROM = 50_000
 
 
-def _drop_secondary_indexes(cursor, table: str) -> list[str]:
-    """Drop ``table``'s indexes and unique constraints except the primary key; return the SQL
-    that recreates them (their own definitions, read from the catalogue)."""
+def _drop_secondary_indexes(cursor, table: str, keep: tuple[str, ...] = ()) -> list[str]:
+    """Drop ``table``'s indexes and unique constraints except the primary key and the indexes on
+    exactly the columns ``keep`` names (e.g. ``"(creator_id)"``); return the SQL that recreates
+    them (their own definitions, read from the catalogue)."""
     cursor.execute("""
         SELECT 'ALTER TABLE ' || conrelid::regclass || ' ADD CONSTRAINT ' || quote_ident(conname) || ' '
                || pg_get_constraintdef(oid), 'ALTER TABLE ' || conrelid::regclass || ' DROP CONSTRAINT '
@@ -109,7 +110,7 @@ def _drop_secondary_indexes(cursor, table: str) -> list[str]:
             SELECT 1 FROM pg_constraint c WHERE c.conindid = (quote_ident(i.schemaname) || '.'
                                                                || quote_ident(i.indexname))::regclass)
     """, [table])
-    indexes = cursor.fetchall()
+    indexes = [(create, drop) for create, drop in cursor.fetchall() if not create.endswith(keep or ("\0",))]
     for _, drop in constraints + indexes:
         cursor.execute(drop)
     return [create for create, _ in constraints + indexes]
@@ -217,7 +218,10 @@ def seed_scale(*, amis: int, ratings: int, downloads: int, replace: bool = False
         cursor.execute("SELECT setval(pg_get_serial_sequence('workstation_templates', 'id'), %s)", [len(templates)])
 
         tables = BULK_TABLES + (("ami_registry",) if amis >= BULK_AMI_TABLE_FROM else ())
-        rebuild = [sql for table in tables for sql in _drop_secondary_indexes(cursor, table)]
+        # The AMI table keeps its creator index: the best score looks up each entry's newer
+        # versions by creator, which without it is a scan of the table per AMI.
+        rebuild = {table: _drop_secondary_indexes(cursor, table, keep=("(creator_id)",) if table == "ami_registry" else ())
+                   for table in tables}
         ami_rows, region_rows, meta = [], [], []
         arches = ("x86_64", "x86_64", "x86_64", "arm64")
         for i in range(amis):
@@ -324,19 +328,31 @@ def seed_scale(*, amis: int, ratings: int, downloads: int, replace: bool = False
             UPDATE ami_registry a SET download_count = p.n_downloads FROM seed_plan p
             WHERE a.id = p.ami_id AND p.n_downloads > 0
         """)
+        cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
+        # The ratings' and downloads' indexes first: the best score reads those tables per AMI
+        # (recent launches), which without their (ami, time) indexes is a scan of 5 M rows per AMI.
+        for table in BULK_TABLES:
+            for sql in rebuild.pop(table):
+                cursor.execute(sql)
+        log("ratings' and downloads' indexes rebuilt")
         # Derived columns through their owners' functions (what migrations and services use),
         # still without per-row triggers; then one new catalogue generation for all of it.
         search_index_rebuild()
         best_score_refresh()
         catalogue_generation_bump()
         log("aggregates, search documents, region arrays and best scores computed")
-        cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
-        for sql in rebuild:
+        # The AMI table's own indexes last, so the two bulk UPDATEs above maintain none of them.
+        for sql in rebuild.pop("ami_registry", []):
             cursor.execute(sql)
         log("indexes and unique constraints rebuilt")
         cursor.execute("SET LOCAL session_replication_role = origin")
+    # Every AMI row was rewritten four times in one transaction (aggregates, documents, best
+    # scores) and the indexes built then hold every version: rewrite the table and its indexes
+    # once, so the benchmark reads a table the size a live catalogue has, not five times that.
     with connection.cursor() as cursor:
+        if "ami_registry" in tables:
+            cursor.execute("VACUUM (FULL, ANALYZE) ami_registry")
         cursor.execute("ANALYZE")
-    log("analysed")
+    log("compacted and analysed")
     return {"users": n_users, "templates": len(templates), "amis": amis, "regions": 2 * amis,
             "ratings": ratings, "downloads": downloads}
