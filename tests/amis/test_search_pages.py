@@ -1,0 +1,65 @@
+"""How a page of search results is read (its ids, then its rows) and the typo look-up's cache.
+
+Committed transactions (``transaction=True``): the catalogue generation, which keys the caches,
+is only readable outside a writing transaction.
+"""
+import pytest
+from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from amis.models import AMI
+from amis.search_index import typo_expansions
+from amis.selectors import ami_search
+from tests.amis.helpers import make_ami
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def empty_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def test_a_slice_is_the_ordered_page_in_three_queries(make_user):
+    alice = make_user("alice")
+    for i in range(30):
+        make_ami(alice, name=f"Workstation {29 - i:02d}", description="pytorch" if i % 2 else "numpy")
+    make_ami(alice, name="Workstation draft", status=AMI.Status.DRAFT)
+    expected = [f"Workstation {i:02d}" for i in range(30)]
+    pages = ami_search(user=None, params={"ordering": "name"}).queryset
+    assert len(pages) == 30 and pages.count() == 30
+    with CaptureQueriesContext(connection) as captured:
+        second = pages[10:20]
+    assert [a.name for a in second] == expected[10:20]
+    assert len(captured) == 3  # the page's ids, its rows with template/creator/replacement, its regions
+    assert [r.region for r in second[0].regions.all()]  # prefetched with the page
+    assert pages[3].name == expected[3] and [a.name for a in pages][-1] == expected[-1]
+    with pytest.raises(IndexError):
+        pages[30]
+    assert pages[40:50] == []
+
+
+def test_ranked_search_pages_agree_with_one_ranked_query(make_user):
+    alice = make_user("alice")
+    for i in range(12):
+        make_ami(alice, name=f"PyTorch {i}" if i % 3 == 0 else f"Lab image {i}",
+                 description="pytorch " * (i % 4) + "cuda")
+    result = ami_search(user=None, params={"q": "pytorch"})
+    one_query = [a.name for a in result.queryset.ordered_queryset]
+    assert len(one_query) == 10  # 4 names, 6 descriptions (i = 1, 2, 5, 7, 10, 11)
+    assert set(one_query[:4]) == {"PyTorch 0", "PyTorch 3", "PyTorch 6", "PyTorch 9"}  # weight A first
+    assert [a.name for a in result.queryset[0:5]] + [a.name for a in result.queryset[5:50]] == one_query
+
+
+def test_typo_expansions_are_cached_per_generation(make_user):
+    alice = make_user("alice")
+    make_ami(alice, name="Statistics desktop")
+    assert typo_expansions(["genomcs"]) == {}
+    with CaptureQueriesContext(connection) as captured:
+        assert typo_expansions(["genomcs"]) == {}
+    assert len(captured) == 1  # only the generation: the answer came from the cache
+    make_ami(alice, name="Genomics pipeline")  # a new word: a new search document, a new generation
+    assert typo_expansions(["genomcs"]) == {"genomcs": ["genomics"]}
