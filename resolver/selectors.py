@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.db.models import Case, IntegerField, Q, Value, When
+from django.db.models import Case, IntegerField, Value, When
 
 from amis.lineage_selectors import channel_answer_ids
 from amis.models import AMI, AMIRegion, Operation
 from amis.policy import policy_check, policy_for_user
 from amis.ranking import bayesian_rating
-from amis.selectors import ami_list_visible_to
+from amis.selectors import ami_list_visible_to, ami_lookup_q
 from registry import aws
 from registry.aws_images import platform_of
 from resolver import cache
@@ -77,10 +77,10 @@ def image_ids_revoked(image_ids: Iterable[str]) -> set[str]:
 
 
 def image_id_is_revoked(image_id: str) -> bool:
-    """One id, one EXISTS query (the check made on every warm cache hit of a non-registry answer)."""
-    return AMI.objects.filter(
-        Q(ami_id=image_id) | Q(pk__in=AMIRegion.objects.filter(image_id=image_id).values("ami_id")),
-        status=AMI.Status.REVOKED).exists()
+    """One id, one EXISTS query (the check made on every warm cache hit of a non-registry answer):
+    the entry the id names — canonical or regional, two index look-ups — is revoked."""
+    lookup = ami_lookup_q(image_id) if aws.is_ami_id(image_id) else None
+    return lookup is not None and AMI.objects.filter(lookup, status=AMI.Status.REVOKED).exists()
 
 
 def registry_answer_still_valid(*, registry_id: str, region: str, image_id: str) -> bool:

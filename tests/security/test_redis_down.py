@@ -30,7 +30,7 @@ def redis_server(settings):
     """Cache and broker on a private redis-server; throttles on, as in production."""
     server = RedisServer()
     server.start()
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": server.url,
+    settings.CACHES = {"default": {"BACKEND": "registry.redis_cache.PooledRedisCache", "LOCATION": server.url,
                                    "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}}}
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {
         "anon": "1000/min", "user": "1000/min", "write": "1000/min", "login": "1000/min"}}
