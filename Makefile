@@ -64,7 +64,7 @@ bench-resolve: .venv/.deps-dev
 	bash scripts/ensure_services.sh
 	$(PY) bench/bench_resolve.py
 
-# Write load (~6 min): 100 concurrent resolutions, 50 concurrent creates, 500 copies into one region
+# Write load (~5 min): 100 concurrent resolutions, 50 concurrent creates, 500 copies into one region
 # under the copy limit. Own emulator :5113, gunicorn :8103, a Celery worker, database reg_bench_load,
 # Redis db 14 (cache, copy slots) and 15 (broker). See README.
 bench-load: .venv/.deps-dev
