@@ -3,7 +3,7 @@ PY := .venv/bin/python
 PIP := .venv/bin/pip
 SHELL := /bin/bash
 
-.PHONY: run test venv deps deps-dev worker beat migrate check-migrations bench bench-resolve bench-api screenshots clean
+.PHONY: run test venv deps deps-dev worker beat migrate check-migrations bench bench-resolve bench-load bench-api screenshots clean
 
 .venv/bin/python:
 	python3 -m venv .venv
@@ -63,6 +63,13 @@ run test: .venv/.cws
 bench-resolve: .venv/.deps-dev
 	bash scripts/ensure_services.sh
 	$(PY) bench/bench_resolve.py
+
+# Write load (~5 min): 100 concurrent resolutions, 50 concurrent creates, 500 copies into one region
+# under the copy limit. Own emulator :5113, gunicorn :8103, a Celery worker, database reg_bench_load,
+# Redis db 14 (cache, copy slots) and 15 (broker). See README.
+bench-load: .venv/.deps-dev
+	bash scripts/ensure_services.sh
+	$(PY) bench/bench_load.py
 
 clean:
 	rm -rf .venv staticfiles db.sqlite3 .coverage htmlcov .moto_server.* .demo

@@ -151,8 +151,9 @@ def ami_copy_request(*, ami: AMI, user, regions: list[str]) -> tuple[list[Operat
 def copy_image_step(*, operation_id) -> int | None:
     """One round of a copy job. Returns a countdown to run again, or None when finished.
 
-    Starts the copy (after taking a per-region slot) unless the region row already names an image
-    or an image tagged with this registry id exists in the destination; then waits for
+    Unless the region row already names an image: takes a per-region slot (waiting for one makes
+    no AWS call), then starts the copy unless an image tagged with this registry id exists in the
+    destination already (an earlier attempt's); then waits for
     ``available`` (→ ``ami_copy_available``: sharing grants it there) or failure /
     ``REGISTRY_COPY_IMAGE_TIMEOUT``.
     """
@@ -171,13 +172,20 @@ def copy_image_step(*, operation_id) -> int | None:
     except aws.AwsPermanentError as exc:
         return _copy_failed(op, row, exc.message)
     if not row.image_id:
-        existing = image_find_by_tag(op.region, "RegistryId", str(ami.pk), role=role)
+        # The slot before any AWS call: hundreds of queued copies each poll while they wait, and
+        # waiting must cost AWS nothing (DescribeImages shares the account's API rate with
+        # everything else). A copy an earlier attempt already started is then counted too.
+        if not copy_slot_acquire(region=op.region, holder=holder):
+            operation_progress(op, progress=5, message=f"waiting for a free copy slot in {op.region}")
+            return poll_seconds()
+        try:
+            existing = image_find_by_tag(op.region, "RegistryId", str(ami.pk), role=role)
+        except aws.AwsPermanentError:
+            copy_slot_release(region=op.region, holder=holder)
+            raise
         if existing is not None:
             image_id = existing["ImageId"]
         else:
-            if not copy_slot_acquire(region=op.region, holder=holder):
-                operation_progress(op, progress=5, message=f"waiting for a free copy slot in {op.region}")
-                return poll_seconds()
             try:
                 image_id = _copy_start(op, ami, role)
             except aws.AwsTransientError:

@@ -196,6 +196,55 @@ def test_copy_slots_limit_concurrent_copies_per_region(aws, user, template, imag
     assert op2.image_id
 
 
+@override_settings(REGISTRY_COPY_CONCURRENCY_PER_REGION=1)
+def test_copy_waiting_for_a_slot_makes_no_aws_call(aws, user, template, image_states, monkeypatch):
+    # Hundreds of copies may wait for one region's slots, each polling: waiting must not spend
+    # the account's EC2 API rate (it used to describe the destination's images on every poll).
+    image_states.on_copy = "pending"
+    first = AMIFactory(ami_id=aws.image("us-east-1"), creator=user, template=template)
+    second = AMIFactory(ami_id=aws.image("us-east-1"), creator=user, template=template)
+    (op1,), _ = aws_copy.ami_copy_request(ami=first, user=user, regions=["eu-west-1"])
+    (op2,), _ = aws_copy.ami_copy_request(ami=second, user=user, regions=["eu-west-1"])
+    aws_copy.copy_image_step(operation_id=op1.pk)           # takes the only eu-west-1 slot
+    seen = []
+    real_call = aws_gateway.call
+    monkeypatch.setattr(aws_gateway, "call", lambda region, service, operation, **kw: (
+        seen.append(operation), real_call(region, service, operation, **kw))[1])
+    assert aws_copy.copy_image_step(operation_id=op2.pk) == 5
+    assert aws_copy.copy_image_step(operation_id=op2.pk) == 5
+    assert seen == []
+    op2.refresh_from_db()
+    assert "waiting for a free copy slot in eu-west-1" in op2.message
+
+
+@override_settings(REGISTRY_COPY_CONCURRENCY_PER_REGION=1)
+def test_copy_found_from_an_earlier_attempt_waits_for_a_slot(aws, user, template, image_states):
+    # A crashed attempt's copy is in flight in AWS: the retry that finds it must hold a slot
+    # while it follows it, so the region's limit counts it.
+    image_states.on_copy = "pending"
+    first = AMIFactory(ami_id=aws.image("us-east-1"), creator=user, template=template)
+    second = AMIFactory(ami_id=aws.image("us-east-1"), creator=user, template=template)
+    (op1,), _ = aws_copy.ami_copy_request(ami=first, user=user, regions=["eu-west-1"])
+    (op2,), _ = aws_copy.ami_copy_request(ami=second, user=user, regions=["eu-west-1"])
+    aws_copy.copy_image_step(operation_id=op1.pk)           # CopyImage, slot held
+    # The worker died before saving the copy's id, and its slot expired meanwhile.
+    AMIRegion.objects.filter(ami=first, region="eu-west-1").update(image_id="")
+    aws_copy.copy_slot_release(region="eu-west-1", holder=str(op1.pk))
+    aws_copy.copy_image_step(operation_id=op2.pk)           # another copy takes the slot
+    op2.refresh_from_db()
+    assert op2.image_id
+    assert aws_copy.copy_image_step(operation_id=op1.pk) == 5
+    op1.refresh_from_db()
+    assert "waiting for a free copy slot in eu-west-1" in op1.message
+    assert AMIRegion.objects.get(ami=first, region="eu-west-1").image_id == ""
+    image_states.set("eu-west-1", op2.image_id, "available")
+    aws_copy.copy_image_step(operation_id=op2.pk)           # done: slot released
+    aws_copy.copy_image_step(operation_id=op1.pk)           # finds its own copy, no second one
+    assert len(images_tagged(aws, "eu-west-1", first.pk)) == 1
+    assert AMIRegion.objects.get(ami=first, region="eu-west-1").image_id == images_tagged(
+        aws, "eu-west-1", first.pk)[0]["ImageId"]
+
+
 def test_later_copy_gets_existing_grants(aws, user, entry, django_capture_on_commit_callbacks):
     share = Share.objects.create(ami=entry, grantee_type="account", grantee="444455556666", created_by=user)
     org = "arn:aws:organizations::123456789012:organization/o-abcdefghij"
