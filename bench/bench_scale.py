@@ -99,6 +99,40 @@ def check(path: str, auth: str = "") -> None:
         raise SystemExit(f"{path}: HTTP {response.status}: {body[:300]!r}")
 
 
+def _bench_db():
+    import psycopg
+
+    return psycopg.connect(f"{base.PG}/{base.DB_NAME}", autocommit=True)
+
+
+def statements_reset() -> bool:
+    """Whether pg_stat_statements is loaded (``shared_preload_libraries``; a server setting, so the
+    bench never changes it): then its counters are reset before the measured runs."""
+    import psycopg
+
+    with _bench_db() as conn:
+        try:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            conn.execute("SELECT pg_stat_statements_reset()")
+        except psycopg.Error as exc:
+            print(f"  pg_stat_statements not available ({str(exc).strip().splitlines()[0]}): no statement table")
+            return False
+    return True
+
+
+def statements_print(limit: int = 12) -> None:
+    """The statements of the measured runs that took the most database time, and their means."""
+    with _bench_db() as conn:
+        rows = conn.execute("""
+            SELECT calls, total_exec_time, mean_exec_time, regexp_replace(query, '\\s+', ' ', 'g')
+            FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+            ORDER BY total_exec_time DESC LIMIT %s""", [limit]).fetchall()
+    print(f"\npg_stat_statements, the measured runs' top {limit} by total time:")
+    print(f"{'calls':>8s} {'total ms':>10s} {'mean ms':>8s}  statement")
+    for calls, total, mean, query in rows:
+        print(f"{calls:8d} {total:10.0f} {mean:8.2f}  {query[:110]}")
+
+
 def main() -> int:
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed (apt-get install wrk)")
@@ -147,6 +181,7 @@ def main() -> int:
                 t0 = time.perf_counter()
                 check(path, auth)
                 print(f"  primed {name}: {(time.perf_counter() - t0) * 1000:.0f} ms", flush=True)
+        statements = statements_reset()
         rows = []
         for connections in (1, 4):
             healthz = None
@@ -167,6 +202,8 @@ def main() -> int:
         for name, connections, r, ratio in rows:
             print(f"{name:32s} {connections:5d} {r['rps']:8.1f} {r['p50']:8.2f} {r['p95']:8.2f} {r['p99']:8.2f} "
                   f"{r['errors']:6d} {ratio:8.2f}")
+        if statements:
+            statements_print()
         errors = sum(r["errors"] for _, _, r, _ in rows)
         print(f"\ntotal errors: {errors}; wall time {time.time() - began:.0f} s; machine: {os.cpu_count()} cores; "
               f"gunicorn {WORKERS} sync workers; wrk on the same machine; load average before/after "
