@@ -89,6 +89,15 @@ class AMIFilter(django_filters.FilterSet):
         model = AMI
         fields: list[str] = []
 
+    def get_form_class(self):
+        # The form's fields follow from the declared filters alone, never from the instance:
+        # build the class once (django-filter builds one per request: a metaclass run per browse).
+        form_class = type(self).__dict__.get("_form_class")
+        if form_class is None:
+            form_class = super().get_form_class()
+            type(self)._form_class = form_class
+        return form_class
+
     # --- filters ---------------------------------------------------------------------------------
     def filter_q(self, queryset: QuerySet[AMI], name: str, value: str) -> QuerySet[AMI]:
         terms = search_terms(value)
