@@ -24,7 +24,8 @@ _DIRECT_CONVERSIONS = {drf_fields.CharField: str, drf_fields.IntegerField: int}
 def _plan_step(field) -> tuple:
     attrs = field.source_attrs
     plain = len(attrs) == 1 and field.source != "*" and not isinstance(field, BaseSerializer)
-    return field.field_name, attrs[0] if plain else None, _DIRECT_CONVERSIONS.get(type(field), field.to_representation), field
+    convert = _DIRECT_CONVERSIONS.get(type(field), field.to_representation)
+    return field.field_name, attrs[0] if plain else None, convert, field
 
 
 class PlannedRepresentation:

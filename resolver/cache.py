@@ -3,14 +3,16 @@
 Keys:
 - ``resolver:avail:<region>:<image id>`` → a summary of DescribeImages (or ``{"state": "missing"}``),
   TTL ``REGISTRY_AVAILABILITY_CACHE_TTL``;
-- ``resolver:res:<generation>:<hash of the template slug/name>:<region>:<arch>:<strategy>:<scope>``
-  → a finished resolution, TTL ``REGISTRY_RESOLUTION_CACHE_TTL``.
+- ``resolver:res:<hash of the template slug/name>:<region>:<arch>:<strategy>:<versions>:<scope>``
+  → ``{generation, answer}``: a finished resolution and the generation it was computed under,
+  TTL ``REGISTRY_RESOLUTION_CACHE_TTL``.
 
 Invalidation is a *generation counter*: any change to a template, an AMI's status/visibility or its
-regional copies increments ``resolver:gen`` and every older resolution key becomes unreachable
-(Redis evicts them by TTL). No key scans, no races between a delete and a concurrent writer: a
-resolution computed while an AMI changes was keyed under the old generation *before* it read the
-database, so it is never served after the change. The counter is bumped at once and again after
+regional copies increments ``resolver:gen`` and every answer of an older generation stops being
+served (Redis evicts them by TTL). A read fetches the counter and the entry in one round trip
+(``MGET``). No key scans, no races between a delete and a concurrent writer: a resolution computed
+while an AMI changes carries the generation read *before* it read the database, so it is never
+served after the change. The counter is bumped at once and again after
 the surrounding transaction commits (see ``amis.signals.ami_changed_notify``), so nothing
 re-caches the pre-commit state in between. Serving a cached answer still re-checks the AMI it
 names with one primary-key query (``resolver.answers.cached_answer_still_valid``): a revoked AMI is
@@ -25,7 +27,7 @@ from django.conf import settings
 from django.db import transaction
 
 from registry import metrics
-from registry.cache import cache_add, cache_delete, cache_get, cache_incr, cache_set
+from registry.cache import cache_add, cache_delete, cache_get, cache_get_many, cache_incr, cache_set
 from registry.permissions import is_moderator
 
 logger = logging.getLogger(__name__)
@@ -104,18 +106,25 @@ def resolution_key(*, template_ref: str, region: str, architecture: str | None, 
     ref = hashlib.blake2b(template_ref.encode(), digest_size=12).hexdigest()   # names hold spaces etc.
     # Channel and constraint as given ("" / "-": the template's own channel, no constraint).
     versions = hashlib.blake2b(f"{channel or ''}|{version or ''}".encode(), digest_size=6).hexdigest()
-    return (f"resolver:res:{generation()}:{ref}:{region}:{architecture or '-'}:{strategy or '-'}:"
-            f"{versions}:{visibility_scope(user)}")
+    return f"resolver:res:{ref}:{region}:{architecture or '-'}:{strategy or '-'}:{versions}:{visibility_scope(user)}"
 
 
-def resolution_get(key: str) -> dict | None:
-    value = cache_get(key)
+def resolution_get(key: str) -> tuple[dict | None, int]:
+    """The answer cached under ``key`` if it was computed in the current generation (else None),
+    and the current generation — what a fresh answer is stored with. One round trip."""
+    values = cache_get_many([GENERATION_KEY, key])
+    current = values.get(GENERATION_KEY)
+    current = int(current) if current is not None else generation()
+    entry = values.get(key)
+    value = entry["answer"] if isinstance(entry, dict) and entry.get("generation") == current else None
     metrics.CACHE_EVENTS.labels(cache="resolution", result="hit" if value is not None else "miss").inc()
-    return value
+    return value, current
 
 
-def resolution_set(key: str, resolution: dict) -> None:
-    cache_set(key, resolution, timeout=_ttl("REGISTRY_RESOLUTION_CACHE_TTL", 300))
+def resolution_set(key: str, resolution: dict, *, generation_seen: int) -> None:
+    """Cache ``resolution`` as computed in ``generation_seen`` (read before the database was)."""
+    cache_set(key, {"generation": generation_seen, "answer": resolution},
+              timeout=_ttl("REGISTRY_RESOLUTION_CACHE_TTL", 300))
 
 
 def resolution_delete(key: str) -> None:

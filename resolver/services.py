@@ -81,7 +81,7 @@ def resolve(*, template: Template | str, region: str, architecture: str | None =
             ref = template.slug if isinstance(template, Template) else str(template).strip()
             key = cache.resolution_key(template_ref=ref, region=region, architecture=architecture,
                                        strategy=strategy, user=user, channel=channel, version=version)
-            hit = None if refresh else cache.resolution_get(key)
+            hit, generation_seen = (None, cache.generation()) if refresh else cache.resolution_get(key)
             if hit is not None:
                 if cached_answer_still_valid(hit):
                     hit["cached"] = True
@@ -104,7 +104,7 @@ def resolve(*, template: Template | str, region: str, architecture: str | None =
         # An answer reached while AWS was failing may be a degraded one: don't keep it.
         degraded = ctx.degraded or any(t["outcome"] == ERROR for t in answer["tried"])
         if key is not None and not degraded:
-            cache.resolution_set(key, answer)
+            cache.resolution_set(key, answer, generation_seen=generation_seen)
         metrics.RESOLUTIONS.labels(method=answer["resolution_method"], outcome="resolved").inc()
         usage.resolution_count(answer["resolution_method"])
         return present(answer, details=details)

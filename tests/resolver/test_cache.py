@@ -184,3 +184,13 @@ def test_refresh_bypasses_the_cache_for_moderators_only(make_template, moderator
     assert fresh["cached"] is False
     with pytest.raises(Forbidden):
         services.resolve(template=template, region="us-east-1", user=user, refresh=True)
+
+
+def test_an_answer_is_served_only_in_the_generation_it_was_computed_in():
+    key = cache.resolution_key(template_ref="t-gen", region="us-east-1", architecture=None, strategy=None, user=None)
+    assert cache.resolution_get(key) == (None, cache.generation())
+    seen = cache.generation()
+    cache.resolution_set(key, {"ami_id": "ami-0123456789abcdef0"}, generation_seen=seen)
+    assert cache.resolution_get(key) == ({"ami_id": "ami-0123456789abcdef0"}, seen)
+    cache.generation_bump()   # same key, newer generation: the entry is no longer an answer
+    assert cache.resolution_get(key) == (None, seen + 1)
