@@ -171,13 +171,19 @@ def test_copy_throttled_then_succeeds(aws, user, entry, monkeypatch, django_capt
     assert len(images_tagged(aws, "us-west-2", entry.pk)) == 1
 
 
-@override_settings(REGISTRY_COPY_CONCURRENCY_PER_REGION=1)
-def test_copy_slots_limit_concurrent_copies_per_region(aws, user, template, image_states):
+def two_copies_into_eu_west_1(aws, user, template, image_states):
+    """Two entries of ``user`` and a copy request of each into eu-west-1; copies stay pending."""
     image_states.on_copy = "pending"
     first = AMIFactory(ami_id=aws.image("us-east-1"), creator=user, template=template)
     second = AMIFactory(ami_id=aws.image("us-east-1"), creator=user, template=template)
     (op1,), _ = aws_copy.ami_copy_request(ami=first, user=user, regions=["eu-west-1"])
     (op2,), _ = aws_copy.ami_copy_request(ami=second, user=user, regions=["eu-west-1"])
+    return first, second, op1, op2
+
+
+@override_settings(REGISTRY_COPY_CONCURRENCY_PER_REGION=1)
+def test_copy_slots_limit_concurrent_copies_per_region(aws, user, template, image_states):
+    first, second, op1, op2 = two_copies_into_eu_west_1(aws, user, template, image_states)
     aws_copy.copy_image_step(operation_id=op1.pk)           # takes the only eu-west-1 slot
     assert aws_copy.copy_image_step(operation_id=op2.pk) == 5  # waits for a slot, no CopyImage
     op2.refresh_from_db()
@@ -200,11 +206,7 @@ def test_copy_slots_limit_concurrent_copies_per_region(aws, user, template, imag
 def test_copy_waiting_for_a_slot_makes_no_aws_call(aws, user, template, image_states, monkeypatch):
     # Hundreds of copies may wait for one region's slots, each polling: waiting must not spend
     # the account's EC2 API rate (it used to describe the destination's images on every poll).
-    image_states.on_copy = "pending"
-    first = AMIFactory(ami_id=aws.image("us-east-1"), creator=user, template=template)
-    second = AMIFactory(ami_id=aws.image("us-east-1"), creator=user, template=template)
-    (op1,), _ = aws_copy.ami_copy_request(ami=first, user=user, regions=["eu-west-1"])
-    (op2,), _ = aws_copy.ami_copy_request(ami=second, user=user, regions=["eu-west-1"])
+    first, second, op1, op2 = two_copies_into_eu_west_1(aws, user, template, image_states)
     aws_copy.copy_image_step(operation_id=op1.pk)           # takes the only eu-west-1 slot
     seen = []
     real_call = aws_gateway.call
@@ -221,11 +223,7 @@ def test_copy_waiting_for_a_slot_makes_no_aws_call(aws, user, template, image_st
 def test_copy_found_from_an_earlier_attempt_waits_for_a_slot(aws, user, template, image_states):
     # A crashed attempt's copy is in flight in AWS: the retry that finds it must hold a slot
     # while it follows it, so the region's limit counts it.
-    image_states.on_copy = "pending"
-    first = AMIFactory(ami_id=aws.image("us-east-1"), creator=user, template=template)
-    second = AMIFactory(ami_id=aws.image("us-east-1"), creator=user, template=template)
-    (op1,), _ = aws_copy.ami_copy_request(ami=first, user=user, regions=["eu-west-1"])
-    (op2,), _ = aws_copy.ami_copy_request(ami=second, user=user, regions=["eu-west-1"])
+    first, second, op1, op2 = two_copies_into_eu_west_1(aws, user, template, image_states)
     aws_copy.copy_image_step(operation_id=op1.pk)           # CopyImage, slot held
     # The worker died before saving the copy's id, and its slot expired meanwhile.
     AMIRegion.objects.filter(ami=first, region="eu-west-1").update(image_id="")
