@@ -31,6 +31,7 @@ from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
 from amis.filters import AMIFilter
+from amis.listing_cache import cached_representations
 from amis.models import AMI, AMIRegion, Download, DownloadDaily, ScanException
 from amis.policy import Policy, policy_for_user, policy_q
 from amis.search_index import catalogue_generation, is_indexed
@@ -246,13 +247,24 @@ class AMIPages:
     A slice runs two queries: the page's ids, ordered and filtered (only the ordering keys are
     sorted, e.g. the rank of each of thousands of matches, never whole rows), then those rows
     with what every listing shows (``ami_list_related``), put back in order.
+
+    ``represented(kind, represent)`` gives the same pages as representations (API objects,
+    cards): on PostgreSQL each row's comes from ``amis.listing_cache`` when cached, so a page
+    whose rows are all cached costs its ids query and one cache round trip.
     """
 
-    def __init__(self, ordered: QuerySet[AMI], count: int | None = None):
+    def __init__(self, ordered: QuerySet[AMI], count: int | None = None, *, kind: str = "",
+                 represent=None):
         self.ordered_queryset = ordered
         self._count = count
+        self._kind = kind
+        self._represent = represent
 
     ordered = True  # for Django's paginator: the order is stable
+
+    def represented(self, kind: str, represent) -> AMIPages:
+        """These pages as ``represent(amis)`` makes them (a list in, a list out, same order)."""
+        return AMIPages(self.ordered_queryset, self._count, kind=kind, represent=represent)
 
     def count(self) -> int:
         if self._count is None:
@@ -271,9 +283,19 @@ class AMIPages:
             if not page:
                 raise IndexError(index)
             return page[0]
+        if self._represent is not None and is_indexed():
+            rows = list(self.ordered_queryset.values_list("pk", "listing_version", "download_count")[index])
+            return cached_representations(self._kind, rows, load=_amis_by_pk, represent=self._represent)
         ids = list(self.ordered_queryset.values_list("pk", flat=True)[index])
-        rows = ami_list_related(AMI.objects.filter(pk__in=ids)).order_by().in_bulk() if ids else {}
-        return [rows[pk] for pk in ids if pk in rows]
+        rows = _amis_by_pk(ids)
+        by_pk = {ami.pk: ami for ami in rows}
+        amis = [by_pk[pk] for pk in ids if pk in by_pk]
+        return amis if self._represent is None else self._represent(amis)
+
+
+def _amis_by_pk(pks: list) -> list[AMI]:
+    """The AMIs of ``pks`` with what every listing shows, in no particular order."""
+    return list(ami_list_related(AMI.objects.filter(pk__in=pks)).order_by()) if pks else []
 
 
 @dataclass

@@ -17,6 +17,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import get_template
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from rest_framework.exceptions import ValidationError as DRFValidationError
@@ -108,6 +109,12 @@ def _active_filters(request) -> list[dict]:
     return active
 
 
+def ami_cards(amis: list[AMI]) -> list[str]:
+    """The browse cards (HTML) of ``amis``; the card reads nothing but its AMI (cached per row)."""
+    card = get_template("amis/_card.html")
+    return [card.render({"ami": ami}) for ami in amis]
+
+
 @require_GET
 def ami_browse(request):
     """``/``: search, facets with counts, sort, pagination; every choice lives in the query string."""
@@ -122,10 +129,12 @@ def ami_browse(request):
         # A hand-edited URL with a bad value: say which parameter, show nothing rather than a 500.
         errors = {k: [str(m) for m in v] for k, v in exc.detail.items()} if isinstance(exc.detail, dict) else {}
         queryset, facets, count, status = AMI.objects.none(), {}, 0, 400
+    if isinstance(queryset, ami_selectors.AMIPages):
+        queryset = queryset.represented("card", ami_cards)
     page = CountedPaginator(queryset, BROWSE_PAGE_SIZE, count=count).get_page(request.GET.get("page"))
     return render(request, "amis/browse.html", {
         "page": page,
-        "amis": list(page.object_list),
+        "cards": list(page.object_list),
         "facet_groups": _facet_groups(request, facets),
         "active_filters": _active_filters(request),
         "q": request.GET.get("q", ""),

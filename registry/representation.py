@@ -8,6 +8,9 @@ gives the same output from a plan made once per serializer instance (one per pag
 and ``IntegerField`` values become ``str``/``int`` (what their ``to_representation`` does);
 every other field converts with its own ``to_representation``. Dotted sources, ``source="*"``
 (method fields), nested serializers, callables and dict instances take DRF's own path.
+
+``RenderedJSON`` and ``SplicingJSONRenderer``: a representation rendered to JSON once (and
+cached, ``amis.listing_cache``) goes into every later response as it is.
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from collections.abc import Mapping
 
 from rest_framework import fields as drf_fields
 from rest_framework.fields import SkipField
+from rest_framework.renderers import JSONRenderer
 from rest_framework.serializers import BaseSerializer
 
 # Exact classes only: a subclass (EmailField, URLField, ...) may represent differently.
@@ -50,3 +54,42 @@ class PlannedRepresentation:
                     continue
             out[name] = None if value is None else convert(value)
         return out
+
+
+# --- Representations rendered once, spliced into responses ---------------------------------------
+
+class RenderedJSON(bytes):
+    """A value already rendered to JSON by ``SplicingJSONRenderer.render_value`` (compact, as the
+    API renders everything): cached once, put into responses as it is, never parsed again."""
+
+
+# Stands for one list of rendered values while the rest of a response is rendered. Only a
+# string holding NUL could render the same, and none can reach a response: PostgreSQL text
+# cannot hold NUL and query strings echoed back in links are percent-encoded.
+_SLOT = "\x00rendered-{}\x00"
+
+
+class SplicingJSONRenderer(JSONRenderer):
+    """DRF's ``JSONRenderer``, which puts lists of ``RenderedJSON`` (values of a top-level dict,
+    e.g. a page's ``results``) into the output as they are: the same bytes as rendering their
+    values here, without encoding them again."""
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        spliced = {}
+        if isinstance(data, dict):
+            for key, value in data.items():
+                if isinstance(value, list) and value and all(isinstance(v, RenderedJSON) for v in value):
+                    spliced[key] = value
+        if not spliced:
+            return super().render(data, accepted_media_type, renderer_context)
+        slots = {key: _SLOT.format(n) for n, key in enumerate(spliced)}
+        out = super().render({k: slots.get(k, v) for k, v in data.items()}, accepted_media_type, renderer_context)
+        for key, values in spliced.items():
+            slot = super().render(slots[key])
+            out = out.replace(slot, b"[" + b",".join(values) + b"]", 1)
+        return out
+
+    @classmethod
+    def render_value(cls, value) -> RenderedJSON:
+        """``value`` rendered as this renderer renders it inside a response (compact)."""
+        return RenderedJSON(cls().render(value))

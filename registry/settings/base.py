@@ -173,6 +173,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "registry.pagination.StandardPagination",
+    # DRF's two renderers; the JSON one also splices representations rendered once (cached pages).
+    "DEFAULT_RENDERER_CLASSES": ["registry.representation.SplicingJSONRenderer",
+                                 "rest_framework.renderers.BrowsableAPIRenderer"],
     "PAGE_SIZE": 25,
     "DEFAULT_SCHEMA_CLASS": "registry.schema.RegistryAutoSchema",
     "EXCEPTION_HANDLER": "registry.errors.api_exception_handler",
