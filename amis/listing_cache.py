@@ -37,7 +37,7 @@ REPRESENTATION_TTL = 3600
 _REPRESENTATION_SOURCES = (
     "amis/serializers.py", "registry/representation.py", "amis/listing_cache.py",
     "registry/templates/amis/_card.html", "registry/templates/amis/_badges.html",
-    "registry/templates/amis/_stars.html",
+    "registry/templates/amis/_stars.html", "registry/templates/amis/_facets.html",
 )
 
 # (pk, listing_version, download_count): a row's identity and what makes its representation current.
@@ -85,3 +85,16 @@ def cached_representations(kind: str, rows: Sequence[RowKey], *, load: Callable[
         if value is not None:
             out.append(value)
     return out
+
+
+def cached_fragment(kind: str, parts, build: Callable[[], object]):
+    """``build()``, cached under a digest of ``parts`` — everything the fragment is made from (the
+    catalogue generation among them when it reads the database), so the key changes whenever the
+    fragment would."""
+    digest = hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
+    key = f"amis:fragment:{kind}:{representation_revision()}:{digest}"
+    value = cache.get(key)
+    if value is None:
+        value = build()
+        cache.set(key, value, REPRESENTATION_TTL)
+    return value

@@ -30,7 +30,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
-from amis.filters import AMIFilter
+from amis.filters import AMIFilter, search_terms
 from amis.listing_cache import cached_representations
 from amis.models import AMI, AMIRegion, Download, DownloadDaily, ScanException
 from amis.policy import Policy, policy_for_user, policy_q
@@ -254,17 +254,19 @@ class AMIPages:
     """
 
     def __init__(self, ordered: QuerySet[AMI], count: int | None = None, *, kind: str = "",
-                 represent=None):
+                 represent=None, ids_cache: tuple[str, int] | None = None):
         self.ordered_queryset = ordered
         self._count = count
         self._kind = kind
         self._represent = represent
+        self._ids_cache = ids_cache
 
     ordered = True  # for Django's paginator: the order is stable
 
     def represented(self, kind: str, represent) -> AMIPages:
         """These pages as ``represent(amis)`` makes them (a list in, a list out, same order)."""
-        return AMIPages(self.ordered_queryset, self._count, kind=kind, represent=represent)
+        return AMIPages(self.ordered_queryset, self._count, kind=kind, represent=represent,
+                        ids_cache=self._ids_cache)
 
     def count(self) -> int:
         if self._count is None:
@@ -283,14 +285,30 @@ class AMIPages:
             if not page:
                 raise IndexError(index)
             return page[0]
-        if self._represent is not None and is_indexed():
-            rows = list(self.ordered_queryset.values_list("pk", "listing_version", "download_count")[index])
+        represented = self._represent is not None and is_indexed()
+        ids = self._cached_ids(index) if self._ids_cache else None
+        if represented:
+            if ids is None:
+                rows = list(self.ordered_queryset.values_list("pk", "listing_version", "download_count")[index])
+            else:
+                found = {row[0]: row for row in AMI.objects.filter(pk__in=ids).values_list(
+                    "pk", "listing_version", "download_count")} if ids else {}
+                rows = [found[pk] for pk in ids if pk in found]
             return cached_representations(self._kind, rows, load=_amis_by_pk, represent=self._represent)
-        ids = list(self.ordered_queryset.values_list("pk", flat=True)[index])
-        rows = _amis_by_pk(ids)
-        by_pk = {ami.pk: ami for ami in rows}
+        if ids is None:
+            ids = list(self.ordered_queryset.values_list("pk", flat=True)[index])
+        by_pk = {ami.pk: ami for ami in _amis_by_pk(ids)}
         amis = [by_pk[pk] for pk in ids if pk in by_pk]
         return amis if self._represent is None else self._represent(amis)
+
+    def _cached_ids(self, index: slice) -> list:
+        prefix, ttl = self._ids_cache
+        key = f"{prefix}:{index.start}:{index.stop}:{index.step}"
+        ids = cache.get(key)
+        if ids is None:
+            ids = list(self.ordered_queryset.values_list("pk", flat=True)[index])
+            cache.set(key, ids, ttl)
+        return ids
 
 
 def _amis_by_pk(pks: list) -> list[AMI]:
@@ -308,12 +326,22 @@ class AMISearchResult:
     facets: dict[str, dict[str, int]]
     filterset: object
     count: int | None = None
+    # The catalogue generation the facets were counted in (None: counted live, not cacheable).
+    generation: int | None = None
 
 
 FACETS = ("category", "architecture", "region", "template")
 # Cached facet counts live until the catalogue's generation changes (then under a new key); the
 # TTL only bounds how long an unused entry occupies the cache.
 FACET_CACHE_TTL = 3600
+# A search's pages of ids are cached per generation too: which entries match and how relevant
+# each is change only with it, and so do the orders by name, date and rating. Two orders also
+# read what moves without a new generation — downloads (``-download_count``) and the best score
+# that breaks ties between equally relevant matches (the default order) —: their pages are kept
+# for at most SEARCH_PAGE_TTL seconds, so the order among equals may lag downloads that long.
+# What a page shows of each entry, its counters included, is always current (``listing_cache``).
+SEARCH_PAGE_TTL_EXACT = 3600
+SEARCH_PAGE_TTL = {"": 30, "best": 30, "-download_count": 30}
 
 
 def ami_search(*, user, params) -> AMISearchResult:
@@ -361,13 +389,20 @@ def ami_search(*, user, params) -> AMISearchResult:
     if counts is None:
         counts = _facets_and_count(params, ami_filter_by_policy(class_base, policy=policy))
         cache.set(key, counts, FACET_CACHE_TTL)
+    own_ids = []
     if extra is not None:
         own_ids = list(ami_filter_by_policy(extra, policy=policy).values_list("pk", flat=True)[:10_001])
         if own_ids:
             mine = _facets_and_count(params, AMI.objects.filter(pk__in=own_ids))
             counts = _add_counts(counts, mine)
-    return AMISearchResult(queryset=AMIPages(ordered, counts["count"]), facets=counts["facets"],
-                           filterset=filterset, count=counts["count"])
+    ids_cache = None
+    if shared_class != "all" and not own_ids and search_terms(filterset.form.cleaned_data.get("q") or ""):
+        # What this caller sees is exactly their class's: its search pages are shared.
+        ordering = filterset.form.cleaned_data.get("ordering") or ""
+        ids_cache = (key.replace("amis:facets:", "amis:search-pages:", 1) + f":{ordering}",
+                     SEARCH_PAGE_TTL.get(ordering, SEARCH_PAGE_TTL_EXACT))
+    return AMISearchResult(queryset=AMIPages(ordered, counts["count"], ids_cache=ids_cache), facets=counts["facets"],
+                           filterset=filterset, count=counts["count"], generation=generation)
 
 
 def _facet_cache_key(generation: int, shared_class: str, policy: Policy, filterset) -> str:

@@ -22,7 +22,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from rest_framework.exceptions import ValidationError as DRFValidationError
 
-from amis import citation, ranking, software
+from amis import citation, listing_cache, ranking, software
 from amis import selectors as ami_selectors
 from amis import services as ami_services
 from amis.aws_copy import ami_copy_request
@@ -97,6 +97,16 @@ def _facet_groups(request, facets: dict) -> list[dict]:
     return groups
 
 
+def _facets_html(request, facets: dict, generation: int | None) -> str:
+    """The facets sidebar. Made from the query string, the counts and the templates' names (which
+    change only with the generation): cached under all three, unless counted live."""
+    def build() -> str:
+        return get_template("amis/_facets.html").render({"facet_groups": _facet_groups(request, facets)})
+    if generation is None:
+        return build()
+    return listing_cache.cached_fragment("facets", (generation, sorted(request.GET.lists()), facets), build)
+
+
 def _active_filters(request) -> list[dict]:
     active = []
     for key in ("q", *FACET_LABELS):
@@ -124,18 +134,21 @@ def ami_browse(request):
     errors: dict = {}
     try:
         result = ami_selectors.ami_search(user=request.user, params=params)
-        queryset, facets, count = result.queryset, result.facets, result.count
+        queryset, facets, count, generation = result.queryset, result.facets, result.count, result.generation
     except DRFValidationError as exc:
         # A hand-edited URL with a bad value: say which parameter, show nothing rather than a 500.
         errors = {k: [str(m) for m in v] for k, v in exc.detail.items()} if isinstance(exc.detail, dict) else {}
-        queryset, facets, count, status = AMI.objects.none(), {}, 0, 400
+        queryset, facets, count, status, generation = AMI.objects.none(), {}, 0, 400, None
     if isinstance(queryset, ami_selectors.AMIPages):
         queryset = queryset.represented("card", ami_cards)
     page = CountedPaginator(queryset, BROWSE_PAGE_SIZE, count=count).get_page(request.GET.get("page"))
     return render(request, "amis/browse.html", {
         "page": page,
         "cards": list(page.object_list),
-        "facet_groups": _facet_groups(request, facets),
+        "facets_html": _facets_html(request, facets, generation),
+        # The sidebar's current choices, kept by the search form (as the sidebar shows them).
+        "facet_currents": [(key, request.GET[key]) for key in FACET_LABELS
+                           if request.GET.get(key) and (key in facets or key in FIXED_FACET_CHOICES)],
         "active_filters": _active_filters(request),
         "q": request.GET.get("q", ""),
         "ordering": request.GET.get("ordering", ""),
