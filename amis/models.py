@@ -98,7 +98,7 @@ class AMI(models.Model):
     # the counters (download_count, best_score), its copies, its template's or creator's name —
     # and never otherwise: the key of its cached representations (``amis.listing_cache``). Kept
     # by the database (amis/migrations/0007); whatever the application writes here is ignored.
-    listing_version = models.BigIntegerField(default=0, editable=False)
+    listing_version = models.BigIntegerField(default=0, db_default=0, editable=False)
     # Lifecycle bookkeeping.
     status_reason = models.TextField(blank=True, default="", help_text="Reason of the last reject/deprecate/revoke.")
     replacement = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replaces")

@@ -286,29 +286,31 @@ class AMIPages:
                 raise IndexError(index)
             return page[0]
         represented = self._represent is not None and is_indexed()
-        ids = self._cached_ids(index) if self._ids_cache else None
+        rows = self._page_rows(index, represented)
         if represented:
-            if ids is None:
-                rows = list(self.ordered_queryset.values_list("pk", "listing_version", "download_count")[index])
-            else:
-                found = {row[0]: row for row in AMI.objects.filter(pk__in=ids).values_list(
-                    "pk", "listing_version", "download_count")} if ids else {}
-                rows = [found[pk] for pk in ids if pk in found]
             return cached_representations(self._kind, rows, load=_amis_by_pk, represent=self._represent)
-        if ids is None:
-            ids = list(self.ordered_queryset.values_list("pk", flat=True)[index])
+        ids = [row[0] for row in rows]
         by_pk = {ami.pk: ami for ami in _amis_by_pk(ids)}
         amis = [by_pk[pk] for pk in ids if pk in by_pk]
         return amis if self._represent is None else self._represent(amis)
 
-    def _cached_ids(self, index: slice) -> list:
+    def _page_rows(self, index: slice, versioned: bool) -> list[tuple]:
+        """The page's ``(pk,)`` rows, or ``(pk, listing_version, download_count)`` if ``versioned``,
+        in order; the ids from the cache when the pages are cached (``ids_cache``)."""
+        fields = ("pk", "listing_version", "download_count") if versioned else ("pk",)
+        if self._ids_cache is None:
+            return list(self.ordered_queryset.values_list(*fields)[index])
         prefix, ttl = self._ids_cache
         key = f"{prefix}:{index.start}:{index.stop}:{index.step}"
         ids = cache.get(key)
         if ids is None:
-            ids = list(self.ordered_queryset.values_list("pk", flat=True)[index])
-            cache.set(key, ids, ttl)
-        return ids
+            rows = list(self.ordered_queryset.values_list(*fields)[index])
+            cache.set(key, [row[0] for row in rows], ttl)
+            return rows
+        if not versioned or not ids:
+            return [(pk,) for pk in ids]
+        found = {row[0]: row for row in AMI.objects.filter(pk__in=ids).values_list(*fields)}
+        return [found[pk] for pk in ids if pk in found]
 
 
 def _amis_by_pk(pks: list) -> list[AMI]:

@@ -64,3 +64,27 @@ def test_typo_expansions_are_cached_per_generation(make_user):
     assert len(captured) == 1  # only the generation: the answer came from the cache
     make_ami(alice, name="Quokkaflux pipeline")  # a new word: a new search document, a new generation
     assert typo_expansions(["quokaflux"]) == {"quokaflux": ["quokkaflux"]}
+
+
+def test_search_pages_are_cached_per_generation_and_per_caller_class(make_user):
+    from tests.conftest import client_for
+
+    alice = make_user("alice")
+    for i in range(3):
+        make_ami(alice, name=f"Zebrafish imaging {i}")
+    anonymous = client_for(None)
+    path = "/api/v1/amis/?q=zebrafish"
+    assert anonymous.get(path).json()["count"] == 3
+    with CaptureQueriesContext(connection) as captured:
+        body = anonymous.get(path).json()
+    assert [a["name"] for a in body["results"]] == [a["name"] for a in anonymous.get(path).json()["results"]]
+    assert not any("ts_rank" in q["sql"] for q in captured)  # the ranked page came from the cache
+    # A new matching entry is a new generation: found at once.
+    make_ami(alice, name="Zebrafish imaging 3")
+    assert len(anonymous.get(path).json()["results"]) == 4
+    # A caller who sees more than their class (their own private entry) is not served the class's pages.
+    bob = make_user("bob")
+    make_ami(bob, name="Zebrafish private notes", visibility=AMI.Visibility.PRIVATE)
+    assert len(client_for(bob).get(path).json()["results"]) == 5
+    assert len(anonymous.get(path).json()["results"]) == 4
+    assert "Zebrafish private notes" not in anonymous.get(path).content.decode()
