@@ -8,7 +8,6 @@ GIN-indexed ``search_document``, with typo tolerance from ``amis.search_index``;
 """
 from __future__ import annotations
 
-import copy
 import re
 
 import django_filters
@@ -19,6 +18,7 @@ from django.db.models.functions import Cast, Lower
 from amis.models import AMI, AMIRegion
 from amis.ranking import best_score_expression
 from amis.search_index import is_indexed, typo_expansions
+from registry.declared import CopiedOneLevel
 from registry.aws import COMMERCIAL_REGIONS
 
 # The text-search configuration: English stemming ("models" finds "model"); prefix terms make
@@ -70,26 +70,6 @@ def search_query(terms: list[str], expansions: dict[str, list[str]] | None = Non
     return SearchQuery(" & ".join(parts), search_type="raw", config=SEARCH_CONFIG)
 
 
-class _CopiedOneLevel(dict):
-    """Declared filters or form fields, copied per filterset/form one level deep.
-
-    django-filter deep-copies every declared filter per filterset and Django every form field
-    per form (choices, widgets, error messages...): ~2 ms of a browse request. The browse filters
-    and their validation-only form never change a filter's or field's nested state; each
-    instance gets its own filter and field objects (they do get per-instance attributes:
-    ``parent``, ``model``), sharing what they only read."""
-
-    def __deepcopy__(self, memo):
-        return {name: self._copy(item) for name, item in self.items()}
-
-    @staticmethod
-    def _copy(item):
-        new = copy.copy(item)
-        if getattr(item, "_method", None) is not None:
-            new.method = item._method  # a filter method points at its filter: the copy gets its own
-        return new
-
-
 class AMIFilter(django_filters.FilterSet):
     """Filters of API.md's browse: q, category, architecture, region, template, creator, verified,
     min_rating, has_doi, status, ordering. Without ``status``, revoked entries are left out."""
@@ -116,7 +96,8 @@ class AMIFilter(django_filters.FilterSet):
         form_class = type(self).__dict__.get("_form_class")
         if form_class is None:
             form_class = super().get_form_class()
-            form_class.base_fields = _CopiedOneLevel(form_class.base_fields)
+            # Validation only (the form is never rendered per request): see registry.declared.
+            form_class.base_fields = CopiedOneLevel(form_class.base_fields)
             type(self)._form_class = form_class
         return form_class
 
@@ -183,4 +164,5 @@ class AMIFilter(django_filters.FilterSet):
         return queryset.order_by(best.desc(), "-created_at", "id")
 
 
-AMIFilter.base_filters = _CopiedOneLevel(AMIFilter.base_filters)
+# The filters only read what they were declared with (registry.declared).
+AMIFilter.base_filters = CopiedOneLevel(AMIFilter.base_filters)

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.core.cache import cache
+from django.db import connection
 from django.db.models import Count, F, Func, Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -134,6 +135,27 @@ def ami_lookup_q(ref: str) -> Q | None:
         return Q(pk__in=AMI.objects.filter(ami_id=ref).order_by().values("pk").union(
             AMIRegion.objects.filter(image_id=ref).order_by().values("ami_id")))
     return None
+
+
+def _image_id_status_sql() -> str:
+    quote = connection.ops.quote_name
+    ami, copy = AMI._meta, AMIRegion._meta
+    column = lambda meta, name: quote(meta.get_field(name).column)  # noqa: E731
+    return (f"SELECT 1 FROM {quote(ami.db_table)} WHERE {column(ami, 'status')} = %s AND {column(ami, 'id')} IN ("
+            f"SELECT {column(ami, 'id')} FROM {quote(ami.db_table)} WHERE {column(ami, 'ami_id')} = %s UNION "
+            f"SELECT {column(copy, 'ami')} FROM {quote(copy.db_table)} WHERE {column(copy, 'image_id')} = %s) LIMIT 1")
+
+
+def ami_image_id_has_status(image_id: str, status: str) -> bool:
+    """Whether the entry ``image_id`` names (``ami_lookup_q``'s rule: canonical or any regional
+    copy's id) has ``status``. The same two indexed look-ups as the queryset form, as one fixed
+    statement: a warm resolution re-checks its answer with it on every hit, where building a
+    queryset cost more than running it."""
+    if not aws.is_ami_id(image_id):
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute(_image_id_status_sql(), [status, image_id, image_id])
+        return cursor.fetchone() is not None
 
 
 def ami_get_visible(*, user, ref: str) -> AMI | None:

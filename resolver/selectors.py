@@ -12,7 +12,7 @@ from amis.lineage_selectors import channel_answer_ids
 from amis.models import AMI, AMIRegion, Operation
 from amis.policy import policy_check, policy_for_user
 from amis.ranking import bayesian_rating
-from amis.selectors import ami_list_visible_to, ami_lookup_q
+from amis.selectors import ami_image_id_has_status, ami_list_visible_to
 from registry import aws
 from registry.aws_images import platform_of
 from resolver import cache
@@ -79,8 +79,7 @@ def image_ids_revoked(image_ids: Iterable[str]) -> set[str]:
 def image_id_is_revoked(image_id: str) -> bool:
     """One id, one EXISTS query (the check made on every warm cache hit of a non-registry answer):
     the entry the id names — canonical or regional, two index look-ups — is revoked."""
-    lookup = ami_lookup_q(image_id) if aws.is_ami_id(image_id) else None
-    return lookup is not None and AMI.objects.filter(lookup, status=AMI.Status.REVOKED).exists()
+    return ami_image_id_has_status(image_id, AMI.Status.REVOKED)
 
 
 def registry_answer_still_valid(*, registry_id: str, region: str, image_id: str) -> bool:

@@ -2,6 +2,7 @@
 from rest_framework import serializers
 
 from registry.aws import COMMERCIAL_REGIONS
+from registry.declared import FieldsCopiedOneLevel
 from resolver.context import FAILED, OUTCOMES, TIER_NAMES
 from resolver.validation import invalid_value_message
 from templates.validation import ARCHITECTURES, STRATEGIES
@@ -33,7 +34,7 @@ def _version_field() -> serializers.CharField:
                                            "the newest matching approved version of each lineage answers.")
 
 
-class ResolveQuerySerializer(serializers.Serializer):
+class ResolveQuerySerializer(FieldsCopiedOneLevel, serializers.Serializer):
     region = serializers.ChoiceField(choices=REGION_CHOICES, required=False, allow_blank=True,
                                      help_text="Target AWS region; default: X-AWS-Region header, then your "
                                                "default region, then AWS_DEFAULT_REGION.")
