@@ -19,6 +19,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -76,6 +77,17 @@ def ensure_seeded() -> None:
         sample = conn.execute("SELECT ami_id FROM ami_registry WHERE status = 'approved' AND visibility = 'public' "
                               "ORDER BY download_count DESC LIMIT 1").fetchone()[0]
     os.environ["BENCH_SAMPLE_AMI"] = sample
+
+
+# Stands for the scenario whose paths are drawn per run (``new_queries``).
+NEW_QUERIES: list[str] = []
+
+
+def _vocabulary_words() -> list[str]:
+    """The catalogue's plain words (no usernames or numbers): what people search for."""
+    with _bench_db() as conn:
+        return [w for (w,) in conn.execute("SELECT word FROM ami_search_words WHERE word ~ '^[a-z]{4,}$' "
+                                           "ORDER BY word").fetchall()]
 
 
 def wrk(paths: list[str], connections: int, seconds: int, auth: str = "") -> dict:
@@ -173,10 +185,20 @@ def main() -> int:
             ("AMI API", [f"{api}{ami}"], ""),
             ("AMI page (HTML)", [f"/amis/{ami}/"], ""),
             ("AMI stats", [f"{api}{ami}/stats"], ""),
+            # Every request a query never asked before (two words of the catalogue's vocabulary,
+            # drawn anew each run): nothing cached — its facets, count and ranked page computed.
+            ("search: new queries (uncached)", NEW_QUERIES, ""),
             ("warm resolve", [warm], ""),
             ("cold cross-region resolve", [cross], moderator),
         ]
+        words = _vocabulary_words()
+        pairs = random.Random(time.time_ns()).sample([(a, b) for a in words for b in words if a < b],
+                                                     min(4000, len(words) * (len(words) - 1) // 2))
+        new_queries = {1: [q(q=f"{a} {b}") for a, b in pairs[:2000]], 4: [q(q=f"{a} {b}") for a, b in pairs[2000:]]}
         for name, paths, auth in scenarios:   # every answer 200 before measuring; caches primed
+            if paths is NEW_QUERIES:
+                check(q(q="never asked before"))
+                continue
             for path in paths:
                 t0 = time.perf_counter()
                 check(path, auth)
@@ -186,7 +208,7 @@ def main() -> int:
         for connections in (1, 4):
             healthz = None
             for name, paths, auth in scenarios:
-                r = wrk(paths, connections, SECONDS, auth)
+                r = wrk(new_queries[connections] if paths is NEW_QUERIES else paths, connections, SECONDS, auth)
                 healthz = r["rps"] if name == "/healthz" else healthz
                 rows.append((name, connections, r, r["rps"] / healthz if healthz else float("nan")))
                 print(f"  measured {name} x{connections}: {r['rps']:.0f} req/s p95 {r['p95']:.1f} ms", flush=True)

@@ -6,9 +6,18 @@ for p in string.gmatch(os.getenv("BENCH_PATHS") or "/healthz", "[^|]+") do
   table.insert(paths, p)
 end
 local auth = os.getenv("BENCH_AUTH")
-local i = 0
+local i = nil
+
+-- Each thread starts at its own point of the rotation, so that threads do not send the same
+-- paths in step (a scenario of paths asked once each stays that way).
+local threads = 0
+setup = function(thread)
+  thread:set("thread_index", threads)
+  threads = threads + 1
+end
 
 request = function()
+  if i == nil then i = ((thread_index or 0) * math.floor(#paths / 2)) % #paths end
   i = i % #paths + 1
   local headers = {}
   if auth and auth ~= "" then headers["Authorization"] = auth end
