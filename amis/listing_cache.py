@@ -27,7 +27,8 @@ from pathlib import Path
 
 import django
 import rest_framework
-from django.core.cache import cache
+
+from registry.cache import cache_get, cache_get_many, cache_set, cache_set_many
 
 # An unused representation leaves the cache after this; a used one is rewritten only when its row
 # changes (the key changes), so this is the only expiry.
@@ -69,7 +70,7 @@ def cached_representations(kind: str, rows: Sequence[RowKey], *, load: Callable[
     be newer than the ids query's), so that what is stored always matches its key.
     """
     keys = [_cache_key(kind, *row) for row in rows]
-    found = cache.get_many(keys)
+    found = cache_get_many(keys)
     missing = [row[0] for row, key in zip(rows, keys) if key not in found]
     built: dict = {}
     if missing:
@@ -78,7 +79,7 @@ def cached_representations(kind: str, rows: Sequence[RowKey], *, load: Callable[
         for ami, value in zip(amis, represent(amis)):
             built[ami.pk] = value
             fresh[_cache_key(kind, ami.pk, ami.listing_version, ami.download_count)] = value
-        cache.set_many(fresh, REPRESENTATION_TTL)
+        cache_set_many(fresh, REPRESENTATION_TTL)
     out = []
     for row, key in zip(rows, keys):
         value = found[key] if key in found else built.get(row[0])
@@ -93,8 +94,8 @@ def cached_fragment(kind: str, parts, build: Callable[[], object]):
     fragment would."""
     digest = hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
     key = f"amis:fragment:{kind}:{representation_revision()}:{digest}"
-    value = cache.get(key)
+    value = cache_get(key)
     if value is None:
         value = build()
-        cache.set(key, value, REPRESENTATION_TTL)
+        cache_set(key, value, REPRESENTATION_TTL)
     return value

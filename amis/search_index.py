@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import hashlib
 
-from django.core.cache import cache
 from django.db import connection
+
+from registry.cache import cache_get, cache_set
 
 # Trigram similarity a known word needs to stand in for a misspelt term. Transposed letters
 # ("pyhton") share few trigrams, hence lower than pg_trgm's default 0.3; the edit-distance cap
@@ -82,11 +83,11 @@ def typo_expansions(terms: list[str]) -> dict[str, list[str]]:
     # generation the answer for a term is fixed, so it is cached under it (never inside a write).
     generation = catalogue_generation()
     key = f"amis:typos:{generation}:" + hashlib.sha256(" ".join(candidates).encode()).hexdigest()[:32]
-    if generation is not None and (cached := cache.get(key)) is not None:
+    if generation is not None and (cached := cache_get(key)) is not None:
         return cached
     found = _typo_expansions_query(candidates)
     if generation is not None:
-        cache.set(key, found, TYPO_CACHE_TTL)
+        cache_set(key, found, TYPO_CACHE_TTL)
     return found
 
 

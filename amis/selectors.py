@@ -24,7 +24,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, F, Func, Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
@@ -37,6 +36,7 @@ from amis.models import AMI, AMIRegion, Download, DownloadDaily, ScanException
 from amis.policy import Policy, policy_for_user, policy_q
 from amis.search_index import catalogue_generation, is_indexed
 from registry import aws
+from registry.cache import cache_get, cache_set
 from registry.errors import Forbidden, NotFound
 from registry.permissions import is_moderator
 
@@ -324,10 +324,10 @@ class AMIPages:
             return list(self.ordered_queryset.values_list(*fields)[index])
         prefix, ttl = self._ids_cache
         key = f"{prefix}:{index.start}:{index.stop}:{index.step}"
-        ids = cache.get(key)
+        ids = cache_get(key)
         if ids is None:
             rows = list(self.ordered_queryset.values_list(*fields)[index])
-            cache.set(key, [row[0] for row in rows], ttl)
+            cache_set(key, [row[0] for row in rows], ttl)
             return rows
         if not versioned or not ids:
             return [(pk,) for pk in ids]
@@ -409,10 +409,10 @@ def ami_search(*, user, params) -> AMISearchResult:
                   "member": AMI.objects.filter(listed & Q(visibility__in=[AMI.Visibility.PUBLIC,
                                                                          AMI.Visibility.COMMUNITY]))}[shared_class]
     key = _facet_cache_key(generation, shared_class, policy, filterset)
-    counts = cache.get(key)
+    counts = cache_get(key)
     if counts is None:
         counts = _facets_and_count(params, ami_filter_by_policy(class_base, policy=policy))
-        cache.set(key, counts, FACET_CACHE_TTL)
+        cache_set(key, counts, FACET_CACHE_TTL)
     own_ids = []
     if extra is not None:
         own_ids = list(ami_filter_by_policy(extra, policy=policy).values_list("pk", flat=True)[:10_001])

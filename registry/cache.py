@@ -1,7 +1,8 @@
 """Cache access that survives a Redis outage.
 
 The cache (Redis in every real deployment) only ever holds *derived* state: throttle and lockout
-counters, resolver answers, availability summaries. PostgreSQL stays the truth, so when Redis is
+counters, resolver answers, availability summaries, the catalogue's facet counts, search pages
+and row representations. PostgreSQL stays the truth, so when Redis is
 unreachable a read path must carry on without the cache instead of answering 500:
 
 - ``cache_get`` returns the default (a miss), ``cache_set``/``cache_delete`` do nothing;
@@ -60,6 +61,15 @@ def cache_get_many(keys: list[str]) -> dict:
     except CACHE_ERRORS as exc:
         _outage("get", exc)
         return {}
+
+
+def cache_set_many(values: dict, timeout: int | None) -> bool:
+    try:
+        cache.set_many(values, timeout=timeout)
+        return True
+    except CACHE_ERRORS as exc:
+        _outage("set", exc)
+        return False
 
 
 def cache_set(key: str, value, timeout: int | None) -> bool:
