@@ -108,6 +108,27 @@ def cache_incr(key: str, delta: int = 1) -> int | None:
         return None
 
 
+def cache_count(key: str, keep: int) -> int | None:
+    """Count one event in ``key`` and return the new count; the key lives ``keep`` seconds from its
+    first count. On Redis one round trip (INCR, and EXPIRE NX, pipelined: INCR creates a missing
+    key at 1) where Django's ``incr`` needs two (it checks that the key exists first). None when
+    the cache is down."""
+    client_of = getattr(getattr(cache, "_cache", None), "get_client", None)
+    try:
+        if client_of is None:  # not Redis (locmem): the portable pair
+            return 1 if cache.add(key, 1, timeout=keep) else cache.incr(key)
+        full_key = cache.make_and_validate_key(key)
+        pipe = client_of(full_key, write=True).pipeline(transaction=False)
+        pipe.incr(full_key)
+        pipe.expire(full_key, keep, nx=True)
+        return pipe.execute()[0]
+    except ValueError:  # locmem: the key expired between add() and incr()
+        return 1 if cache.add(key, 1, timeout=keep) else None
+    except CACHE_ERRORS as exc:
+        _outage("incr", exc)
+        return None
+
+
 def cache_ttl(key: str) -> int | None:
     """Seconds until ``key`` expires (Redis TTL), or None when unknown (no key, no expiry, locmem, down)."""
     client_of = getattr(getattr(cache, "_cache", None), "get_client", None)

@@ -17,6 +17,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
+from registry.cache import cache_count
 from resolver.context import FAILED, TIER_NAMES
 from resolver.models import ResolutionDaily
 
@@ -33,12 +34,9 @@ def resolution_count(method: str, *, day: date | None = None) -> None:
     """Count one answered resolution. Never raises: a counting failure must not fail a launch."""
     key = KEY.format(day=(day or timezone.now().date()).isoformat(), method=method)
     try:
-        try:
-            cache.incr(key)
-        except ValueError:       # first resolution of the day by this tier (or the key was evicted)
-            if not cache.add(key, 1, timeout=KEEP_SECONDS):
-                cache.incr(key)  # another process created it meanwhile
-    except Exception:  # noqa: BLE001 — Redis down: the metric is lost, the resolution is not
+        # None when Redis is down (registry.cache logs it): the metric is lost, the resolution is not.
+        cache_count(key, KEEP_SECONDS)
+    except Exception:  # noqa: BLE001 — whatever the cache raises, a counting failure never fails a launch
         logger.warning("resolution count not recorded (cache unavailable)", exc_info=True)
 
 
