@@ -17,7 +17,7 @@ from django.db.models.functions import Cast, Lower
 
 from amis.models import AMI, AMIRegion
 from amis.ranking import best_score_expression
-from amis.search_index import is_indexed, typo_expansions
+from amis.search_index import READ_GENERATION, is_indexed, typo_expansions
 from registry.declared import CopiedOneLevel
 from registry.aws import COMMERCIAL_REGIONS
 
@@ -90,6 +90,11 @@ class AMIFilter(django_filters.FilterSet):
         model = AMI
         fields: list[str] = []
 
+    def __init__(self, *args, generation=READ_GENERATION, **kwargs):
+        # The catalogue generation when the caller read it already (typo expansions are cached under it).
+        self.catalogue_generation = generation
+        super().__init__(*args, **kwargs)
+
     def get_form_class(self):
         # The form's fields follow from the declared filters alone, never from the instance:
         # build the class once (django-filter builds one per request: a metaclass run per browse).
@@ -109,7 +114,7 @@ class AMIFilter(django_filters.FilterSet):
         if is_indexed():
             # The stored document (GIN-indexed, kept current by triggers); a term no word of the
             # catalogue starts with also matches the known words that look like it.
-            query = search_query(terms, typo_expansions(terms))
+            query = search_query(terms, typo_expansions(terms, generation=self.catalogue_generation))
             return (queryset.filter(search_document=query)
                     .annotate(search_rank=SearchRank(F("search_document"), query)))
         # SQLite/other fallback: every word must appear somewhere (case-insensitive).

@@ -70,18 +70,25 @@ def _edit_budget(term: str) -> int:
     return 1 if len(term) < 6 else 2
 
 
-def typo_expansions(terms: list[str]) -> dict[str, list[str]]:
+# ``typo_expansions``' default: read the generation itself.
+READ_GENERATION = object()
+
+
+def typo_expansions(terms: list[str], *, generation=READ_GENERATION) -> dict[str, list[str]]:
     """``{term: [similar known words]}`` for the terms no known word starts with (one query).
 
     A term some word starts with is left exactly as today (prefix + stemming): typo tolerance
-    only ever adds matches for words the catalogue does not contain.
+    only ever adds matches for words the catalogue does not contain. ``generation``: the
+    catalogue generation when the caller has read it already (``catalogue_generation()``'s answer,
+    None included), to spare a query.
     """
     candidates = [t for t in dict.fromkeys(terms) if len(t) >= TYPO_MIN_LENGTH and not t.isdigit()]
     if not candidates or not is_indexed():
         return {}
     # The vocabulary only changes with a search document, which bumps the generation: within one
     # generation the answer for a term is fixed, so it is cached under it (never inside a write).
-    generation = catalogue_generation()
+    if generation is READ_GENERATION:
+        generation = catalogue_generation()
     key = f"amis:typos:{generation}:" + hashlib.sha256(" ".join(candidates).encode()).hexdigest()[:32]
     if generation is not None and (cached := cache_get(key)) is not None:
         return cached

@@ -30,7 +30,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
-from amis.filters import AMIFilter, search_terms
+from amis.filters import AMIFilter
 from amis.listing_cache import cached_representations
 from amis.models import AMI, AMIRegion, Download, DownloadDaily, ScanException
 from amis.policy import Policy, policy_for_user, policy_q
@@ -331,7 +331,7 @@ class AMIPages:
             return rows
         if not versioned or not ids:
             return [(pk,) for pk in ids]
-        found = {row[0]: row for row in AMI.objects.filter(pk__in=ids).values_list(*fields)}
+        found = {row[0]: row for row in AMI.objects.filter(pk__in=ids).order_by().values_list(*fields)}
         return [found[pk] for pk in ids if pk in found]
 
 
@@ -358,8 +358,8 @@ FACETS = ("category", "architecture", "region", "template")
 # Cached facet counts live until the catalogue's generation changes (then under a new key); the
 # TTL only bounds how long an unused entry occupies the cache.
 FACET_CACHE_TTL = 3600
-# A search's pages of ids are cached per generation too: which entries match and how relevant
-# each is change only with it, and so do the orders by name, date and rating. Two orders also
+# The pages of ids of a search or a filtered browse are cached per generation too: which entries
+# match and how relevant each is change only with it, and so do the orders by name, date and rating. Two orders also
 # read what moves without a new generation — downloads (``-download_count``) and the best score
 # that breaks ties between equally relevant matches (the default order) —: their pages are kept
 # for at most SEARCH_PAGE_TTL seconds, so the order among equals may lag downloads that long.
@@ -386,13 +386,13 @@ def ami_search(*, user, params) -> AMISearchResult:
     # An institution member only browses what their institution's policy allows.
     policy = policy_for_user(user)
     base = ami_filter_by_policy(ami_list_visible_to(user=user), policy=policy)
-    filterset = AMIFilter(data=params, queryset=base)
+    generation = catalogue_generation()
+    filterset = AMIFilter(data=params, queryset=base, generation=generation)
     if not filterset.is_valid():
         raise ValidationError(filterset.errors)
     ordered = filterset.qs
-    generation = catalogue_generation()
     if generation is None:  # no stored index (SQLite), or inside an uncommitted write: count live
-        counts = _facets_and_count(params, base)
+        counts = _facets_and_count(params, base, generation)
         return AMISearchResult(queryset=AMIPages(ordered, counts["count"]), facets=counts["facets"],
                                filterset=filterset, count=counts["count"])
     listed = Q(status__in=[AMI.Status.APPROVED, AMI.Status.DEPRECATED])
@@ -411,19 +411,21 @@ def ami_search(*, user, params) -> AMISearchResult:
     key = _facet_cache_key(generation, shared_class, policy, filterset)
     counts = cache_get(key)
     if counts is None:
-        counts = _facets_and_count(params, ami_filter_by_policy(class_base, policy=policy))
+        counts = _facets_and_count(params, ami_filter_by_policy(class_base, policy=policy), generation)
         cache_set(key, counts, FACET_CACHE_TTL)
     own_ids = []
     if extra is not None:
         own_ids = list(ami_filter_by_policy(extra, policy=policy).values_list("pk", flat=True)[:10_001])
         if own_ids:
-            mine = _facets_and_count(params, AMI.objects.filter(pk__in=own_ids))
+            mine = _facets_and_count(params, AMI.objects.filter(pk__in=own_ids), generation)
             counts = _add_counts(counts, mine)
     ids_cache = None
-    if shared_class != "all" and not own_ids and search_terms(filterset.form.cleaned_data.get("q") or ""):
-        # What this caller sees is exactly their class's: its search pages are shared.
+    filters = {k: v for k, v in filterset.form.cleaned_data.items() if k != "ordering" and v not in (None, "")}
+    if shared_class != "all" and not own_ids and filters:
+        # A search ranks every match and a filter may read many rows to fill a page: their pages
+        # are worth keeping. What this caller sees is exactly their class's: the pages are shared.
         ordering = filterset.form.cleaned_data.get("ordering") or ""
-        ids_cache = (key.replace("amis:facets:", "amis:search-pages:", 1) + f":{ordering}",
+        ids_cache = (key.replace("amis:facets:", "amis:pages:", 1) + f":{ordering}",
                      SEARCH_PAGE_TTL.get(ordering, SEARCH_PAGE_TTL_EXACT))
     return AMISearchResult(queryset=AMIPages(ordered, counts["count"], ids_cache=ids_cache), facets=counts["facets"],
                            filterset=filterset, count=counts["count"], generation=generation)
@@ -445,15 +447,15 @@ def _add_counts(a: dict, b: dict) -> dict:
     return {"facets": facets, "count": a["count"] + b["count"]}
 
 
-def _facets_and_count(params, base: QuerySet[AMI]) -> dict:
+def _facets_and_count(params, base: QuerySet[AMI], generation: int | None) -> dict:
     facets = {}
     for facet in FACETS:
         data = params.copy() if hasattr(params, "copy") else dict(params)
         data.pop(facet, None)
-        facet_fs = AMIFilter(data=data, queryset=base)
+        facet_fs = AMIFilter(data=data, queryset=base, generation=generation)
         facet_fs.is_valid()
         facets[facet] = _facet_counts(facet, facet_fs.filtered_unordered())
-    count_fs = AMIFilter(data=params, queryset=base)
+    count_fs = AMIFilter(data=params, queryset=base, generation=generation)
     count_fs.is_valid()
     return {"facets": facets, "count": count_fs.filtered_unordered().count()}
 

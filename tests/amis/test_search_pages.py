@@ -88,3 +88,20 @@ def test_search_pages_are_cached_per_generation_and_per_caller_class(make_user):
     assert len(client_for(bob).get(path).json()["results"]) == 5
     assert len(anonymous.get(path).json()["results"]) == 4
     assert "Zebrafish private notes" not in anonymous.get(path).content.decode()
+
+
+def test_filtered_browse_pages_are_cached_and_follow_the_catalogue(make_user):
+    from tests.conftest import client_for
+
+    alice = make_user("alice")
+    first = make_ami(alice, name="Astro one", category="Astronomy")
+    make_ami(alice, name="Bio one", category="Biology")
+    anonymous = client_for(None)
+    path = "/api/v1/amis/?category=Astronomy&ordering=name"
+    assert [a["name"] for a in anonymous.get(path).json()["results"]] == ["Astro one"]
+    with CaptureQueriesContext(connection) as captured:
+        anonymous.get(path)
+    assert not any("ORDER BY" in q["sql"] for q in captured), [q["sql"] for q in captured]  # page ids from the cache
+    make_ami(alice, name="Astro two", category="Astronomy")  # a new generation
+    AMI.objects.filter(pk=first.pk).update(name="Astro zero")  # a change of a shown, ordered column
+    assert [a["name"] for a in anonymous.get(path).json()["results"]] == ["Astro two", "Astro zero"]
