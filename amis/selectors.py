@@ -448,6 +448,44 @@ def _add_counts(a: dict, b: dict) -> dict:
 
 
 def _facets_and_count(params, base: QuerySet[AMI], generation: int | None) -> dict:
+    if not is_indexed() or any(params.get(facet) for facet in FACETS):
+        return _facets_and_count_each(params, base, generation)
+    # No facet parameter: every facet counts the same filter — one pass for three of them and
+    # the total (the matches of a search are read once, not four times), one for the regions.
+    filterset = AMIFilter(data=params, queryset=base, generation=generation)
+    filterset.is_valid()
+    matching = filterset.filtered_unordered()
+    facets, count = _facets_at_once(matching)
+    facets["region"] = _facet_counts("region", matching)
+    return {"facets": {facet: facets[facet] for facet in FACETS}, "count": count}
+
+
+# GROUPING(category, architecture, template slug) of each grouping set in ``_facets_at_once``.
+_GROUPING_SETS = {0b011: "category", 0b101: "architecture", 0b110: "template"}
+
+
+def _facets_at_once(matching: QuerySet[AMI]) -> tuple[dict[str, dict[str, int]], int]:
+    """The category, architecture and template counts and the number of ``matching`` rows in one
+    pass (``GROUPING SETS``; PostgreSQL), ordered by value by the database as ``_facet_counts``'
+    are: the same answer as those three queries and a ``COUNT``."""
+    inner = matching.values_list("category", "architecture", "template__slug").order_by()
+    sql, sql_params = inner.query.sql_with_params()
+    facets: dict[str, dict[str, int]] = {facet: {} for facet in _GROUPING_SETS.values()}
+    count = 0
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT GROUPING(c, a, t), c, a, t, COUNT(*) FROM ({sql}) AS m (c, a, t) "
+                       "GROUP BY GROUPING SETS ((c), (a), (t), ()) ORDER BY 1, 2, 3, 4", sql_params)
+        for grouping, category, architecture, slug, n in cursor.fetchall():
+            facet = _GROUPING_SETS.get(grouping)
+            value = {"category": category, "architecture": architecture, "template": slug}.get(facet)
+            if facet is None:
+                count = n
+            elif value:  # entries without a category/architecture/template are not counted
+                facets[facet][value] = n
+    return facets, count
+
+
+def _facets_and_count_each(params, base: QuerySet[AMI], generation: int | None) -> dict:
     facets = {}
     for facet in FACETS:
         data = params.copy() if hasattr(params, "copy") else dict(params)
