@@ -123,17 +123,21 @@ def _typo_expansions_query(candidates: list[str]) -> dict[str, list[str]]:
     return found
 
 
-def catalogue_generation() -> int | None:
-    """The facet-relevant generation of the catalogue, or None: no stored index (SQLite), or the
+def catalogue_generation() -> str | None:
+    """The facet-relevant generation of the catalogue (``<database oid>.<counter>``), or None: no stored index (SQLite), or the
     current transaction itself changed the catalogue and has not committed (its counts must not
     be cached: it may still roll back)."""
     if not is_indexed():
         return None
     with connection.cursor() as cursor:
-        cursor.execute("SELECT n, COALESCE(txid = txid_current_if_assigned(), false) "
+        # The database's oid makes the number unique to this database: caches keyed by it may be
+        # shared (one Redis) by databases whose counters meet — a re-created demo or test
+        # database, a restore into a new database — and must never answer for another's rows.
+        cursor.execute("SELECT n, COALESCE(txid = txid_current_if_assigned(), false), "
+                       "(SELECT oid FROM pg_database WHERE datname = current_database()) "
                        "FROM ami_catalogue_generation WHERE id = 1")
         row = cursor.fetchone()
-    return row[0] if row and not row[1] else None
+    return f"{row[2]}.{row[0]}" if row and not row[1] else None
 
 
 def catalogue_generation_bump() -> None:

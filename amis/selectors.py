@@ -351,7 +351,7 @@ class AMISearchResult:
     filterset: object
     count: int | None = None
     # The catalogue generation the facets were counted in (None: counted live, not cacheable).
-    generation: int | None = None
+    generation: str | None = None
 
 
 FACETS = ("category", "architecture", "region", "template")
@@ -431,7 +431,7 @@ def ami_search(*, user, params) -> AMISearchResult:
                            filterset=filterset, count=counts["count"], generation=generation)
 
 
-def _facet_cache_key(generation: int, shared_class: str, policy: Policy, filterset) -> str:
+def _facet_cache_key(generation: str, shared_class: str, policy: Policy, filterset) -> str:
     data = {k: v for k, v in filterset.form.cleaned_data.items() if k != "ordering" and v not in (None, "")}
     digest = hashlib.sha256(repr((sorted((k, str(v)) for k, v in data.items()), repr(policy))).encode()).hexdigest()
     return f"amis:facets:{generation}:{shared_class}:{digest[:32]}"
@@ -447,7 +447,7 @@ def _add_counts(a: dict, b: dict) -> dict:
     return {"facets": facets, "count": a["count"] + b["count"]}
 
 
-def _facets_and_count(params, base: QuerySet[AMI], generation: int | None) -> dict:
+def _facets_and_count(params, base: QuerySet[AMI], generation: str | None) -> dict:
     if not is_indexed() or any(params.get(facet) for facet in FACETS):
         return _facets_and_count_each(params, base, generation)
     # No facet parameter: every facet counts the same filter — one pass for three of them and
@@ -485,7 +485,7 @@ def _facets_at_once(matching: QuerySet[AMI]) -> tuple[dict[str, dict[str, int]],
     return facets, count
 
 
-def _facets_and_count_each(params, base: QuerySet[AMI], generation: int | None) -> dict:
+def _facets_and_count_each(params, base: QuerySet[AMI], generation: str | None) -> dict:
     facets = {}
     for facet in FACETS:
         data = params.copy() if hasattr(params, "copy") else dict(params)

@@ -97,7 +97,7 @@ def _facet_groups(request, facets: dict) -> list[dict]:
     return groups
 
 
-def _facets_html(request, facets: dict, generation: int | None) -> str:
+def _facets_html(request, facets: dict, generation: str | None) -> str:
     """The facets sidebar. Made from the query string, the counts and the templates' names (which
     change only with the generation): cached under all three, unless counted live."""
     def build() -> str:
