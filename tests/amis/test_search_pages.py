@@ -12,6 +12,7 @@ from amis.models import AMI
 from amis.search_index import typo_expansions
 from amis.selectors import ami_search
 from tests.amis.helpers import make_ami
+from tests.conftest import client_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -67,8 +68,6 @@ def test_typo_expansions_are_cached_per_generation(make_user):
 
 
 def test_search_pages_are_cached_per_generation_and_per_caller_class(make_user):
-    from tests.conftest import client_for
-
     alice = make_user("alice")
     for i in range(3):
         make_ami(alice, name=f"Zebrafish imaging {i}")
@@ -91,8 +90,6 @@ def test_search_pages_are_cached_per_generation_and_per_caller_class(make_user):
 
 
 def test_filtered_browse_pages_are_cached_and_follow_the_catalogue(make_user):
-    from tests.conftest import client_for
-
     alice = make_user("alice")
     first = make_ami(alice, name="Astro one", category="Astronomy")
     make_ami(alice, name="Bio one", category="Biology")
