@@ -163,10 +163,17 @@ def ami_get_visible(*, user, ref: str) -> AMI | None:
     lookup = ami_lookup_q(ref)
     if lookup is None:
         return None
-    # "software": the declared manifest (reverse one-to-one) comes in the same query.
-    return (ami_list_visible_to(user=user).filter(lookup)
-            .select_related("template", "creator", "replacement", "software", "lineage__owner")
-            .prefetch_related(_regions_prefetch()).first())
+    # Two statements: which row (the look-up and the visibility rule), then the row with what it
+    # joins. As one, PostgreSQL spent ~5 ms planning a seven-relation join around the look-up's
+    # UNION for a 0.3 ms execution; apart, ~0.5 + ~1.3 ms.
+    pk = ami_list_visible_to(user=user).filter(lookup).order_by("pk").values_list("pk", flat=True).first()
+    if pk is None:
+        return None
+    # "software": the declared manifest (reverse one-to-one) comes in the same query. The
+    # replacement and the lineage are prefetched: most entries have neither, and then no query
+    # runs, where joining them doubled the planning.
+    return (AMI.objects.filter(pk=pk).select_related("template", "creator", "software")
+            .prefetch_related(_regions_prefetch(), "replacement", "lineage__owner").first())
 
 
 def ami_get_visible_or_404(*, user, ref: str) -> AMI:

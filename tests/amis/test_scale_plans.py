@@ -20,6 +20,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from amis.models import AMIRegion
 from tests.amis.helpers import client_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -120,3 +121,21 @@ def _check_facets(params):
         if not filtered:
             continue  # counting every listed row: a full read by nature, cached per generation
         assert _seq_scans_on_ami(plan) == 0, f"no index can answer:\n{sql}\n{plan}"
+
+
+def test_ami_lookup_reads_indexes_and_joins_little(seeded):
+    """``GET /amis/{ami}`` by registry id, canonical AMI id and a regional copy's id: the look-up is
+    its own small statement (no seven-relation join planned around its UNION), and no statement
+    reads the AMI table sequentially."""
+    copy = AMIRegion.objects.filter(is_source=False, ami__status="approved", ami__visibility="public").first()
+    ami = copy.ami
+    client = client_for(None)
+    for ref in (str(ami.pk), ami.ami_id, copy.image_id):
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get(f"{LIST}{ref}")
+        assert response.status_code == 200 and response.json()["id"] == str(ami.pk), ref
+        reads = [q["sql"] for q in captured.captured_queries if '"ami_registry"' in q["sql"]]
+        lookup = next(sql for sql in reads if sql.startswith('SELECT "ami_registry"."id" AS "pk"'))
+        assert "JOIN" not in lookup, lookup
+        for sql, plan in _plans_on_ami_registry(captured.captured_queries):
+            assert _seq_scans_on_ami(plan) == 0, f"sequential scan on ami_registry:\n{sql}\n{plan}"
