@@ -11,8 +11,9 @@ their images in the fresh emulator (``bench/bench_resolve.py``'s seed).
 Every scenario runs wrk for ``BENCH_SECONDS`` (default 5) with 1 and with 4 connections (the mix
 with 100 connections for 30 s), and one table is printed: scenario, connections, req/s, p50,
 p95, p99, errors (socket errors, timeouts and HTTP status >= 400), and the throughput ratio to
-``/healthz`` measured in the same run with the same connections. Stops by itself and stops what
-it started.
+``/healthz`` measured in the same run with the same connections. Each scenario starts on an idle
+server (``settle``: what the previous one left in flight has finished). Stops by itself and stops
+what it started.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
@@ -109,6 +111,27 @@ def check(path: str, auth: str = "") -> None:
     body = response.read()
     if response.status != 200:
         raise SystemExit(f"{path}: HTTP {response.status}: {body[:300]!r}")
+
+
+def settle(timeout: float = 20.0) -> float:
+    """Wait until every worker is idle: wrk stops on time, but the requests it leaves in flight (a
+    new query's first answer takes up to ~0.7 s) still hold workers, and would otherwise be charged
+    to the next scenario's first requests. Idle means as many simultaneous ``/healthz`` requests as
+    there are workers, all answered within 20 ms, twice running. Returns the seconds waited."""
+    began = time.perf_counter()
+    workers = int(WORKERS)
+
+    def healthz(_: int) -> float:
+        t0 = time.perf_counter()
+        check("/healthz")
+        return time.perf_counter() - t0
+
+    calm = 0
+    with ThreadPoolExecutor(workers) as pool:
+        while calm < 2 and time.perf_counter() - began < timeout:
+            calm = calm + 1 if max(pool.map(healthz, range(workers))) < 0.020 else 0
+            time.sleep(0.05)
+    return time.perf_counter() - began
 
 
 def _bench_db():
@@ -208,13 +231,16 @@ def main() -> int:
         for connections in (1, 4):
             healthz = None
             for name, paths, auth in scenarios:
+                settle()
                 r = wrk(new_queries[connections] if paths is NEW_QUERIES else paths, connections, SECONDS, auth)
                 healthz = r["rps"] if name == "/healthz" else healthz
                 rows.append((name, connections, r, r["rps"] / healthz if healthz else float("nan")))
                 print(f"  measured {name} x{connections}: {r['rps']:.0f} req/s p95 {r['p95']:.1f} ms", flush=True)
         mix = [api, q(q="pytorch"), q(category="Genomics"), q(q="gpu notebook"), warm, q(ordering="-created_at"),
                f"{api}{ami}", "/"]
+        settle()
         healthz100 = wrk(["/healthz"], 100, SECONDS)
+        settle()
         r = wrk(mix, 100, MIX_SECONDS)
         rows.append(("/healthz", 100, healthz100, 1.0))
         rows.append((f"mix browse/search/resolve {MIX_SECONDS}s", 100, r, r["rps"] / healthz100["rps"]))
