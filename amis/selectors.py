@@ -4,7 +4,8 @@ endpoint, page, task and app above ``amis``.
 Public surface (keyword-only, stable):
 
 - ``ami_requires_moderation(ami=)``: the sharing rule (only public/community listing waits for a
-  moderator); ``ami_visibility_q(user=)`` / ``ami_list_visible_to(user=)`` / ``ami_get_visible(user=, ref=)``;
+  moderator); ``ami_visibility_q(user=)`` / ``ami_list_visible_to(user=)`` /
+  ``ami_get_visible(user=, ref=)``; ``ami_is_visible(user=, ref=)``: the check alone;
   ``ami_get_visible_or_404``: the same, raising ``NotFound`` (an ``Http404`` too) — invisible
   entries are "not found" everywhere, never "forbidden", so private entries do not leak;
 - ``ami_can_manage(user=, ami=)`` / ``ami_require_manage``: owner or moderator (may see grants,
@@ -158,15 +159,26 @@ def ami_image_id_has_status(image_id: str, status: str) -> bool:
         return cursor.fetchone() is not None
 
 
-def ami_get_visible(*, user, ref: str) -> AMI | None:
-    """The AMI named by ``ref`` if ``user`` may see it, else None (callers answer 404)."""
+def ami_visible_pk(*, user, ref: str):
+    """The primary key of the AMI named by ``ref`` if ``user`` may see it, else None: one small
+    statement (the look-up and the visibility rule), loading nothing."""
     lookup = ami_lookup_q(ref)
     if lookup is None:
         return None
+    return ami_list_visible_to(user=user).filter(lookup).order_by("pk").values_list("pk", flat=True).first()
+
+
+def ami_is_visible(*, user, ref: str) -> bool:
+    """Whether ``user`` may see the AMI named by ``ref`` (a link to it may be shown)."""
+    return ami_visible_pk(user=user, ref=ref) is not None
+
+
+def ami_get_visible(*, user, ref: str) -> AMI | None:
+    """The AMI named by ``ref`` if ``user`` may see it, else None (callers answer 404)."""
     # Two statements: which row (the look-up and the visibility rule), then the row with what it
     # joins. As one, PostgreSQL spent ~5 ms planning a seven-relation join around the look-up's
     # UNION for a 0.3 ms execution; apart, ~0.5 + ~1.3 ms.
-    pk = ami_list_visible_to(user=user).filter(lookup).order_by("pk").values_list("pk", flat=True).first()
+    pk = ami_visible_pk(user=user, ref=ref)
     if pk is None:
         return None
     # "software": the declared manifest (reverse one-to-one) comes in the same query. The

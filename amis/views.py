@@ -201,7 +201,7 @@ def _page_context(request, ami: AMI, forms: dict) -> dict:
         "software": _software_context(ami, user),
         # "Why this rank" and the stale badge: the same components as the "best" order.
         "rank": ranking.rank_explain(
-            ami, can_see=lambda other: ami_selectors.ami_get_visible(user=user, ref=str(other.pk)) is not None),
+            ami, can_see=lambda other: ami_selectors.ami_is_visible(user=user, ref=str(other.pk))),
         "launch_rows": ami_selectors.ami_launch_details(ami=ami),
         "scan_report": ami_scan_report(ami=ami),
     }
@@ -230,7 +230,7 @@ def _software_context(ami: AMI, user) -> dict:
     manifest = software.ami_software_manifest(ami)
     previous = software.ami_software_predecessor(ami)
     # Linked only when the viewer may see it (a private predecessor must not leak).
-    if previous is not None and ami_selectors.ami_get_visible(user=user, ref=str(previous.pk)) is None:
+    if previous is not None and not ami_selectors.ami_is_visible(user=user, ref=str(previous.pk)):
         previous = None
     return {"manifest": manifest, "previous": previous,
             "highlights": [(k, manifest[k]) for k in software.HIGHLIGHTS if manifest.get(k)]}

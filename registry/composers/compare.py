@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from amis import ranking, software
 from amis.models import AMI, AMIRegion
-from amis.selectors import ami_get_visible, ami_search
+from amis.selectors import ami_get_visible, ami_is_visible, ami_search
 from registry import aws
 from registry.errors import InvalidInput, NotFound
 from resolver import costs
@@ -68,7 +68,7 @@ def compare_row(ami: AMI, *, user, region: str | None = None) -> dict:
     manifest = software.ami_software_manifest(ami)
     facts = ranking.rank_facts(ami)
     # A newer version the caller may not see is counted in the score, never named.
-    facts.newer_visible = facts.newer is not None and ami_get_visible(user=user, ref=str(facts.newer.pk)) is not None
+    facts.newer_visible = facts.newer is not None and ami_is_visible(user=user, ref=str(facts.newer.pk))
     rank = ranking.rank_explain(ami, facts=facts)
     return {
         "id": str(ami.pk), "ami_id": ami.ami_id, "name": ami.name, "version": ami.version,

@@ -2,6 +2,7 @@
 import pytest
 
 from amis.models import AMI
+from amis.selectors import ami_get_visible, ami_is_visible
 from registry.models import Community
 from sharing.models import Share
 from tests.amis.helpers import client_for, make_ami, url
@@ -54,6 +55,18 @@ def world(make_user):
 
 
 MATRIX = [(entry, viewer) for entry in ENTRIES for viewer in VIEWERS]
+
+
+@pytest.mark.parametrize("entry, viewer", MATRIX)
+def test_visibility_check_alone_agrees_with_the_matrix(world, entry, viewer):
+    """``ami_is_visible`` (what pages ask before linking to another entry) answers as the matrix,
+    for every way of naming the entry."""
+    people, entries = world
+    ami = entries[entry]
+    for ref in (str(ami.pk), ami.ami_id):
+        assert ami_is_visible(user=people[viewer], ref=ref) is (viewer in VISIBLE[entry]), ref
+        assert (ami_get_visible(user=people[viewer], ref=ref) is not None) is (viewer in VISIBLE[entry]), ref
+    assert ami_is_visible(user=people[viewer], ref="not-an-ami") is False
 
 
 @pytest.mark.parametrize("entry, viewer", MATRIX)
