@@ -306,7 +306,8 @@ def software_diff(a: dict, b: dict) -> dict:
 def ami_software_predecessor(ami: AMI) -> AMI | None:
     """The entry ``ami`` replaced (it names ``ami`` as its replacement), newest first — the
     "previous version" until lineages exist. Visibility is the caller's to check."""
-    return AMI.objects.filter(replacement=ami).order_by("-created_at").first()
+    # What a link to it shows; any other field loads on access.
+    return AMI.objects.filter(replacement=ami).only("id", "ami_id", "name", "version").order_by("-created_at").first()
 
 
 def ami_software_diff(a: AMI, b: AMI) -> dict:
