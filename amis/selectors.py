@@ -159,7 +159,7 @@ def ami_image_id_has_status(image_id: str, status: str) -> bool:
         return cursor.fetchone() is not None
 
 
-def ami_visible_pk(*, user, ref: str):
+def _visible_pk(*, user, ref: str) -> uuid.UUID | None:
     """The primary key of the AMI named by ``ref`` if ``user`` may see it, else None: one small
     statement (the look-up and the visibility rule), loading nothing."""
     lookup = ami_lookup_q(ref)
@@ -170,7 +170,7 @@ def ami_visible_pk(*, user, ref: str):
 
 def ami_is_visible(*, user, ref: str) -> bool:
     """Whether ``user`` may see the AMI named by ``ref`` (a link to it may be shown)."""
-    return ami_visible_pk(user=user, ref=ref) is not None
+    return _visible_pk(user=user, ref=ref) is not None
 
 
 def ami_get_visible(*, user, ref: str) -> AMI | None:
@@ -178,7 +178,7 @@ def ami_get_visible(*, user, ref: str) -> AMI | None:
     # Two statements: which row (the look-up and the visibility rule), then the row with what it
     # joins. As one, PostgreSQL spent ~5 ms planning a seven-relation join around the look-up's
     # UNION for a 0.3 ms execution; apart, ~0.5 + ~1.3 ms.
-    pk = ami_visible_pk(user=user, ref=ref)
+    pk = _visible_pk(user=user, ref=ref)
     if pk is None:
         return None
     # "software": the declared manifest (reverse one-to-one) comes in the same query. The

@@ -159,8 +159,9 @@ def client(service: str, region: str, *, role: AccountRole | None = None):
     Clients are cached per process: building one costs 50–200 ms of CPU when it loads its
     service model (the resolver's cold path measured it), ~15 ms for another region of a model
     the process's session already holds; boto3 clients are thread-safe once built. boto3
-    *sessions* are not, so building happens under a lock. The key includes the endpoint and access key so a changed
-    environment (tests switching between moto modes) never reuses a stale client.
+    *sessions* are not, so building happens under a lock. The key includes the endpoint and
+    access key so a changed environment (tests switching between moto modes) never reuses a
+    stale client or session.
 
     With ``role`` the client acts in that account with the role's temporary credentials (STS
     AssumeRole with the registry's own, cached and renewed ahead of expiry); the key then holds
@@ -169,16 +170,17 @@ def client(service: str, region: str, *, role: AccountRole | None = None):
     if not is_known_region(region):
         raise AwsPermanentError(f"unknown AWS region '{region}'", code="InvalidRegion", region=region)
     creds = _assume(role, region) if role is not None else None
-    key = (service, region, *_env_key(), creds["AccessKeyId"] if creds else "")
+    environment = _env_key()
+    key = (service, region, *environment, creds["AccessKeyId"] if creds else "")
     cached = _clients.get(key)
     if cached is not None:
         return cached
     with _clients_lock:
         cached = _clients.get(key)
         if cached is None:
-            session = _sessions.get(key[2:4])
+            session = _sessions.get(environment)
             if session is None:
-                session = _sessions[key[2:4]] = boto3.session.Session()
+                session = _sessions[environment] = boto3.session.Session()
             credentials = {}
             if creds is not None:
                 # Forget clients of this role's expired sessions: they can no longer act.
