@@ -15,17 +15,19 @@ on each call (tests and operators may change it) with one default.
 """
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from datetime import timezone as dt_timezone
 from math import log
 
 from django.conf import settings
-from django.db.models import Case, Exists, F, FloatField, OuterRef, Q, Subquery, Value, When
+from django.db.models import Case, Exists, F, FloatField, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Cast, Ln
 from django.utils import timezone
 
 from amis.models import AMI, Download, DownloadDaily, ScanResult
+from registry.prepared import PreparedQuery
 from templates.models import Template
 
 # Slightly above the middle of the 1–5 scale: an unrated entry ranks as "fine", neither good nor bad.
@@ -304,16 +306,26 @@ def best_score_expression():
     return Cast(total, FloatField())
 
 
-def rank_facts(ami: AMI, *, now: datetime | None = None) -> RankFacts:
-    """What the components read about one AMI beyond its row, in one query (subqueries)."""
+def _rank_facts_query(pk) -> QuerySet:
     newer = newer_versions().order_by("-created_at").values("pk")[:1]
-    row = AMI.objects.filter(pk=ami.pk).annotate(
+    return AMI.objects.filter(pk=pk).annotate(
         _last_scan=Subquery(ScanResult.objects.filter(ami=OuterRef("pk")).order_by("-scanned_at")
                             .values("scanned_at")[:1]),
         _last_launch=Subquery(Download.objects.filter(ami=OuterRef("pk")).order_by("-at").values("at")[:1]),
         _last_day=Subquery(DownloadDaily.objects.filter(ami=OuterRef("pk")).order_by("-day").values("day")[:1]),
         _newer=Subquery(newer),
-    ).values("_last_scan", "_last_launch", "_last_day", "_newer").first() or {}
+    ).values_list("_last_scan", "_last_launch", "_last_day", "_newer")
+
+
+# The AMI page asks for it on every view: compiled once (four subqueries cost Django ~2 ms to
+# build, PostgreSQL under 1 ms to run). The marker is the nil UUID, which no entry has.
+_RANK_FACTS = PreparedQuery(_rank_facts_query, pk=uuid.UUID(int=0))
+
+
+def rank_facts(ami: AMI, *, now: datetime | None = None) -> RankFacts:
+    """What the components read about one AMI beyond its row, in one query (subqueries)."""
+    found = _RANK_FACTS.rows(pk=ami.pk)
+    row = dict(zip(("_last_scan", "_last_launch", "_last_day", "_newer"), found[0])) if found else {}
     last_launch = row.get("_last_launch")
     if row.get("_last_day") is not None:
         day_start = datetime.combine(row["_last_day"], datetime.min.time(), tzinfo=dt_timezone.utc)

@@ -31,7 +31,7 @@ def ami_page_section(sender, request, ami: AMI, is_owner: bool, forms: dict, **k
     user = request.user
     order = "helpful" if request.GET.get("reviews") == "helpful" else "newest"
     # A bad or too-large page number shows the last page rather than an error.
-    page = Paginator(selectors.rating_list_ordered(ami=ami, order=order), REVIEWS_PER_PAGE).get_page(
+    page = Paginator(selectors.ReviewsOfAMI(ami=ami, order=order), REVIEWS_PER_PAGE).get_page(
         request.GET.get("reviews_page"))
     reviews = list(page.object_list)
     mine = selectors.rating_get_for_user(ami=ami, user=user)

@@ -134,3 +134,42 @@ def test_no_ratings_yet_instead_of_zero(login):
     page = login().get(f"/amis/{ami.pk}/").content.decode()
     assert "No ratings yet." in page and "0.0 (0)" not in page and "0.0 from" not in page
     assert "No ratings yet" in login().get("/?q=Fresh").content.decode()
+
+
+def test_the_pages_review_rows_are_the_ordered_reviews(reviewed, other_user, make_user):
+    """The AMI page's compiled statements (``ReviewsOfAMI``) list exactly ``rating_list_ordered``:
+    hidden reviews left out, deleted reviewers, verified launches, both orders, any slice."""
+    from amis.downloads import download_record
+    from ratings.selectors import ReviewsOfAMI, rating_list_ordered
+    from ratings.services import rating_helpful_mark
+
+    ami, review = reviewed
+    people = [make_user(f"reader{i}") for i in range(4)]
+    for i, person in enumerate(people):
+        rating_submit(ami=ami, user=person, rating=1 + i, review="" if i % 2 else f"text {i}")
+    download_record(ami=ami, region="us-east-1", user=people[1])
+    rating_helpful_mark(rating=Rating.objects.get(user=people[2]), user=other_user)
+    Rating.objects.filter(user=people[3]).update(is_hidden=True)
+    people[0].delete()
+    fields = ("pk", "user_id", "rating", "review", "helpful_count", "updated_at", "verified_launch")
+    for order in ("newest", "helpful"):
+        expected = list(rating_list_ordered(ami=ami, order=order))
+        rows = ReviewsOfAMI(ami=ami, order=order)
+        assert rows.count() == len(expected) == 4
+        assert [tuple(getattr(r, f) for f in fields) for r in rows[0:10]] == \
+            [tuple(getattr(r, f) for f in fields) for r in expected]
+        assert [r.username for r in rows[0:10]] == [r.user.username if r.user else None for r in expected]
+        assert [r.pk for r in rows[1:3]] == [r.pk for r in expected[1:3]]
+    assert any(r.verified_launch for r in ReviewsOfAMI(ami=ami, order="newest")[0:10])
+    assert None in [r.username for r in ReviewsOfAMI(ami=ami, order="newest")[0:10]]
+    assert ReviewsOfAMI(ami=AMIFactory(), order="newest").count() == 0
+    assert "deleted user" in client_for(None).get(f"/amis/{ami.pk}/").content.decode()
+
+
+@pytest.mark.parametrize("value, drawn, label", [
+    (0, "☆☆☆☆☆", "0.0"), (0.5, "★☆☆☆☆", "0.5"), (1.49, "★☆☆☆☆", "1.5"), (3.5, "★★★★☆", "3.5"),
+    ("4.50", "★★★★★", "4.5"), (5, "★★★★★", "5.0"), (None, "☆☆☆☆☆", ""),
+])
+def test_stars_earned_from_half_a_point(value, drawn, label):
+    from registry.templatetags.stars import stars
+    assert stars(value) == f'<span class="stars" role="img" aria-label="Rated {label} out of 5">{drawn}</span>'
