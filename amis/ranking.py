@@ -15,7 +15,6 @@ on each call (tests and operators may change it) with one default.
 """
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from datetime import timezone as dt_timezone
@@ -27,7 +26,7 @@ from django.db.models.functions import Cast, Ln
 from django.utils import timezone
 
 from amis.models import AMI, Download, DownloadDaily, ScanResult
-from registry.prepared import PreparedQuery
+from registry.prepared import NIL_UUID, PreparedQuery
 from templates.models import Template
 
 # Slightly above the middle of the 1–5 scale: an unrated entry ranks as "fine", neither good nor bad.
@@ -318,8 +317,8 @@ def _rank_facts_query(pk) -> QuerySet:
 
 
 # The AMI page asks for it on every view: compiled once (four subqueries cost Django ~2 ms to
-# build, PostgreSQL under 1 ms to run). The marker is the nil UUID, which no entry has.
-_RANK_FACTS = PreparedQuery(_rank_facts_query, pk=uuid.UUID(int=0))
+# build, PostgreSQL under 1 ms to run).
+_RANK_FACTS = PreparedQuery(_rank_facts_query, pk=NIL_UUID)
 
 
 def rank_facts(ami: AMI, *, now: datetime | None = None) -> RankFacts:

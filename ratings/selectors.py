@@ -2,7 +2,6 @@
 constant number of queries whatever its size."""
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -10,7 +9,7 @@ from django.db.models import Count, Exists, OuterRef, QuerySet
 
 from amis.models import AMI, Download
 from ratings.models import Rating, RatingHelpfulVote, RatingReport
-from registry.prepared import PreparedQuery
+from registry.prepared import NIL_UUID, PreparedQuery
 
 
 def _with_verified_launch(qs: QuerySet[Rating]) -> QuerySet[Rating]:
@@ -59,17 +58,15 @@ class ReviewRow:
 
 _REVIEW_ROW_SOURCES = ("pk", "user_id", "user__username", "rating", "review", "helpful_count", "updated_at",
                        "verified_launch")
-# Markers of the page's fixed statements (registry.prepared): an AMI id no entry has.
-_NO_AMI = {"ami_id": uuid.UUID(int=0)}
 
 
 def _reviews_query(order: str):
     return lambda ami_id: rating_list_ordered(ami=AMI(pk=ami_id), order=order).values_list(*_REVIEW_ROW_SOURCES)
 
 
-_REVIEW_ROWS = {order: PreparedQuery(_reviews_query(order), **_NO_AMI) for order in ("newest", "helpful")}
+_REVIEW_ROWS = {order: PreparedQuery(_reviews_query(order), ami_id=NIL_UUID) for order in ("newest", "helpful")}
 _REVIEW_COUNT = PreparedQuery(lambda ami_id: Rating.objects.filter(ami_id=ami_id, is_hidden=False).order_by()
-                              .values("ami_id").annotate(n=Count("pk")).values_list("n"), **_NO_AMI)
+                              .values("ami_id").annotate(n=Count("pk")).values_list("n"), ami_id=NIL_UUID)
 
 
 class ReviewsOfAMI:

@@ -15,12 +15,16 @@ setting read while building it.
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import QuerySet
+
+# A marker for a UUID primary or foreign key: version-4 keys never take the nil UUID.
+NIL_UUID = uuid.UUID(int=0)
 
 
 class PreparedQuery:

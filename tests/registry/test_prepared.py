@@ -7,7 +7,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Count
 
 from amis.models import AMI
-from registry.prepared import PreparedQuery
+from registry.prepared import NIL_UUID, PreparedQuery
 from tests.factories import AMIFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -53,12 +53,12 @@ def test_compiled_once_and_the_marker_used_in_every_place():
 
 
 def test_refuses_what_it_could_not_run_faithfully():
-    absent = PreparedQuery(lambda pk: AMI.objects.filter(name="x").values_list("pk"), pk=uuid.UUID(int=0))
+    absent = PreparedQuery(lambda pk: AMI.objects.filter(name="x").values_list("pk"), pk=NIL_UUID)
     with pytest.raises(ImproperlyConfigured, match="not a parameter"):
         absent.rows(pk=uuid.uuid4())
-    sliced = PreparedQuery(lambda pk: AMI.objects.filter(pk=pk).values_list("pk")[:1], pk=uuid.UUID(int=0))
+    sliced = PreparedQuery(lambda pk: AMI.objects.filter(pk=pk).values_list("pk")[:1], pk=NIL_UUID)
     with pytest.raises(ImproperlyConfigured, match="sliced"):
         sliced.rows(pk=uuid.uuid4())
-    prepared = PreparedQuery(lambda pk: AMI.objects.filter(pk=pk).values_list("pk"), pk=uuid.UUID(int=0))
+    prepared = PreparedQuery(lambda pk: AMI.objects.filter(pk=pk).values_list("pk"), pk=NIL_UUID)
     with pytest.raises(TypeError, match="expected values"):
         prepared.rows(id=uuid.uuid4())
