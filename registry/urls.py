@@ -9,7 +9,12 @@ from registry import api as registry_api
 from registry import audit_api, aws_accounts_api, daemon_api, health
 from registry.composers import compare_api, gdpr_api
 
+# Django tries the patterns in order and, for each include that does not match, copies what it
+# tried: the hottest paths come first (a warm resolution is ~1 ms of work, and reached the
+# resolver's patterns after ~100 others).
 api_v1 = [
+    path("", include("resolver.urls")),
+    path("", include("amis.urls")),
     path("ping", daemon_api.PingApi.as_view(), name="ping"),
     path("status", daemon_api.StatusApi.as_view(), name="status"),
     path("auth/register", registry_api.RegisterApi.as_view(), name="auth-register"),
@@ -27,12 +32,10 @@ api_v1 = [
     path("compliance/report", audit_api.ComplianceReportApi.as_view(), name="compliance-report"),
     path("compare", compare_api.CompareApi.as_view(), name="compare"),
     path("", include("templates.urls")),
-    path("", include("amis.urls")),
     path("", include("amis.urls_aws")),
     path("", include("amis.urls_trust")),
     path("amis/<str:ami>/ratings/", include("ratings.urls")),
     path("amis/<str:ami>/shares/", include("sharing.urls")),
-    path("", include("resolver.urls")),
     path("", include("notifications.urls")),
     path("", include("dashboard.urls")),
 ]
