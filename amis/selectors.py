@@ -460,10 +460,9 @@ def ami_search(*, user, params) -> AMISearchResult:
     key = _facet_cache_key(generation, shared_class, policy, filterset)
     counts = cache_get(key)
     if counts is None:
-        class_base = {"all": lambda: AMI.objects.all(),
-                      "public": lambda: AMI.objects.filter(listed & Q(visibility=AMI.Visibility.PUBLIC)),
-                      "member": lambda: AMI.objects.filter(listed & Q(visibility__in=[
-                          AMI.Visibility.PUBLIC, AMI.Visibility.COMMUNITY]))}[shared_class]()
+        class_rows = {"all": Q(), "public": listed & Q(visibility=AMI.Visibility.PUBLIC),
+                      "member": listed & Q(visibility__in=[AMI.Visibility.PUBLIC, AMI.Visibility.COMMUNITY])}
+        class_base = AMI.objects.filter(class_rows[shared_class])
         counts = _facets_and_count(params, ami_filter_by_policy(class_base, policy=policy), generation)
         cache_set(key, counts, FACET_CACHE_TTL)
     own_ids = []

@@ -4,9 +4,11 @@ import pytest
 
 from amis.models import AMI
 from ratings.models import Rating, RatingReport
-from ratings.selectors import rating_reports_open
-from ratings.services import rating_reports_resolve, rating_submit
+from amis.downloads import download_record
+from ratings.selectors import ReviewsOfAMI, rating_list_ordered, rating_reports_open
+from ratings.services import rating_helpful_mark, rating_reports_resolve, rating_submit
 from registry.models import AuditEvent
+from registry.templatetags.stars import stars
 from tests.conftest import client_for
 from tests.factories import AMIFactory, UserFactory
 
@@ -139,10 +141,6 @@ def test_no_ratings_yet_instead_of_zero(login):
 def test_the_pages_review_rows_are_the_ordered_reviews(reviewed, other_user, make_user):
     """The AMI page's compiled statements (``ReviewsOfAMI``) list exactly ``rating_list_ordered``:
     hidden reviews left out, deleted reviewers, verified launches, both orders, any slice."""
-    from amis.downloads import download_record
-    from ratings.selectors import ReviewsOfAMI, rating_list_ordered
-    from ratings.services import rating_helpful_mark
-
     ami, review = reviewed
     people = [make_user(f"reader{i}") for i in range(4)]
     for i, person in enumerate(people):
@@ -171,5 +169,4 @@ def test_the_pages_review_rows_are_the_ordered_reviews(reviewed, other_user, mak
     ("4.50", "★★★★★", "4.5"), (5, "★★★★★", "5.0"), (None, "☆☆☆☆☆", ""),
 ])
 def test_stars_earned_from_half_a_point(value, drawn, label):
-    from registry.templatetags.stars import stars
     assert stars(value) == f'<span class="stars" role="img" aria-label="Rated {label} out of 5">{drawn}</span>'

@@ -4,7 +4,6 @@ import uuid
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
-from django.db.models import Count
 
 from amis.models import AMI
 from registry.prepared import NIL_UUID, PreparedQuery
