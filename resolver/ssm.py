@@ -10,7 +10,10 @@ launch templates work with no client at all.
 
 A sync is one ``Operation(kind=ssm_sync)`` per template (``ssm_sync_request``; a queued one is
 reused, so a burst of moves costs one sync), run by ``resolver.tasks.ssm_sync_task`` on the
-operations engine. ``ssm_sync_step`` is idempotent: it reads each parameter from SSM and writes
+operations engine. Syncs of one template never overlap: a sync that finds another of its template
+running (with a live heartbeat) stays queued and looks again in ``SYNC_BUSY_RETRY_SECONDS``, so an
+older reading of the database can never overwrite a newer one and two syncs never race to create
+the same parameter. ``ssm_sync_step`` is idempotent: it reads each parameter from SSM and writes
 only what differs (PutParameter is never called to write the value already there), deletes the
 parameters the registry no longer answers (a channel emptied, a version revoked with no
 replacement), and records every parameter in ``PublishedParameter``. Throttling and 5xx are
@@ -23,6 +26,7 @@ available (``amis.signals.ami_copy_available``). ``REGISTRY_SSM_PUBLISH`` turns 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -30,8 +34,8 @@ from django.utils import timezone
 
 from amis.lineage_selectors import ami_channel_template_id, lineage_channel_names, lineage_template_id
 from amis.models import Operation
-from amis.operations import (OpKind, OpState, TERMINAL, operation_enqueue_on_commit, operation_fail,
-                             operation_mark_running, operation_succeed)
+from amis.operations import (OpKind, OpState, TERMINAL, heartbeat_stale_seconds, operation_enqueue_on_commit,
+                             operation_fail, operation_mark_running, operation_succeed)
 from registry import aws
 from registry.audit import audit_record
 from resolver.models import PublishedParameter
@@ -43,6 +47,7 @@ logger = logging.getLogger(__name__)
 
 PREFIX = "/cws-registry"
 DATA_TYPE = "aws:ec2:image"
+SYNC_BUSY_RETRY_SECONDS = 2
 
 
 def ssm_publish_enabled() -> bool:
@@ -137,17 +142,34 @@ def _delete(region: str, name: str) -> None:
         pass  # already gone: the goal is reached
 
 
-def ssm_sync_step(*, operation_id) -> None:
+def _sync_claimed(op: Operation, template: Template) -> bool:
+    """Mark ``op`` running unless another sync of ``template`` is running; the template's row lock
+    makes the look and the claim one step, so two workers cannot both claim."""
+    with transaction.atomic():
+        Template.objects.select_for_update().filter(pk=template.pk).first()
+        alive_since = timezone.now() - timedelta(seconds=heartbeat_stale_seconds())
+        other = (Operation.objects.filter(kind=OpKind.SSM_SYNC, state=OpState.RUNNING, params__template=template.slug,
+                                          updated_at__gte=alive_since)
+                 .exclude(pk=op.pk).exists())
+        if other:
+            return False
+        operation_mark_running(op, progress=5, message="reading what the registry answers")
+    return True
+
+
+def ssm_sync_step(*, operation_id) -> int | None:
     """Make SSM match what the registry answers for the operation's template (idempotent; no AWS
-    call inside a transaction). Ends the operation; raises ``AwsTransientError`` to be retried."""
+    call inside a transaction). Ends the operation, or returns the seconds to wait while another
+    sync of the template runs; raises ``AwsTransientError`` to be retried."""
     op = Operation.objects.filter(pk=operation_id).first()
     if op is None or op.state in TERMINAL:
         return None
-    operation_mark_running(op, progress=5, message="reading what the registry answers")
     template = Template.objects.filter(slug=(op.params or {}).get("template", "")).first()
     if template is None:
         operation_fail(op, error="the template no longer exists")
         return None
+    if not _sync_claimed(op, template):
+        return SYNC_BUSY_RETRY_SECONDS
     desired = ssm_desired(template=template)
     published = {(p.region, p.name): p for p in PublishedParameter.objects.filter(
         template=template, state=PublishedParameter.State.PUBLISHED)}

@@ -1,9 +1,12 @@
 """Published answers in SSM, checked in moto in every commercial region after each transition:
 a version approved (latest), a channel moved, a copy becoming available, a version revoked with
 no replacement (parameters deleted); a re-run writes nothing; throttling is retried."""
+from datetime import timedelta
+
 import boto3
 import pytest
 from django.contrib.auth.models import Group
+from django.utils import timezone
 
 from amis import services as ami_services
 from amis.lineages import channel_move
@@ -196,3 +199,37 @@ def test_page_lists_published_parameters(publishing, make_template, mod, client,
         v1 = version(publishing, template, UserFactory(username="lab-x"), mod, "1.0.0")
     html = client.get("/ssm/").content.decode()
     assert "/cws-registry/genomics/latest/x86_64" in html and v1.ami_id in html and "succeeded" in html
+
+
+def test_a_sync_waits_while_another_of_its_template_runs(publishing, make_template, mod, monkeypatch, aws_calls):
+    template = make_template({}, slug="genomics")
+    monkeypatch.setattr(ssm, "ssm_publish_enabled", lambda: False)
+    v1 = version(publishing, template, UserFactory(username="lab-x"), mod, "1.0.0")
+    running = Operation.objects.create(kind="ssm_sync", state="running", params={"template": "genomics"})
+    waiting = Operation.objects.create(kind="ssm_sync", params={"template": "genomics"})
+    aws_calls.calls.clear()
+
+    assert ssm.ssm_sync_step(operation_id=waiting.pk) == ssm.SYNC_BUSY_RETRY_SECONDS
+    waiting.refresh_from_db()
+    assert waiting.state == "queued" and waiting.attempts == 0 and aws_calls.calls == []
+
+    Operation.objects.filter(pk=running.pk).update(state="succeeded")
+    assert ssm.ssm_sync_step(operation_id=waiting.pk) is None
+    waiting.refresh_from_db()
+    assert waiting.state == "succeeded" and waiting.result["written"] == ["us-east-1:/cws-registry/genomics/latest/x86_64"]
+    assert values(published()) == {("us-east-1", "/cws-registry/genomics/latest/x86_64"): v1.ami_id}
+
+
+def test_a_sync_whose_heartbeat_stopped_does_not_hold_the_next(publishing, make_template, settings):
+    settings.REGISTRY_OPERATION_HEARTBEAT_STALE_SECONDS = 60
+    template = make_template({}, slug="genomics")
+    dead = Operation.objects.create(kind="ssm_sync", state="running", params={"template": "genomics"})
+    Operation.objects.filter(pk=dead.pk).update(updated_at=timezone.now() - timedelta(seconds=61))
+    other_template = Operation.objects.create(kind="ssm_sync", state="running", params={"template": "other"})
+    nxt = Operation.objects.create(kind="ssm_sync", params={"template": template.slug})
+
+    assert ssm.ssm_sync_step(operation_id=nxt.pk) is None
+    nxt.refresh_from_db()
+    assert nxt.state == "succeeded"
+    other_template.refresh_from_db()
+    assert other_template.state == "running"
