@@ -32,13 +32,13 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
-from amis.filters import AMIFilter
+from amis.filters import AMIFilter, search_terms
 from amis.listing_cache import cached_representations
 from amis.models import AMI, AMIRegion, Download, DownloadDaily, ScanException
 from amis.policy import Policy, policy_for_user, policy_q
 from amis.search_index import catalogue_generation, is_indexed
 from registry import aws
-from registry.cache import cache_get, cache_set
+from registry.cache import cache_get, cache_get_many, cache_set
 from registry.errors import Forbidden, NotFound
 from registry.permissions import is_moderator
 
@@ -296,7 +296,7 @@ class AMIPages:
     """
 
     def __init__(self, ordered: QuerySet[AMI] | Callable[[], QuerySet[AMI]], count: int | None = None, *,
-                 kind: str = "", represent=None, ids_cache: tuple[str, int] | None = None):
+                 kind: str = "", represent=None, ids_cache: tuple[str, int] | None = None, top_key: str = ""):
         # A callable is built on first use: a page whose ids and rows are all cached never builds
         # the filtered, ordered queryset (the ORM's filter building was a tenth of a warm page).
         self._ordered = ordered
@@ -304,6 +304,9 @@ class AMIPages:
         self._kind = kind
         self._represent = represent
         self._ids_cache = ids_cache
+        # Where the first SEARCH_TOP_IDS ids of a search's relevance order are cached when its
+        # facets were counted (``_facets_at_once``): a new search's first pages need no ranked query.
+        self._top_key = top_key
 
     ordered = True  # for Django's paginator: the order is stable
 
@@ -317,7 +320,8 @@ class AMIPages:
         """These pages as ``represent(amis)`` makes them (a list in, a list out, same order)."""
         # Shares this one's queryset: built at most once for both.
         ordered = (lambda: self.ordered_queryset) if callable(self._ordered) else self._ordered
-        return AMIPages(ordered, self._count, kind=kind, represent=represent, ids_cache=self._ids_cache)
+        return AMIPages(ordered, self._count, kind=kind, represent=represent, ids_cache=self._ids_cache,
+                        top_key=self._top_key)
 
     def count(self) -> int:
         if self._count is None:
@@ -353,7 +357,13 @@ class AMIPages:
             return list(self.ordered_queryset.values_list(*fields)[index])
         prefix, ttl = self._ids_cache
         key = f"{prefix}:{index.start}:{index.stop}:{index.step}"
-        ids = cache_get(key)
+        if self._top_key:
+            cached = cache_get_many([key, self._top_key])
+            ids = cached.get(key)
+            if ids is None:
+                ids = _slice_of_top(cached.get(self._top_key), index)
+        else:
+            ids = cache_get(key)
         if ids is None:
             rows = list(self.ordered_queryset.values_list(*fields)[index])
             cache_set(key, [row[0] for row in rows], ttl)
@@ -362,6 +372,17 @@ class AMIPages:
             return [(pk,) for pk in ids]
         found = {row[0]: row for row in _versions_of(ids)}
         return [found[pk] for pk in ids if pk in found]
+
+
+def _slice_of_top(top: list | None, index: slice) -> list | None:
+    """The slice's ids from the first ids of a search's relevance order (``SEARCH_TOP_IDS``, or
+    fewer: then they are every match), if it lies within them; None otherwise."""
+    if top is None or index.step is not None or (index.start or 0) < 0:
+        return None
+    complete = len(top) < SEARCH_TOP_IDS
+    if not complete and (index.stop is None or index.stop > len(top)):
+        return None
+    return top[index]
 
 
 def _versions_sql() -> str:
@@ -410,6 +431,10 @@ FACET_CACHE_TTL = 3600
 # What a page shows of each entry, its counters included, is always current (``listing_cache``).
 SEARCH_PAGE_TTL_EXACT = 3600
 SEARCH_PAGE_TTL = {"": 30, "best": 30, "-download_count": 30}
+# A search's facets are counted in one pass over its matches; the same pass ranks them and keeps
+# this many ids of the relevance order (its first pages at the API's and the site's page sizes),
+# cached like a page of ids: the first visitor of a query waits for one pass over its matches, not two.
+SEARCH_TOP_IDS = 100
 
 
 def ami_search(*, user, params) -> AMISearchResult:
@@ -463,24 +488,35 @@ def ami_search(*, user, params) -> AMISearchResult:
         class_rows = {"all": Q(), "public": listed & Q(visibility=AMI.Visibility.PUBLIC),
                       "member": listed & Q(visibility__in=[AMI.Visibility.PUBLIC, AMI.Visibility.COMMUNITY])}
         class_base = AMI.objects.filter(class_rows[shared_class])
-        counts = _facets_and_count(params, ami_filter_by_policy(class_base, policy=policy), generation)
+        counts = _facets_and_count(params, ami_filter_by_policy(class_base, policy=policy), generation,
+                                   top=SEARCH_TOP_IDS if shared_class != "all" else 0)
+        top = counts.pop("top", None)
         cache_set(key, counts, FACET_CACHE_TTL)
+        if top is not None:
+            cache_set(_pages_prefix(key, "") + ":top", top, SEARCH_PAGE_TTL[""])
     own_ids = []
     if extra is not None:
         own_ids = list(ami_filter_by_policy(extra, policy=policy).values_list("pk", flat=True)[:10_001])
         if own_ids:
             mine = _facets_and_count(params, AMI.objects.filter(pk__in=own_ids), generation)
             counts = _add_counts(counts, mine)
-    ids_cache = None
-    filters = {k: v for k, v in filterset.form.cleaned_data.items() if k != "ordering" and v not in (None, "")}
+    ids_cache, top_key = None, ""
+    cleaned = filterset.form.cleaned_data
+    filters = {k: v for k, v in cleaned.items() if k != "ordering" and v not in (None, "")}
     if shared_class != "all" and not own_ids and filters:
         # A search ranks every match and a filter may read many rows to fill a page: their pages
         # are worth keeping. What this caller sees is exactly their class's: the pages are shared.
-        ordering = filterset.form.cleaned_data.get("ordering") or ""
-        ids_cache = (key.replace("amis:facets:", "amis:pages:", 1) + f":{ordering}",
-                     SEARCH_PAGE_TTL.get(ordering, SEARCH_PAGE_TTL_EXACT))
-    return AMISearchResult(queryset=AMIPages(ordered, counts["count"], ids_cache=ids_cache), facets=counts["facets"],
-                           filterset=filterset, count=counts["count"], generation=generation)
+        ordering = cleaned.get("ordering") or ""
+        ids_cache = (_pages_prefix(key, ordering), SEARCH_PAGE_TTL.get(ordering, SEARCH_PAGE_TTL_EXACT))
+        if not ordering and search_terms(cleaned.get("q") or ""):
+            top_key = _pages_prefix(key, "") + ":top"
+    return AMISearchResult(queryset=AMIPages(ordered, counts["count"], ids_cache=ids_cache, top_key=top_key),
+                           facets=counts["facets"], filterset=filterset, count=counts["count"], generation=generation)
+
+
+def _pages_prefix(facet_key: str, ordering: str) -> str:
+    """Where the pages of ids of the search counted under ``facet_key`` are cached, per ordering."""
+    return facet_key.replace("amis:facets:", "amis:pages:", 1) + f":{ordering}"
 
 
 def _facet_cache_key(generation: str, shared_class: str, policy: Policy, filterset) -> str:
@@ -499,43 +535,63 @@ def _add_counts(a: dict, b: dict) -> dict:
     return {"facets": facets, "count": a["count"] + b["count"]}
 
 
-def _facets_and_count(params, base: QuerySet[AMI], generation: str | None) -> dict:
+def _facets_and_count(params, base: QuerySet[AMI], generation: str | None, *, top: int = 0) -> dict:
+    """``{"facets", "count"}``; with ``top``, a search counted in one pass also gives ``"top"``:
+    the first ``top`` ids of its relevance order."""
     if not is_indexed() or any(params.get(facet) for facet in FACETS):
         return _facets_and_count_each(params, base, generation)
     # No facet parameter: every facet counts the same filter — one pass over the matches (the
     # text match of a search runs once, not five times) for the four facets and the total.
     filterset = AMIFilter(data=params, queryset=base, generation=generation)
     filterset.is_valid()
-    facets, count = _facets_at_once(filterset.filtered_unordered())
-    return {"facets": facets, "count": count}
+    matching = filterset.filtered_unordered()
+    ranked = top if "search_rank" in matching.query.annotations else 0
+    facets, count, top_ids = _facets_at_once(matching, top=ranked)
+    return {"facets": facets, "count": count, **({"top": top_ids} if ranked else {})}
 
 
 # GROUPING(category, architecture, template slug) of each grouping set in ``_facets_at_once``;
 # the region rows carry a number no grouping set has.
 _GROUPING_SETS = {0b011: "category", 0b101: "architecture", 0b110: "template"}
 _REGION_ROWS = 8
+_TOP_ROWS = 9
+# The relevance order of ``AMIFilter.filter_queryset`` (rank, stored best score, newest, id) over
+# the CTE's columns.
+_RELEVANCE_ORDER = "rk DESC, b DESC, ca DESC, id"
 
 
-def _facets_at_once(matching: QuerySet[AMI]) -> tuple[dict[str, dict[str, int]], int]:
+def _facets_at_once(matching: QuerySet[AMI], *, top: int = 0) -> tuple[dict[str, dict[str, int]], int, list]:
     """Every facet's counts and the number of ``matching`` rows in one statement (PostgreSQL):
     the matches read once into a CTE, then grouped by ``GROUPING SETS`` (category, architecture,
     template, the total) and by the elements of the stored region array; each facet ordered by
     value by the database, as ``_facet_counts``' are — the same answer as those four queries and
-    a ``COUNT``."""
-    inner = matching.values_list("category", "architecture", "template__slug", "available_regions").order_by()
+    a ``COUNT``. With ``top`` (a search: ``matching`` carries ``search_rank``), the same statement
+    also returns the first ``top`` ids of the relevance order."""
+    columns = ["category", "architecture", "template__slug", "available_regions"]
+    if top:
+        columns += ["pk", "search_rank", "best_score", "created_at"]
+    inner = matching.values_list(*columns).order_by()
     sql, sql_params = inner.query.sql_with_params()
     facets: dict[str, dict[str, int]] = {facet: {} for facet in FACETS}
     count = 0
+    ranked: list[tuple[int, uuid.UUID]] = []
+    names = "c, a, t, r" + (", id, rk, b, ca" if top else "")
+    top_rows = (f"UNION ALL SELECT {_TOP_ROWS}, NULL, NULL, NULL, id::text, row_number() OVER (ORDER BY "
+                f"{_RELEVANCE_ORDER}) FROM (SELECT id, rk, b, ca FROM m ORDER BY {_RELEVANCE_ORDER} LIMIT %s) AS top "
+                if top else "")
     with connection.cursor() as cursor:
         cursor.execute(
-            f"WITH m (c, a, t, r) AS MATERIALIZED ({sql}) "
+            f"WITH m ({names}) AS MATERIALIZED ({sql}) "
             "SELECT GROUPING(c, a, t), c, a, t, NULL, COUNT(*) FROM m GROUP BY GROUPING SETS ((c), (a), (t), ()) "
             f"UNION ALL SELECT {_REGION_ROWS}, NULL, NULL, NULL, region, COUNT(*) "
             "FROM m CROSS JOIN LATERAL jsonb_array_elements_text(m.r) AS region GROUP BY region "
-            "ORDER BY 1, 2, 3, 4, 5", sql_params)
+            f"{top_rows}ORDER BY 1, 2, 3, 4, 5", [*sql_params, *([top] if top else [])])
         for grouping, category, architecture, slug, region, n in cursor.fetchall():
             if grouping == _REGION_ROWS:
                 facets["region"][region] = n
+                continue
+            if grouping == _TOP_ROWS:
+                ranked.append((n, uuid.UUID(region)))
                 continue
             facet = _GROUPING_SETS.get(grouping)
             value = {"category": category, "architecture": architecture, "template": slug}.get(facet)
@@ -543,7 +599,7 @@ def _facets_at_once(matching: QuerySet[AMI]) -> tuple[dict[str, dict[str, int]],
                 count = n
             elif value:  # entries without a category/architecture/template are not counted
                 facets[facet][value] = n
-    return facets, count
+    return facets, count, [pk for _position, pk in sorted(ranked)]
 
 
 def _facets_and_count_each(params, base: QuerySet[AMI], generation: str | None) -> dict:

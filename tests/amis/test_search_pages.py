@@ -8,6 +8,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from amis import selectors
 from amis.models import AMI
 from amis.search_index import typo_expansions
 from amis.selectors import ami_search
@@ -102,3 +103,63 @@ def test_filtered_browse_pages_are_cached_and_follow_the_catalogue(make_user):
     make_ami(alice, name="Astro two", category="Astronomy")  # a new generation
     AMI.objects.filter(pk=first.pk).update(name="Astro zero")  # a change of a shown, ordered column
     assert [a["name"] for a in anonymous.get(path).json()["results"]] == ["Astro two", "Astro zero"]
+
+
+def _ranked_page_queries(captured) -> list[str]:
+    """The ranked queries other than the facet pass (``WITH ...``): a page's ids ordered by rank."""
+    return [q["sql"] for q in captured if "ts_rank" in q["sql"] and not q["sql"].startswith("WITH")]
+
+
+def _pytorch_images(owner, n):
+    # Ranks tie (same words, same weights): the best score, the date and the id break the ties.
+    for i in range(n):
+        make_ami(owner, name=f"PyTorch {i}" if i % 3 == 0 else f"Lab image {i}",
+                 description="pytorch " * (i % 4) + "cuda", download_count=(i * 7) % 5)
+
+
+def test_a_new_search_ranks_its_first_pages_in_its_facet_pass(make_user, monkeypatch):
+    monkeypatch.setattr(selectors, "SEARCH_TOP_IDS", 6)
+    _pytorch_images(make_user("alice"), 14)
+    one_query = [a.pk for a in ami_search(user=None, params={"q": "pytorch"}).queryset.ordered_queryset]
+    assert len(one_query) == 12
+    cache.clear()
+
+    with CaptureQueriesContext(connection) as captured:
+        result = ami_search(user=None, params={"q": "pytorch"})
+        first = [a.pk for a in result.queryset[0:4]]
+        second = [a.pk for a in result.queryset[4:6]]
+    assert [q["sql"][:4] for q in captured if "ts_rank" in q["sql"]] == ["WITH"]  # one ranking: the facet pass's
+    assert first + second == one_query[:6]
+    with CaptureQueriesContext(connection) as captured:
+        beyond = [a.pk for a in result.queryset[4:12]]  # past the kept ids: the ranked page query
+    assert len(_ranked_page_queries(captured)) == 1
+    assert beyond == one_query[4:12]
+    with CaptureQueriesContext(connection) as captured:
+        assert [a.pk for a in ami_search(user=None, params={"q": "pytorch"}).queryset[0:6]] == one_query[:6]
+    assert not _ranked_page_queries(captured)
+
+
+def test_a_search_with_fewer_matches_than_kept_is_paged_from_them_alone(make_user):
+    _pytorch_images(make_user("alice"), 14)
+    anonymous = client_for(None)
+    one_query = [a.name for a in ami_search(user=None, params={"q": "pytorch"}).queryset.ordered_queryset]
+    cache.clear()
+    with CaptureQueriesContext(connection) as captured:
+        pages = [anonymous.get("/api/v1/amis/", {"q": "pytorch", "page_size": 5, "page": n}).json() for n in (1, 2, 3)]
+    assert not _ranked_page_queries(captured)
+    assert [a["name"] for page in pages for a in page["results"]] == one_query
+    assert [page["count"] for page in pages] == [12, 12, 12]
+
+
+def test_an_order_or_a_caller_of_their_own_is_not_served_the_kept_ids(make_user):
+    alice, bob = make_user("alice"), make_user("bob")
+    _pytorch_images(alice, 8)
+    make_ami(bob, name="PyTorch private", description="pytorch", visibility=AMI.Visibility.PRIVATE)
+    anonymous = client_for(None)
+    assert anonymous.get("/api/v1/amis/", {"q": "pytorch"}).json()["count"] == 7  # counted, ids kept
+    by_name = anonymous.get("/api/v1/amis/", {"q": "pytorch", "ordering": "name"}).json()["results"]
+    assert [a["name"] for a in by_name] == sorted((a["name"] for a in by_name), key=str.lower)
+    mine = client_for(bob).get("/api/v1/amis/", {"q": "pytorch"}).json()
+    expected = [a.name for a in ami_search(user=bob, params={"q": "pytorch"}).queryset.ordered_queryset]
+    assert mine["count"] == 8 and [a["name"] for a in mine["results"]] == expected
+    assert "PyTorch private" in expected
