@@ -493,7 +493,7 @@ def ami_search(*, user, params) -> AMISearchResult:
         top = counts.pop("top", None)
         cache_set(key, counts, FACET_CACHE_TTL)
         if top is not None:
-            cache_set(_pages_prefix(key, "") + ":top", top, SEARCH_PAGE_TTL[""])
+            cache_set(_top_ids_key(key), top, SEARCH_PAGE_TTL[""])
     own_ids = []
     if extra is not None:
         own_ids = list(ami_filter_by_policy(extra, policy=policy).values_list("pk", flat=True)[:10_001])
@@ -509,7 +509,7 @@ def ami_search(*, user, params) -> AMISearchResult:
         ordering = cleaned.get("ordering") or ""
         ids_cache = (_pages_prefix(key, ordering), SEARCH_PAGE_TTL.get(ordering, SEARCH_PAGE_TTL_EXACT))
         if not ordering and search_terms(cleaned.get("q") or ""):
-            top_key = _pages_prefix(key, "") + ":top"
+            top_key = _top_ids_key(key)
     return AMISearchResult(queryset=AMIPages(ordered, counts["count"], ids_cache=ids_cache, top_key=top_key),
                            facets=counts["facets"], filterset=filterset, count=counts["count"], generation=generation)
 
@@ -517,6 +517,12 @@ def ami_search(*, user, params) -> AMISearchResult:
 def _pages_prefix(facet_key: str, ordering: str) -> str:
     """Where the pages of ids of the search counted under ``facet_key`` are cached, per ordering."""
     return facet_key.replace("amis:facets:", "amis:pages:", 1) + f":{ordering}"
+
+
+def _top_ids_key(facet_key: str) -> str:
+    """Where the first ``SEARCH_TOP_IDS`` ids of the relevance order of the search counted under
+    ``facet_key`` are cached (beside its pages of ids in that order)."""
+    return _pages_prefix(facet_key, "") + ":top"
 
 
 def _facet_cache_key(generation: str, shared_class: str, policy: Policy, filterset) -> str:
