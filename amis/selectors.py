@@ -377,7 +377,7 @@ class AMIPages:
 def _slice_of_top(top: list | None, index: slice) -> list | None:
     """The slice's ids from the first ids of a search's relevance order (``SEARCH_TOP_IDS``, or
     fewer: then they are every match), if it lies within them; None otherwise."""
-    if top is None or index.step is not None or (index.start or 0) < 0:
+    if top is None or index.step is not None or (index.start or 0) < 0 or (index.stop or 0) < 0:
         return None
     complete = len(top) < SEARCH_TOP_IDS
     if not complete and (index.stop is None or index.stop > len(top)):

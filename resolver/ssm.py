@@ -26,6 +26,7 @@ available (``amis.signals.ami_copy_available``). ``REGISTRY_SSM_PUBLISH`` turns 
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 
 from django.conf import settings
@@ -35,7 +36,8 @@ from django.utils import timezone
 from amis.lineage_selectors import ami_channel_template_id, lineage_channel_names, lineage_template_id
 from amis.models import Operation
 from amis.operations import (OpKind, OpState, TERMINAL, heartbeat_stale_seconds, operation_enqueue_on_commit,
-                             operation_fail, operation_mark_running, operation_succeed)
+                             operation_fail, operation_heartbeat, operation_mark_running, operation_save,
+                             operation_succeed)
 from registry import aws
 from registry.audit import audit_record
 from resolver.models import PublishedParameter
@@ -48,6 +50,7 @@ logger = logging.getLogger(__name__)
 PREFIX = "/cws-registry"
 DATA_TYPE = "aws:ec2:image"
 SYNC_BUSY_RETRY_SECONDS = 2
+HEARTBEAT_EVERY_SECONDS = 10
 
 
 def ssm_publish_enabled() -> bool:
@@ -146,15 +149,34 @@ def _sync_claimed(op: Operation, template: Template) -> bool:
     """Mark ``op`` running unless another sync of ``template`` is running; the template's row lock
     makes the look and the claim one step, so two workers cannot both claim."""
     with transaction.atomic():
-        Template.objects.select_for_update().filter(pk=template.pk).first()
+        # NO KEY UPDATE: serialises the claims without blocking rows that reference the template.
+        Template.objects.select_for_update(no_key=True).filter(pk=template.pk).first()
         alive_since = timezone.now() - timedelta(seconds=heartbeat_stale_seconds())
         other = (Operation.objects.filter(kind=OpKind.SSM_SYNC, state=OpState.RUNNING, params__template=template.slug,
                                           updated_at__gte=alive_since)
                  .exclude(pk=op.pk).exists())
         if other:
+            if op.state == OpState.RUNNING:
+                # A sync taken over while it waited for a retry: queued again, so that a waiting
+                # sync never looks like a running one and two syncs never wait for each other.
+                operation_save(op, state=OpState.QUEUED, message="waiting for the template's running sync")
             return False
         operation_mark_running(op, progress=5, message="reading what the registry answers")
     return True
+
+
+class _Heartbeat:
+    """Beats for a long step (one per parameter would be a write per AWS call): at most every
+    ``HEARTBEAT_EVERY_SECONDS``, so a sync over many regions never looks dead while it runs."""
+
+    def __init__(self, operation_id):
+        self.operation_id = operation_id
+        self.last = time.monotonic()
+
+    def __call__(self) -> None:
+        if time.monotonic() - self.last >= HEARTBEAT_EVERY_SECONDS:
+            operation_heartbeat(operation_id=self.operation_id)
+            self.last = time.monotonic()
 
 
 def ssm_sync_step(*, operation_id) -> int | None:
@@ -175,7 +197,9 @@ def ssm_sync_step(*, operation_id) -> int | None:
         template=template, state=PublishedParameter.State.PUBLISHED)}
     outcome: dict[str, list] = {"written": [], "unchanged": [], "deleted": [], "failed": []}
     now = timezone.now()
+    beat = _Heartbeat(op.pk)
     for (region, name), want in sorted(desired.items()):
+        beat()
         try:
             current = _current_value(region, name)
             if current != want["image_id"]:
@@ -196,6 +220,7 @@ def ssm_sync_step(*, operation_id) -> int | None:
                       "state": PublishedParameter.State.PUBLISHED, "operation": op, "last_synced_at": now,
                       **({"changed_at": now} if changed else {})})
     for (region, name), row in sorted(published.items()):
+        beat()
         if (region, name) in desired:
             continue
         try:

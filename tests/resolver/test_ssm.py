@@ -233,3 +233,27 @@ def test_a_sync_whose_heartbeat_stopped_does_not_hold_the_next(publishing, make_
     assert nxt.state == "succeeded"
     other_template.refresh_from_db()
     assert other_template.state == "running"
+
+
+def test_a_sync_taken_over_while_it_waited_is_queued_again(publishing, make_template):
+    make_template({}, slug="genomics")
+    taken_over = Operation.objects.create(kind="ssm_sync", state="running", params={"template": "genomics"})
+    Operation.objects.create(kind="ssm_sync", state="running", params={"template": "genomics"})   # the new runner
+
+    assert ssm.ssm_sync_step(operation_id=taken_over.pk) == ssm.SYNC_BUSY_RETRY_SECONDS
+    taken_over.refresh_from_db()
+    assert taken_over.state == "queued"   # so the runner, on its own retry, never waits for it
+
+
+def test_a_long_sync_beats_while_it_writes(publishing, make_template, mod, monkeypatch):
+    template = make_template({}, slug="genomics")
+    monkeypatch.setattr(ssm, "ssm_publish_enabled", lambda: False)
+    version(publishing, template, UserFactory(username="lab-x"), mod, "1.0.0", regions=("us-east-1", "eu-west-1"))
+    op = Operation.objects.create(kind="ssm_sync", params={"template": "genomics"})
+    beats = []
+    monkeypatch.setattr(ssm, "HEARTBEAT_EVERY_SECONDS", 0)
+    monkeypatch.setattr(ssm, "operation_heartbeat", lambda *, operation_id: beats.append(operation_id))
+
+    assert ssm.ssm_sync_step(operation_id=op.pk) is None
+    op.refresh_from_db()
+    assert op.state == "succeeded" and len(op.result["written"]) == 2 and beats == [op.pk, op.pk]
