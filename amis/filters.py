@@ -36,6 +36,9 @@ ORDERINGS = {
     "-created_at": ["-created_at", "id"],
     "name": [Lower("name").asc(), "name", "id"],
 }
+# A search's relevance order, as (field, descending): the rank, the stored best score, the newest,
+# the id. ``filter_queryset`` orders by it, and ``amis.selectors`` ranks a search's facet pass by it.
+RELEVANCE_ORDER = (("search_rank", True), ("best_score", True), ("created_at", True), ("id", False))
 BOOLEAN_CHOICES = [("true", "true"), ("false", "false"), ("1", "1"), ("0", "0")]
 
 
@@ -165,7 +168,8 @@ class AMIFilter(django_filters.FilterSet):
             queryset = queryset.annotate(_best=best_score_expression())
             best = F("_best")
         if data.get("q") and search_terms(data["q"]) and is_indexed() and not ordering:
-            return queryset.order_by(F("search_rank").desc(), best.desc(), "-created_at", "id")
+            return queryset.order_by(*(F(field).desc() if descending else F(field).asc()
+                                       for field, descending in RELEVANCE_ORDER))
         return queryset.order_by(best.desc(), "-created_at", "id")
 
 

@@ -32,7 +32,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
-from amis.filters import AMIFilter, search_terms
+from amis.filters import RELEVANCE_ORDER, AMIFilter, search_terms
 from amis.listing_cache import cached_representations
 from amis.models import AMI, AMIRegion, Download, DownloadDaily, ScanException
 from amis.policy import Policy, policy_for_user, policy_q
@@ -561,9 +561,8 @@ def _facets_and_count(params, base: QuerySet[AMI], generation: str | None, *, to
 _GROUPING_SETS = {0b011: "category", 0b101: "architecture", 0b110: "template"}
 _REGION_ROWS = 8
 _TOP_ROWS = 9
-# The relevance order of ``AMIFilter.filter_queryset`` (rank, stored best score, newest, id) over
-# the CTE's columns.
-_RELEVANCE_ORDER = "rk DESC, b DESC, ca DESC, id"
+# The relevance order over the CTE's columns, which carry the ordering fields' names.
+_RELEVANCE_ORDER = ", ".join(f"{field} DESC" if descending else field for field, descending in RELEVANCE_ORDER)
 
 
 def _facets_at_once(matching: QuerySet[AMI], *, top: int = 0) -> tuple[dict[str, dict[str, int]], int, list]:
@@ -574,17 +573,18 @@ def _facets_at_once(matching: QuerySet[AMI], *, top: int = 0) -> tuple[dict[str,
     a ``COUNT``. With ``top`` (a search: ``matching`` carries ``search_rank``), the same statement
     also returns the first ``top`` ids of the relevance order."""
     columns = ["category", "architecture", "template__slug", "available_regions"]
+    ordering_fields = [field for field, _descending in RELEVANCE_ORDER]
     if top:
-        columns += ["pk", "search_rank", "best_score", "created_at"]
+        columns += ordering_fields
     inner = matching.values_list(*columns).order_by()
     sql, sql_params = inner.query.sql_with_params()
     facets: dict[str, dict[str, int]] = {facet: {} for facet in FACETS}
     count = 0
     ranked: list[tuple[int, uuid.UUID]] = []
-    names = "c, a, t, r" + (", id, rk, b, ca" if top else "")
+    names = ", ".join(["c", "a", "t", "r", *(ordering_fields if top else [])])
     top_rows = (f"UNION ALL SELECT {_TOP_ROWS}, NULL, NULL, NULL, id::text, row_number() OVER (ORDER BY "
-                f"{_RELEVANCE_ORDER}) FROM (SELECT id, rk, b, ca FROM m ORDER BY {_RELEVANCE_ORDER} LIMIT %s) AS top "
-                if top else "")
+                f"{_RELEVANCE_ORDER}) FROM (SELECT {', '.join(ordering_fields)} FROM m ORDER BY {_RELEVANCE_ORDER} "
+                "LIMIT %s) AS top " if top else "")
     with connection.cursor() as cursor:
         cursor.execute(
             f"WITH m ({names}) AS MATERIALIZED ({sql}) "
